@@ -1,0 +1,60 @@
+"""rankbottleneck: what an output layer can and cannot represent.
+
+Build log-probability matrices under softmax and its alternatives
+(:mod:`rankbottleneck.activations`, :mod:`rankbottleneck.layers`), from
+synthetic or real embeddings (:mod:`rankbottleneck.synthetic`), and measure
+their rank.
+
+matplotlib is imported only by the functions that draw.
+"""
+
+from . import activations, synthetic
+from ._validation import InsufficientMemoryError
+from .activations import (
+    log_entmax,
+    log_gss,
+    log_mixture,
+    log_plif_softmax,
+    log_r_softmax,
+    log_relu_normalized,
+    log_sigmoid_normalized,
+    log_sigsoftmax,
+    log_softmax,
+    log_sparsemax,
+    log_t_softmax,
+    plif,
+)
+from .layers import (
+    MixtureLayer,
+    PointwiseLayer,
+    log_prob_matrix,
+    mixture_log_prob_matrix,
+    mixture_log_probs_from_components,
+)
+from .synthetic import contexts_and_words
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "activations",
+    "synthetic",
+    "InsufficientMemoryError",
+    "log_softmax",
+    "log_sigsoftmax",
+    "log_gss",
+    "log_sigmoid_normalized",
+    "log_relu_normalized",
+    "plif",
+    "log_plif_softmax",
+    "log_t_softmax",
+    "log_r_softmax",
+    "log_sparsemax",
+    "log_entmax",
+    "log_mixture",
+    "PointwiseLayer",
+    "MixtureLayer",
+    "log_prob_matrix",
+    "mixture_log_prob_matrix",
+    "mixture_log_probs_from_components",
+    "contexts_and_words",
+]

@@ -1,0 +1,141 @@
+"""Argument checking shared by every public function.
+
+All checks run before any large allocation, and every message names the
+argument, what was expected and what was received.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+__all__: list[str] = []
+
+
+class InsufficientMemoryError(ValueError, MemoryError):
+    """An allocation was refused up front because it would not fit in memory.
+
+    A ``ValueError`` (bad input: the request is too large for the machine) and
+    a ``MemoryError`` (so code that already handles that keeps working).
+    """
+
+
+def _as_float_array(x, name, *, allow_neginf=False, ndim=None, min_size=1):
+    """Return `x` as a float32 or float64 array, checking it first.
+
+    Integers and booleans become float64 (cast, do not fail); float16 becomes
+    float32; float32 and float64 are kept. Complex and object input raise
+    ``TypeError``. NaN and ``+inf`` always raise ``ValueError``; ``-inf`` too
+    unless ``allow_neginf`` (log-probabilities of sparse activations).
+    """
+    arr = np.asarray(x)
+    kind = arr.dtype.kind
+    if kind in "biu":
+        arr = arr.astype(np.float64)
+    elif kind == "f":
+        if arr.dtype.itemsize < 4:
+            arr = arr.astype(np.float32)
+        elif arr.dtype.itemsize > 8:
+            arr = arr.astype(np.float64)
+    else:
+        raise TypeError(
+            f"{name} must be a real numeric array; got dtype {arr.dtype}"
+        )
+    if ndim is not None and arr.ndim != ndim:
+        raise ValueError(
+            f"{name} must be {ndim}-D; got shape {arr.shape} ({arr.ndim}-D)"
+        )
+    if arr.size < min_size:
+        raise ValueError(f"{name} must not be empty; got shape {arr.shape}")
+    _check_finite(arr, name, allow_neginf=allow_neginf)
+    return arr
+
+
+def _check_finite(arr, name, *, allow_neginf=False):
+    """Raise ``ValueError`` locating the first NaN or infinity in `arr`."""
+    if allow_neginf:
+        bad = np.isnan(arr) | (arr == np.inf)
+    else:
+        bad = ~np.isfinite(arr)
+    if bad.any():
+        index = tuple(int(i) for i in np.argwhere(bad)[0])
+        what = "finite" if not allow_neginf else "free of NaN and +inf"
+        raise ValueError(
+            f"{name} must be {what}; got {arr[index]} at index {index} "
+            f"({int(bad.sum())} such entries)"
+        )
+
+
+def _as_scalar(x, name, *, low=None, high=None, low_open=False, high_open=False):
+    """Return `x` as a Python float inside the stated interval."""
+    try:
+        value = float(x)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a real number; got {x!r}") from None
+    if np.ndim(x) != 0:
+        raise TypeError(f"{name} must be a scalar; got shape {np.shape(x)}")
+    if not np.isfinite(value):
+        raise ValueError(f"{name} must be finite; got {value}")
+    below = low is not None and (value <= low if low_open else value < low)
+    above = high is not None and (value >= high if high_open else value > high)
+    if below or above:
+        lo = "(" if low_open else "["
+        hi = ")" if high_open or high is None else "]"
+        interval = f"{lo}{'-inf' if low is None else low}, "
+        interval += f"{'inf' if high is None else high}{hi}"
+        raise ValueError(f"{name} must lie in {interval}; got {value}")
+    return value
+
+
+def _check_axis(axis, ndim, name="axis"):
+    """Normalise `axis` for an array of `ndim` dimensions."""
+    if not isinstance(axis, (int, np.integer)) or isinstance(axis, bool):
+        raise TypeError(f"{name} must be an integer; got {axis!r}")
+    if not -ndim <= axis < ndim:
+        raise ValueError(
+            f"{name} must lie in [{-ndim}, {ndim - 1}] for a {ndim}-D array; "
+            f"got {axis}"
+        )
+    return int(axis) % ndim
+
+
+def _result_dtype(*arrays):
+    """float32 only when every array given is float32; float64 otherwise.
+
+    ``None`` entries (absent optional arguments) are skipped.
+    """
+    return np.result_type(np.float32, *[a.dtype for a in arrays if a is not None])
+
+
+def _available_memory():
+    """Bytes of memory available to this process (best effort)."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def _format_bytes(n):
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return f"{n:.1f} {unit}" if unit != "B" else f"{n} B"
+        n /= 1024
+    return f"{n:.1f} TiB"  # pragma: no cover
+
+
+def _check_fits_in_memory(nbytes, what, instead):
+    """Refuse an allocation of `nbytes` that would not fit in memory."""
+    available = _available_memory()
+    if available is not None and nbytes > 0.9 * available:
+        raise InsufficientMemoryError(
+            f"{what} would need {_format_bytes(nbytes)} but only "
+            f"{_format_bytes(available)} is available; {instead}"
+        )

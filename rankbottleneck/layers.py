@@ -1,0 +1,461 @@
+"""Output layers and the log-probability matrices they produce.
+
+A layer maps a context ``h ∈ R^d`` to log-probabilities over ``M`` words.
+Stacking ``N`` contexts gives the matrix ``A`` (N×M) whose rank is the object
+of study. Two families:
+
+* :class:`PointwiseLayer`: ``log f(W h + b)`` for a registered activation
+  ``f`` (softmax, sigsoftmax, GSS, PLIF, the sparse maps, ...).
+* :class:`MixtureLayer`: MoS / MoSS (a mixture of K activations with
+  context-dependent priors, Yang et al. 2018; Kanai et al. 2018) and MoC (the
+  contexts are mixed instead, a control whose rank stays ≤ d+1).
+
+Matrices are built in row blocks, so the peak memory is ``A`` plus the
+temporaries of one block, never several N×M arrays.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import activations as _act
+from ._validation import (
+    _as_float_array,
+    _check_fits_in_memory,
+    _result_dtype,
+)
+
+__all__ = [
+    "PointwiseLayer",
+    "MixtureLayer",
+    "log_prob_matrix",
+    "mixture_log_prob_matrix",
+    "mixture_log_probs_from_components",
+]
+
+# Target size of one block's temporaries: large enough that the matrix
+# products run at full speed, small enough to be negligible beside A.
+_BLOCK_BYTES = 64 * 2**20
+
+
+def _block_rows(block_rows, n_rows, bytes_per_row):
+    if block_rows is None:
+        return int(max(1, min(n_rows, _BLOCK_BYTES // max(1, bytes_per_row))))
+    if (not isinstance(block_rows, (int, np.integer)) or isinstance(block_rows, bool)
+            or block_rows < 1):
+        raise ValueError(f"block_rows must be a positive integer; got {block_rows!r}")
+    return int(block_rows)
+
+
+def _check_params_early(activation, params):
+    """Bind and exercise the parameters on a tiny input before heavy work."""
+    act = _act.get(activation)
+    bound = act.bind(params)
+    act.log_prob(np.array([[0.0, 1.0]]), **bound)
+    return act, bound
+
+
+def _as_matrix(x, name, ncols=None, ncols_name=None):
+    x = _as_float_array(x, name, ndim=2)
+    if ncols is not None and x.shape[1] != ncols:
+        raise ValueError(
+            f"{name} must have {ncols} columns to match {ncols_name}; got shape "
+            f"{x.shape}"
+        )
+    return x
+
+
+def _as_bias(bias, M):
+    if bias is None:
+        return None
+    bias = _as_float_array(bias, "bias", ndim=1)
+    if bias.shape[0] != M:
+        raise ValueError(
+            f"bias must have shape ({M},) to match W; got shape {bias.shape}"
+        )
+    return bias
+
+
+def _fill_blocks(out, H, block_rows, compute_block):
+    for start in range(0, H.shape[0], block_rows):
+        stop = min(start + block_rows, H.shape[0])
+        out[start:stop] = compute_block(H[start:stop])
+    return out
+
+
+def _allocate(shape, dtype, block_bytes, what):
+    nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
+    _check_fits_in_memory(
+        nbytes + block_bytes,
+        f"the {shape[0]}×{shape[1]} {np.dtype(dtype).name} {what}",
+        "pass fewer contexts, float32 embeddings, or consume it in row blocks "
+        "with layer.blocks(H) instead of building the whole matrix",
+    )
+    return np.empty(shape, dtype=dtype)
+
+
+@dataclass(frozen=True, eq=False)
+class PointwiseLayer:
+    r"""``log p = log f(W h + b)`` for a registered activation ``f``.
+
+    Parameters
+    ----------
+    W : (M, d) array_like
+        Word embeddings, one row per word.
+    bias : (M,) array_like, optional
+        Output bias ``b``.
+    activation : str
+        A name from :func:`rankbottleneck.activations.available`.
+    params : dict
+        The activation's parameters (e.g. ``{"r": 0.5}`` for r-softmax).
+    """
+
+    W: np.ndarray
+    bias: np.ndarray | None = None
+    activation: str = "softmax"
+    params: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        W = _as_matrix(self.W, "W")
+        object.__setattr__(self, "W", W)
+        object.__setattr__(self, "bias", _as_bias(self.bias, W.shape[0]))
+        act, bound = _check_params_early(self.activation, dict(self.params))
+        object.__setattr__(self, "activation", act.name)
+        object.__setattr__(self, "params", bound)
+
+    @property
+    def M(self):
+        """Vocabulary size."""
+        return self.W.shape[0]
+
+    @property
+    def d(self):
+        """Context dimension."""
+        return self.W.shape[1]
+
+    @property
+    def dtype(self):
+        return _result_dtype(self.W, self.bias)
+
+    def logits(self, H):
+        """``H W^T + b`` for contexts `H` of shape (..., d)."""
+        H = _as_float_array(H, "H")
+        if H.shape[-1] != self.d:
+            raise ValueError(
+                f"H must have d = {self.d} entries on its last axis to match W "
+                f"{self.W.shape}; got shape {H.shape}"
+            )
+        dtype = np.result_type(H, self.dtype)
+        z = H.astype(dtype, copy=False) @ self.W.T.astype(dtype, copy=False)
+        if self.bias is not None:
+            z += self.bias.astype(dtype, copy=False)
+        return z
+
+    def __call__(self, H):
+        """Log-probabilities of contexts `H` (..., d) → (..., M)."""
+        return _act.get(self.activation).log_prob(self.logits(H), **self.params)
+
+    def blocks(self, H, block_rows=None):
+        """Yield ``(start, block)`` row blocks of the log-probability matrix.
+
+        The streaming form of :meth:`log_prob_matrix`: memory is one block.
+        """
+        H = _as_matrix(H, "H", self.d, f"W {self.W.shape}")
+        rows = _block_rows(block_rows, H.shape[0], 8 * self.M * 4)
+        for start in range(0, H.shape[0], rows):
+            yield start, self(H[start:start + rows])
+
+    def log_prob_matrix(self, H, block_rows=None):
+        """The N×M matrix ``A[i, j] = log p(word j | context i)``.
+
+        Parameters
+        ----------
+        H : (N, d) array_like
+            Contexts.
+        block_rows : int, optional
+            Rows per block; by default about 64 MiB of temporaries per block.
+        """
+        H = _as_matrix(H, "H", self.d, f"W {self.W.shape}")
+        dtype = np.result_type(H, self.dtype)
+        # exp, shift and log each hold one block-sized temporary
+        rows = _block_rows(block_rows, H.shape[0], 4 * self.M * dtype.itemsize)
+        out = _allocate((H.shape[0], self.M), dtype,
+                        4 * rows * self.M * dtype.itemsize,
+                        "log-probability matrix")
+        return _fill_blocks(out, H, rows, self)
+
+    def __repr__(self):
+        params = ", ".join(
+            f"{k}=<{np.shape(v)} array>" if np.ndim(v) else f"{k}={v!r}"
+            for k, v in self.params.items()
+        )
+        return (
+            f"PointwiseLayer(M={self.M}, d={self.d}, bias={self.bias is not None}, "
+            f"activation={self.activation!r}{', ' + params if params else ''})"
+        )
+
+
+@dataclass(frozen=True, eq=False)
+class MixtureLayer:
+    r"""Mixture output layers: MoS, MoSS and the MoC control.
+
+    For a context ``g`` (the last hidden state, dimension ``d_g``):
+
+    .. math::
+        π = \operatorname{softmax}(U g), \qquad
+        h_k = \tanh(P_k g + c_k), \qquad k = 1..K
+
+    * ``kind="mos"``: ``log p = lse_k(log π_k + log f(W h_k + b))`` with
+      ``f`` = `base` (``"softmax"`` is MoS, Yang et al. 2018; ``"sigsoftmax"``
+      is MoSS, Kanai et al. 2018).
+    * ``kind="moc"``: ``log p = log f(W Σ_k π_k h_k + b)``; with softmax its
+      rank stays ≤ d+1 (d+2 with a bias), the control of Yang et al.
+
+    Parameters
+    ----------
+    W : (M, d) array_like
+        Word embeddings.
+    priors : (K, d_g) array_like
+        Prior weights ``U``: the priors depend on the context (a constant
+        prior is a known mistake of public reimplementations).
+    projections : (K, d, d_g) array_like
+        ``P_k``.
+    offsets : (K, d) array_like, optional
+        ``c_k``; zero by default.
+    bias : (M,) array_like, optional
+    base : str
+        Registered activation of each component.
+    kind : {"mos", "moc"}
+    params : dict
+        Parameters of `base`.
+    """
+
+    W: np.ndarray
+    priors: np.ndarray
+    projections: np.ndarray
+    offsets: np.ndarray | None = None
+    bias: np.ndarray | None = None
+    base: str = "softmax"
+    kind: str = "mos"
+    params: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        W = _as_matrix(self.W, "W")
+        M, d = W.shape
+        U = _as_matrix(self.priors, "priors")
+        K, d_g = U.shape
+        P = _as_float_array(self.projections, "projections", ndim=3)
+        if P.shape != (K, d, d_g):
+            raise ValueError(
+                f"projections must have shape (K, d, d_g) = {(K, d, d_g)} to match "
+                f"priors {U.shape} and W {W.shape}; got shape {P.shape}"
+            )
+        if self.offsets is None:
+            c = np.zeros((K, d), dtype=P.dtype)
+        else:
+            c = _as_float_array(self.offsets, "offsets", ndim=2)
+            if c.shape != (K, d):
+                raise ValueError(
+                    f"offsets must have shape (K, d) = {(K, d)}; got shape {c.shape}"
+                )
+        if self.kind not in ("mos", "moc"):
+            raise ValueError(f"kind must be 'mos' or 'moc'; got {self.kind!r}")
+        act, bound = _check_params_early(self.base, dict(self.params))
+        for name, value in [("W", W), ("priors", U), ("projections", P),
+                            ("offsets", c), ("bias", _as_bias(self.bias, M)),
+                            ("base", act.name), ("params", bound)]:
+            object.__setattr__(self, name, value)
+
+    @property
+    def M(self):
+        return self.W.shape[0]
+
+    @property
+    def d(self):
+        """Dimension of the component contexts ``h_k`` (the columns of W)."""
+        return self.W.shape[1]
+
+    @property
+    def d_context(self):
+        """Dimension ``d_g`` of the input context ``g``."""
+        return self.priors.shape[1]
+
+    @property
+    def K(self):
+        return self.priors.shape[0]
+
+    @property
+    def dtype(self):
+        return _result_dtype(self.W, self.priors, self.projections,
+                                     self.offsets, self.bias)
+
+    def components(self, G):
+        """Log-priors (..., K) and component contexts (..., K, d) of `G`."""
+        G = _as_float_array(G, "G")
+        if G.shape[-1] != self.d_context:
+            raise ValueError(
+                f"G must have d_g = {self.d_context} entries on its last axis to "
+                f"match priors {self.priors.shape}; got shape {G.shape}"
+            )
+        dtype = np.result_type(G, self.dtype)
+        G = G.astype(dtype, copy=False)
+        log_pi = _act.log_softmax(G @ self.priors.T.astype(dtype, copy=False))
+        Hk = np.tanh(np.einsum("...g,kdg->...kd", G,
+                               self.projections.astype(dtype, copy=False))
+                     + self.offsets.astype(dtype, copy=False))
+        return log_pi, Hk
+
+    def __call__(self, G):
+        """Log-probabilities of contexts `G` (..., d_g) → (..., M)."""
+        log_pi, Hk = self.components(G)
+        return _mix(log_pi, Hk, self.W, self.bias, self.base, self.kind,
+                    self.params)
+
+    def blocks(self, G, block_rows=None):
+        """Yield ``(start, block)`` row blocks of the log-probability matrix."""
+        G = _as_matrix(G, "G", self.d_context, f"priors {self.priors.shape}")
+        rows = _block_rows(block_rows, G.shape[0], 8 * self.K * self.M * 4)
+        for start in range(0, G.shape[0], rows):
+            yield start, self(G[start:start + rows])
+
+    def log_prob_matrix(self, G, block_rows=None):
+        """The N×M log-probability matrix of contexts `G` (N, d_g)."""
+        G = _as_matrix(G, "G", self.d_context, f"priors {self.priors.shape}")
+        dtype = np.result_type(G, self.dtype)
+        per_row = 4 * self.K * self.M * dtype.itemsize
+        rows = _block_rows(block_rows, G.shape[0], per_row)
+        out = _allocate((G.shape[0], self.M), dtype, rows * per_row,
+                        f"{self.kind.upper()} log-probability matrix")
+        return _fill_blocks(out, G, rows, self)
+
+    def __repr__(self):
+        name = {"mos": "MoS" if self.base == "softmax" else
+                "MoSS" if self.base == "sigsoftmax" else f"MoS[{self.base}]",
+                "moc": "MoC"}[self.kind]
+        return (
+            f"MixtureLayer({name}: K={self.K}, M={self.M}, d={self.d}, "
+            f"d_g={self.d_context}, bias={self.bias is not None}, "
+            f"base={self.base!r})"
+        )
+
+
+def _mix(log_pi, Hk, W, bias, base, kind, params):
+    """Combine log-priors (..., K) and component contexts (..., K, d)."""
+    act = _act.get(base)
+    dtype = np.result_type(log_pi, Hk, W)
+    W = W.astype(dtype, copy=False)
+    b = 0 if bias is None else bias.astype(dtype, copy=False)
+    if kind == "moc":
+        h = np.einsum("...k,...kd->...d", np.exp(log_pi), Hk)
+        return act.log_prob(h @ W.T + b, **params)
+    comp = act.log_prob(Hk @ W.T + b, **params)
+    comp += log_pi[..., None]
+    return _act.logsumexp(comp, axis=-2)
+
+
+def log_prob_matrix(H, W, activation="softmax", bias=None, block_rows=None,
+                    **params):
+    r"""The N×M log-probability matrix of a pointwise output layer.
+
+    .. math:: A_{ij} = \log f(W h_i + b)_j
+
+    With softmax, ``A = [H, 1] [W, -lse]^T``-type factorisations bound its
+    rank by ``d + 1`` (``d + 2`` with a bias): the softmax bottleneck (Yang et
+    al. 2018).
+
+    Parameters
+    ----------
+    H : (N, d) array_like
+        Contexts.
+    W : (M, d) array_like
+        Word embeddings.
+    activation : str
+        A name from :func:`rankbottleneck.activations.available`.
+    bias : (M,) array_like, optional
+    block_rows : int, optional
+        Rows per block (peak memory is A plus one block's temporaries).
+    **params
+        The activation's parameters.
+
+    Returns
+    -------
+    (N, M) ndarray
+        float32 when every input is float32, float64 otherwise.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from rankbottleneck import log_prob_matrix
+    >>> rng = np.random.default_rng(0)
+    >>> A = log_prob_matrix(rng.normal(size=(50, 4)), rng.normal(size=(30, 4)))
+    >>> int(np.linalg.matrix_rank(A))        # d + 1
+    5
+    """
+    H = _as_matrix(H, "H")
+    W = _as_matrix(W, "W", H.shape[1], f"H {H.shape}")
+    layer = PointwiseLayer(W, bias=bias, activation=activation, params=params)
+    return layer.log_prob_matrix(H, block_rows=block_rows)
+
+
+def mixture_log_prob_matrix(H, W, priors, projections, offsets=None, bias=None,
+                            base="softmax", kind="mos", block_rows=None, **params):
+    r"""The N×M log-probability matrix of a MoS / MoSS / MoC layer.
+
+    See :class:`MixtureLayer` for the model. `H` holds the contexts ``g``
+    (N, d_g); `priors` is ``U`` (K, d_g); `projections` is ``P`` (K, d, d_g).
+    ``base="sigsoftmax"`` gives MoSS; ``kind="moc"`` the MoC control.
+    """
+    layer = MixtureLayer(W, priors, projections, offsets=offsets, bias=bias,
+                         base=base, kind=kind, params=params)
+    return layer.log_prob_matrix(H, block_rows=block_rows)
+
+
+def mixture_log_probs_from_components(component_contexts, prior_probs, W,
+                                      bias=None, base="softmax", kind="mos",
+                                      **params):
+    r"""A mixture built straight from component contexts and priors.
+
+    For notebooks that already hold ``h_k`` and ``π`` (e.g. from a trained
+    MoS model): ``log p = lse_k(log π_k + log f(W h_k + b))`` (``kind="mos"``)
+    or ``log f(W Σ_k π_k h_k + b)`` (``kind="moc"``).
+
+    Parameters
+    ----------
+    component_contexts : (..., K, d) array_like
+    prior_probs : (..., K) array_like
+        Mixture weights; each row a probability distribution.
+    W : (M, d) array_like
+    bias : (M,) array_like, optional
+    base : str
+    kind : {"mos", "moc"}
+
+    Returns
+    -------
+    (..., M) ndarray
+    """
+    Hk = _as_float_array(component_contexts, "component_contexts")
+    W = _as_matrix(W, "W")
+    if Hk.ndim < 2 or Hk.shape[-1] != W.shape[1]:
+        raise ValueError(
+            f"component_contexts must have shape (..., K, d) with d = {W.shape[1]} "
+            f"to match W {W.shape}; got shape {Hk.shape}"
+        )
+    pi = _as_float_array(prior_probs, "prior_probs")
+    if pi.shape != Hk.shape[:-1]:
+        raise ValueError(
+            f"prior_probs must have shape {Hk.shape[:-1]} to match "
+            f"component_contexts {Hk.shape}; got shape {pi.shape}"
+        )
+    if np.any(pi < 0):
+        raise ValueError(
+            f"prior_probs must be non-negative; got minimum {pi.min()}"
+        )
+    with np.errstate(divide="ignore"):
+        log_pi = _act._check_log_priors(np.log(pi), "prior_probs (as logs)")
+    if kind not in ("mos", "moc"):
+        raise ValueError(f"kind must be 'mos' or 'moc'; got {kind!r}")
+    _, bound = _check_params_early(base, params)
+    return _mix(log_pi, Hk, W, _as_bias(bias, W.shape[0]), base, kind, bound)
+

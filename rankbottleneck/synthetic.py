@@ -1,0 +1,229 @@
+"""Synthetic contexts, word embeddings, layers and target distributions.
+
+All randomness goes through a `seed` (None, an int or a
+``numpy.random.Generator``); the same seed gives the same arrays.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import activations as _act
+from ._validation import _as_scalar
+from .layers import MixtureLayer
+
+__all__ = [
+    "embeddings",
+    "contexts_and_words",
+    "ContextsAndWords",
+    "random_mixture_layer",
+    "teacher_target",
+    "dirichlet_target",
+    "multimode_target",
+]
+
+_KINDS = ("gaussian", "anisotropic", "unit")
+
+
+def _positive_int(value, name):
+    if (not isinstance(value, (int, np.integer)) or isinstance(value, bool)
+            or value < 1):
+        raise ValueError(f"{name} must be a positive integer; got {value!r}")
+    return int(value)
+
+
+def embeddings(n, d, kind="gaussian", decay=1.0, seed=None):
+    r"""``n`` vectors in ``R^d``, one per row.
+
+    Parameters
+    ----------
+    n, d : int
+    kind : {"gaussian", "anisotropic", "unit"}
+        ``"gaussian"``: i.i.d. ``N(0, 1/d)`` entries (rows of norm about 1).
+        ``"anisotropic"``: Gaussian rows with covariance ``diag(s_i^2)``,
+        ``s_i ∝ i^{-decay}`` scaled so that ``Σ s_i^2 = 1`` and rotated by a
+        random orthogonal matrix: a power-law singular spectrum, as in real LM
+        heads. ``"unit"``: Gaussian rows normalised to unit norm.
+    decay : float
+        Power-law exponent of the anisotropic spectrum.
+    seed : None, int or numpy.random.Generator
+
+    Returns
+    -------
+    (n, d) float64 ndarray
+    """
+    n = _positive_int(n, "n")
+    d = _positive_int(d, "d")
+    decay = _as_scalar(decay, "decay", low=0)
+    if kind not in _KINDS:
+        raise ValueError(f"kind must be one of {_KINDS}; got {kind!r}")
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d)) / np.sqrt(d)
+    if kind == "anisotropic":
+        s = np.arange(1, d + 1, dtype=np.float64) ** -decay
+        s *= np.sqrt(d) / np.linalg.norm(s)
+        Q, R = np.linalg.qr(rng.standard_normal((d, d)))
+        Q *= np.sign(np.diag(R))  # Haar-distributed rotation
+        X = (X * s) @ Q.T
+    elif kind == "unit":
+        X /= np.linalg.norm(X, axis=1, keepdims=True)
+    return X
+
+
+@dataclass(frozen=True, eq=False)
+class ContextsAndWords:
+    """Contexts `H` (N, d), words `W` (M, d) and an optional `bias` (M,)."""
+
+    H: np.ndarray
+    W: np.ndarray
+    bias: np.ndarray | None
+    logit_scale: float
+    kind: str
+
+    def __repr__(self):
+        return (
+            f"ContextsAndWords(N={self.H.shape[0]}, M={self.W.shape[0]}, "
+            f"d={self.H.shape[1]}, kind={self.kind!r}, "
+            f"logit_scale={self.logit_scale}, bias={self.bias is not None})"
+        )
+
+    def __iter__(self):
+        # Allows ``H, W, bias = contexts_and_words(...)``.
+        return iter((self.H, self.W, self.bias))
+
+
+def _logit_std(H, W):
+    """Exact standard deviation of all entries of ``H W^T``, in O((N+M)d²).
+
+    ``mean(z²) = tr(HᵀH WᵀW)/(NM)`` and ``mean(z) = mean(h)·mean(w)``.
+    """
+    N, M = H.shape[0], W.shape[0]
+    second = np.sum((H.T @ H) * (W.T @ W)) / (N * M)
+    mean = H.mean(axis=0) @ W.mean(axis=0)
+    return float(np.sqrt(max(second - mean**2, 0.0)))
+
+
+def contexts_and_words(N, M, d, kind="gaussian", logit_scale=1.0, bias=False,
+                       decay=1.0, seed=None):
+    r"""Synthetic contexts and word embeddings with a chosen logit scale.
+
+    `H` and `W` are drawn by :func:`embeddings` and rescaled by the same
+    factor so that the logits ``H W^T`` have standard deviation exactly
+    `logit_scale` (computed over all N·M entries without forming them). The
+    rank of sigsoftmax, GSS and PLIF matrices depends strongly on this scale:
+    their logit maps are nearly linear for small or large logits.
+
+    Parameters
+    ----------
+    N, M, d : int
+        Contexts, words, dimension.
+    kind : {"gaussian", "anisotropic", "unit"}
+        Distribution of both `H` and `W` (see :func:`embeddings`).
+    logit_scale : float
+        Standard deviation of the logits, ``> 0``.
+    bias : bool
+        Also draw an output bias ``b ~ N(0, logit_scale²)``.
+    decay : float
+        Spectrum decay of the anisotropic kind.
+    seed : None, int or numpy.random.Generator
+
+    Returns
+    -------
+    ContextsAndWords
+        Unpacks as ``H, W, bias``.
+    """
+    logit_scale = _as_scalar(logit_scale, "logit_scale", low=0, low_open=True)
+    rng = np.random.default_rng(seed)
+    H = embeddings(N, d, kind, decay, rng)
+    W = embeddings(M, d, kind, decay, rng)
+    factor = np.sqrt(logit_scale / _logit_std(H, W))
+    b = logit_scale * rng.standard_normal(M) if bias else None
+    return ContextsAndWords(H * factor, W * factor, b, logit_scale, kind)
+
+
+def random_mixture_layer(M, d, K, kind="mos", base="softmax", d_context=None,
+                         bias=False, logit_scale=1.0, seed=None, **params):
+    r"""A MoS / MoSS / MoC layer with random weights.
+
+    ``W`` has rows of norm about `logit_scale`, so that with component
+    contexts ``h_k = tanh(P_k g + c_k)`` (entries in (-1, 1)) the logits have
+    a standard deviation of roughly `logit_scale`. ``U`` and ``P_k`` have
+    ``N(0, 1/d_g)`` entries, the offsets ``N(0, 1)``.
+    """
+    M = _positive_int(M, "M")
+    d = _positive_int(d, "d")
+    K = _positive_int(K, "K")
+    d_g = d if d_context is None else _positive_int(d_context, "d_context")
+    logit_scale = _as_scalar(logit_scale, "logit_scale", low=0, low_open=True)
+    rng = np.random.default_rng(seed)
+    W = rng.standard_normal((M, d)) * (logit_scale / np.sqrt(d))
+    U = rng.standard_normal((K, d_g)) / np.sqrt(d_g)
+    P = rng.standard_normal((K, d, d_g)) / np.sqrt(d_g)
+    c = rng.standard_normal((K, d))
+    b = logit_scale * rng.standard_normal(M) if bias else None
+    return MixtureLayer(W, U, P, offsets=c, bias=b, base=base, kind=kind,
+                        params=params)
+
+
+def teacher_target(N, M, d_teacher, temperature=1.0, seed=None):
+    r"""Target distributions from a wide softmax teacher.
+
+    ``P* = softmax(H W^T / temperature)`` with Gaussian ``H`` (N, d_teacher),
+    ``W`` (M, d_teacher) scaled to unit logit standard deviation: rank
+    ``d_teacher + 1``, so ``d_teacher ≫ d`` gives a target a d-dimensional
+    softmax cannot fit exactly.
+
+    Returns
+    -------
+    (N, M) ndarray
+        Rows are probability distributions.
+    """
+    temperature = _as_scalar(temperature, "temperature", low=0, low_open=True)
+    H, W, _ = contexts_and_words(N, M, d_teacher, logit_scale=1.0 / temperature,
+                                 seed=seed)
+    return _act.softmax(H @ W.T)
+
+
+def dirichlet_target(N, M, concentration=1.0, seed=None):
+    r"""Rows drawn from a symmetric Dirichlet(`concentration`): full rank.
+
+    Drawn as normalised Gamma variables; a small concentration gives peaked
+    rows, and entries that underflow to exactly 0.
+    """
+    N = _positive_int(N, "N")
+    M = _positive_int(M, "M")
+    concentration = _as_scalar(concentration, "concentration", low=0,
+                               low_open=True)
+    rng = np.random.default_rng(seed)
+    G = rng.gamma(concentration, size=(N, M))
+    total = G.sum(axis=1, keepdims=True)
+    # A row whose every Gamma draw underflowed gets one random word.
+    empty = total[:, 0] == 0
+    if np.any(empty):
+        G[empty, rng.integers(M, size=int(empty.sum()))] = 1.0
+        total = G.sum(axis=1, keepdims=True)
+    return G / total
+
+
+def multimode_target(N, M, n_modes=3, smoothing=0.0, seed=None):
+    r"""Sparse multi-mode rows: `n_modes` random words share the mass.
+
+    Each row puts Dirichlet(1) weights on `n_modes` distinct random words;
+    ``smoothing`` mixes in the uniform distribution,
+    ``(1 - smoothing) P + smoothing / M``, so that ``smoothing > 0`` gives a
+    target with no zeros.
+    """
+    N = _positive_int(N, "N")
+    M = _positive_int(M, "M")
+    n_modes = _positive_int(n_modes, "n_modes")
+    if n_modes > M:
+        raise ValueError(f"n_modes must be at most M = {M}; got {n_modes}")
+    smoothing = _as_scalar(smoothing, "smoothing", low=0, high=1)
+    rng = np.random.default_rng(seed)
+    words = np.argsort(rng.random((N, M)), axis=1)[:, :n_modes]
+    weights = rng.dirichlet(np.ones(n_modes), size=N)
+    P = np.zeros((N, M))
+    np.put_along_axis(P, words, weights, axis=1)
+    return (1 - smoothing) * P + smoothing / M

@@ -1,0 +1,38 @@
+import numpy as np
+import pytest
+
+from rankbottleneck import activations as act
+
+# One parameter setting per registered activation, used wherever a test loops
+# over the whole registry.
+ACTIVATION_PARAMS = {
+    "softmax": {},
+    "sigsoftmax": {},
+    "gss": {"c": -1.5, "k": 2.5},
+    "sigmoid_normalized": {},
+    "relu_normalized": {},
+    "plif": {"theta": act.plif_init(40, bound=5.0, scale=0.5, seed=3), "bound": 5.0},
+    "t_softmax": {"t": 2.0},
+    "r_softmax": {"r": 0.5},
+    "sparsemax": {},
+    "entmax": {"alpha": 1.5},
+    "entmax_bisect": {"alpha": 1.7},
+}
+SPARSE = {"relu_normalized", "t_softmax", "r_softmax", "sparsemax", "entmax",
+          "entmax_bisect"}
+
+
+def registry_name(key):
+    return "entmax" if key == "entmax_bisect" else key
+
+
+def ensure_positive_max(z):
+    """ReLU normalisation needs a positive logit in every row."""
+    z = np.array(z, copy=True)
+    z[..., 0] = np.abs(z).max(axis=-1) + 1
+    return z
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(12345)
