@@ -8,7 +8,7 @@ their rank.
 matplotlib is imported only by the functions that draw.
 """
 
-from . import activations, synthetic
+from . import activations, rank, synthetic
 from ._validation import InsufficientMemoryError
 from .activations import (
     log_entmax,
@@ -31,12 +31,23 @@ from .layers import (
     mixture_log_prob_matrix,
     mixture_log_probs_from_components,
 )
+from .rank import (
+    Rank,
+    RankComparison,
+    RankReport,
+    compare_ranks,
+    numerical_rank,
+    rank_report,
+    shift_invariant_rank,
+    singular_values,
+)
 from .synthetic import contexts_and_words
 
 __version__ = "0.1.0"
 
 __all__ = [
     "activations",
+    "rank",
     "synthetic",
     "InsufficientMemoryError",
     "log_softmax",
@@ -57,4 +68,12 @@ __all__ = [
     "mixture_log_prob_matrix",
     "mixture_log_probs_from_components",
     "contexts_and_words",
+    "singular_values",
+    "numerical_rank",
+    "shift_invariant_rank",
+    "rank_report",
+    "compare_ranks",
+    "Rank",
+    "RankReport",
+    "RankComparison",
 ]

@@ -22,6 +22,7 @@ __all__ = [
     "teacher_target",
     "dirichlet_target",
     "multimode_target",
+    "noisy_low_rank",
 ]
 
 _KINDS = ("gaussian", "anisotropic", "unit")
@@ -227,3 +228,39 @@ def multimode_target(N, M, n_modes=3, smoothing=0.0, seed=None):
     P = np.zeros((N, M))
     np.put_along_axis(P, words, weights, axis=1)
     return (1 - smoothing) * P + smoothing / M
+
+
+def noisy_low_rank(n, rank=10, c=0.0, signal_norm=None, seed=None):
+    r"""A rank-`rank` n×n matrix plus Gaussian noise of standard deviation ``c/n²``.
+
+    The noise experiment of Parthiban et al. 2021 (supplement): Press rank
+    climbs to thousands as ``c`` grows from 1e-26 to 1e-20 while the
+    ε-effective rank stays at `rank`.
+
+    The reference does not give the scale of the rank-`rank` part. Its
+    published pattern at ``n = 10⁴`` (Press rank 10 at ``c = 1e-26``, 1,159 at
+    1e-24) puts the noise edge ``2(c/n²)√n`` at the Press threshold
+    ``0.5·√(2n+1)·σ_1·ε`` near ``c = 1e-24``, i.e. ``σ_1 ≈ 10⁻¹⁶ = n⁻⁴``;
+    so the default `signal_norm` (the spectral norm of the signal) is
+    ``n⁻⁴``. The signal is ``U Vᵀ`` with Gaussian factors, rescaled.
+
+    Returns
+    -------
+    (n, n) ndarray
+    """
+    n = _positive_int(n, "n")
+    rank = _positive_int(rank, "rank")
+    if rank > n:
+        raise ValueError(f"rank must be at most n = {n}; got {rank}")
+    c = _as_scalar(c, "c", low=0)
+    signal_norm = float(n) ** -4 if signal_norm is None else _as_scalar(
+        signal_norm, "signal_norm", low=0, low_open=True)
+    rng = np.random.default_rng(seed)
+    U = rng.standard_normal((n, rank))
+    V = rng.standard_normal((n, rank))
+    # spectral norm of U Vᵀ from the small factors: ‖U Vᵀ‖ = ‖R_U R_Vᵀ‖
+    norm = np.linalg.norm(np.linalg.qr(U, mode="r") @ np.linalg.qr(V, mode="r").T, 2)
+    S = (U * (signal_norm / norm)) @ V.T
+    if c > 0:
+        S += rng.standard_normal((n, n)) * (c / n**2)
+    return S
