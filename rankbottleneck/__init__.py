@@ -5,10 +5,13 @@ Build log-probability matrices under softmax and its alternatives
 synthetic or real embeddings (:mod:`rankbottleneck.synthetic`), and measure
 their rank.
 
-matplotlib is imported only by the functions that draw.
+matplotlib is imported only by the functions that draw, and sympy only when
+:mod:`rankbottleneck.symbolic` is first used.
 """
 
-from . import activations, rank, synthetic
+import importlib
+
+from . import activations, output_set, rank, synthetic
 from ._validation import InsufficientMemoryError
 from .activations import (
     log_entmax,
@@ -31,6 +34,12 @@ from .layers import (
     mixture_log_prob_matrix,
     mixture_log_probs_from_components,
 )
+from .output_set import (
+    argmax_changes,
+    estimate_hidden_size,
+    local_dimension,
+    output_set_dimension,
+)
 from .rank import (
     Rank,
     RankComparison,
@@ -48,6 +57,8 @@ __version__ = "0.1.0"
 __all__ = [
     "activations",
     "rank",
+    "output_set",
+    "symbolic",
     "synthetic",
     "InsufficientMemoryError",
     "log_softmax",
@@ -76,4 +87,15 @@ __all__ = [
     "Rank",
     "RankReport",
     "RankComparison",
+    "output_set_dimension",
+    "local_dimension",
+    "estimate_hidden_size",
+    "argmax_changes",
 ]
+
+
+def __getattr__(name):
+    # sympy takes longer to import than the rest of the package together.
+    if name == "symbolic":
+        return importlib.import_module(".symbolic", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
