@@ -11,7 +11,7 @@ matplotlib is imported only by the functions that draw, and sympy only when
 
 import importlib
 
-from . import activations, output_set, rank, synthetic
+from . import activations, argmax, output_set, rank, synthetic
 from ._validation import InsufficientMemoryError
 from .activations import (
     log_entmax,
@@ -27,6 +27,7 @@ from .activations import (
     log_t_softmax,
     plif,
 )
+from .argmax import ArgmaxReport, argmaxable, argmaxable_under, dominating_word
 from .layers import (
     MixtureLayer,
     PointwiseLayer,
@@ -56,6 +57,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "activations",
+    "argmax",
     "rank",
     "output_set",
     "symbolic",
@@ -91,6 +93,10 @@ __all__ = [
     "local_dimension",
     "estimate_hidden_size",
     "argmax_changes",
+    "argmaxable",
+    "argmaxable_under",
+    "dominating_word",
+    "ArgmaxReport",
 ]
 
 
