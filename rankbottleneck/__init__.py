@@ -11,7 +11,7 @@ matplotlib is imported only by the functions that draw, and sympy only when
 
 import importlib
 
-from . import activations, argmax, output_set, rank, synthetic
+from . import activations, argmax, fit, output_set, rank, synthetic
 from ._validation import InsufficientMemoryError
 from .activations import (
     log_entmax,
@@ -28,6 +28,7 @@ from .activations import (
     plif,
 )
 from .argmax import ArgmaxReport, argmaxable, argmaxable_under, dominating_word
+from .fit import FitResult, expressivity_sweep, fit_log_probs
 from .layers import (
     MixtureLayer,
     PointwiseLayer,
@@ -58,6 +59,7 @@ __version__ = "0.1.0"
 __all__ = [
     "activations",
     "argmax",
+    "fit",
     "rank",
     "output_set",
     "symbolic",
@@ -97,6 +99,9 @@ __all__ = [
     "argmaxable_under",
     "dominating_word",
     "ArgmaxReport",
+    "fit_log_probs",
+    "expressivity_sweep",
+    "FitResult",
 ]
 
 

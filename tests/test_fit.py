@@ -1,0 +1,131 @@
+"""Fitting: gradients against finite differences, sanity fits, bad input."""
+
+import numpy as np
+import pytest
+
+from rankbottleneck import fit as F
+from rankbottleneck.synthetic import dirichlet_target, teacher_target
+
+CASES = [
+    ("softmax", {}), ("sigsoftmax", {}),
+    ("gss", {"c": 0.3, "k": 1.7}), ("gss", {"_learn": True, "c": -0.5, "k": 2.5}),
+    ("sigmoid_normalized", {}), ("plif", {"n_pieces": 6, "bound": 1.5}),
+    ("mos", {"n_components": 3}), ("moss", {"n_components": 2}),
+    ("moc", {"n_components": 3}),
+]
+
+
+@pytest.mark.parametrize("bias", [False, True])
+@pytest.mark.parametrize("name, extra", CASES)
+def test_gradient_matches_central_differences(name, extra, bias):
+    rng = np.random.default_rng(1)
+    T = dirichlet_target(6, 8, 0.5, seed=0)
+    prm = {"_learn": False, **extra}
+    spec = F._Spec(name, 6, 8, 3, bias, prm)
+    x = F._init(spec, rng, T) + 0.3 * rng.standard_normal(spec.size)
+    if name == "plif":  # spread logits over several pieces, uneven slopes
+        parts = spec.unpack(x)
+        parts["theta"][:] = rng.normal(size=6)
+        parts["H"] *= 5
+        x = spec.pack(parts)
+    _, grad, _ = F.loss_and_gradient(x, spec, T)
+    h = 1e-5
+    num = np.empty_like(x)
+    for i in range(x.size):
+        e = np.zeros_like(x)
+        e[i] = h
+        num[i] = (F.loss_and_gradient(x + e, spec, T)[0]
+                  - F.loss_and_gradient(x - e, spec, T)[0]) / (2 * h)
+    assert np.linalg.norm(num - grad) / np.linalg.norm(num) < 1e-6
+
+
+def test_loss_is_the_cross_entropy_of_the_layer():
+    T = dirichlet_target(10, 12, 1.0, seed=2)
+    r = F.fit_log_probs(T, "mos", d=3, max_iter=5, bias=True)
+    logp = r.layer.log_prob_matrix(r.contexts)
+    np.testing.assert_allclose(logp, r.log_probs, rtol=1e-10, atol=1e-10)
+    assert r.cross_entropy == pytest.approx(-np.sum(T * logp) / 10, rel=1e-12)
+    assert r.kl == pytest.approx(r.cross_entropy - r.entropy)
+
+
+def test_softmax_fits_a_softmax_target_of_its_rank():
+    T = teacher_target(200, 100, 6, temperature=0.5, seed=0)
+    r = F.fit_log_probs(T, "softmax", d=6, max_iter=2000)
+    assert r.kl < 1e-6
+    assert r.mode_accuracy == 1.0
+    assert r.rank["press"].value == 7
+
+
+def test_high_rank_target_comparison_is_reported_honestly():
+    # Dirichlet(0.3), N=120, M=60, d=4, 200 iterations. Measured (KL, Press
+    # rank): softmax 0.7547 (5), sigsoftmax 0.7561 (60), GSS 0.7561 (60),
+    # MoS 0.6966 (60), PLIF 0.6355 (60). Sigsoftmax and GSS are full rank yet
+    # no better than softmax (Parthiban et al. 2021: high rank is not
+    # sufficient); MoS and PLIF do get lower.
+    T = dirichlet_target(120, 60, 0.3, seed=1)
+    kl = {name: F.fit_log_probs(T, name, d=4, max_iter=200).kl
+          for name in ("softmax", "sigsoftmax", "mos", "plif")}
+    assert kl["softmax"] > 0.1                     # bounded away from zero
+    assert kl["mos"] < kl["softmax"]
+    assert kl["plif"] < kl["softmax"]
+    assert abs(kl["sigsoftmax"] - kl["softmax"]) < 0.05 * kl["softmax"]
+
+
+def test_gss_parameters_can_be_learned():
+    T = dirichlet_target(40, 30, 0.5, seed=3)
+    r = F.fit_log_probs(T, "gss", d=3, learn_params=True, c=0.0, k=2.0, max_iter=50)
+    assert (r.layer.params["c"], r.layer.params["k"]) != (0.0, 2.0)
+
+
+def test_sweep_rows():
+    T = dirichlet_target(30, 20, 0.5, seed=4)
+    sw = F.expressivity_sweep(T, activations=("softmax", "moc"), dims=(2, 4),
+                              seeds=(0, 1), max_iter=20)
+    assert len(sw.rows) == 8
+    assert {"activation", "d", "seed", "kl", "mode_accuracy", "press_rank"} <= set(
+        sw.rows[0])
+    assert "moc" in repr(sw)
+
+
+# ---------------------------------------------------------------------------
+# Bad input
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("target, pattern", [
+    (np.array([[0.5, 0.4], [0.5, 0.5]]), r"row 0 sums to 0.9.*off by 0.1"),
+    (np.array([[1.5, -0.5], [0.5, 0.5]]), r"target must be non-negative; got -0.5"),
+    (np.array([[np.nan, 1.0], [0.5, 0.5]]), r"target must be finite"),
+    (np.ones(3) / 3, r"target must be 2-D"),
+])
+def test_bad_targets(target, pattern):
+    with pytest.raises(ValueError, match=pattern):
+        F.fit_log_probs(target, "softmax", d=2)
+
+
+@pytest.mark.parametrize("kwargs, pattern", [
+    ({"activation": "sofmax"}, r"activation must be one of"),
+    ({"activation": "sparsemax"}, r"'sparsemax' is not fittable by cross-entropy"),
+    ({"activation": "r_softmax"}, r"not fittable by cross-entropy"),
+    ({"d": 0}, r"d must be a positive integer; got 0"),
+])
+def test_bad_arguments(kwargs, pattern):
+    T = np.full((3, 4), 0.25)
+    with pytest.raises(ValueError, match=pattern):
+        F.fit_log_probs(T, **{"activation": "softmax", "d": 2, **kwargs})
+
+
+def test_nan_during_optimisation_names_the_iteration(monkeypatch):
+    T = dirichlet_target(10, 8, 1.0, seed=5)
+    real = F.loss_and_gradient
+    calls = {"n": 0}
+
+    def poisoned(x, spec, target):
+        calls["n"] += 1
+        loss, grad, logp = real(x, spec, target)
+        return (np.nan if calls["n"] > 3 else loss), grad, logp
+
+    monkeypatch.setattr(F, "loss_and_gradient", poisoned)
+    with pytest.raises(FloatingPointError, match=r"non-finite loss or gradient at "
+                                                 r"iteration \d+"):
+        F.fit_log_probs(T, "softmax", d=2)
