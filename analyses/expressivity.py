@@ -11,11 +11,10 @@ d ∈ {4, 8, 16, 32}, by L-BFGS-B on the mean cross-entropy (Ganea et al.
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import rankbottleneck as rb
-from rankbottleneck._output import save_figure, write_csv, write_json
+from rankbottleneck._output import run_script, save_figure, write_csv, write_json
 from rankbottleneck.synthetic import dirichlet_target
 
 NAME = "expressivity"
@@ -55,10 +54,4 @@ def main(out_dir="figures", quick=False, seed=0):
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--out", default=str(Path(__file__).resolve().parent.parent
-                                             / "figures"))
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
-    print(f"{NAME}: {main(args.out, quick=args.quick, seed=args.seed)}")
+    run_script(NAME, main, __doc__)

@@ -11,13 +11,12 @@ figure of span and local dimension against d.
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import numpy as np
 
 import rankbottleneck as rb
-from rankbottleneck._output import Progress, save_figure, write_csv, write_json
+from rankbottleneck._output import run_script, Progress, save_figure, write_csv, write_json
 from rankbottleneck.synthetic import contexts_and_words, random_mixture_layer
 
 NAME = "output_set_table"
@@ -112,10 +111,4 @@ def _plot(rows, out_dir, sizes, dims):
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--out", default=str(Path(__file__).resolve().parent.parent
-                                             / "figures"))
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
-    print(f"{NAME}: {main(args.out, quick=args.quick, seed=args.seed)}")
+    run_script(NAME, main, __doc__)

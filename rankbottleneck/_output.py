@@ -108,3 +108,26 @@ class Progress:
         print(f"\r{self.name}: {self.done}/{self.total} {what} "
               f"{now - self.start:.1f} s\033[K", end="\n" if final else "",
               file=sys.stderr, flush=True)
+
+
+def pyplot():
+    """matplotlib.pyplot on the Agg backend (figures are files, never windows)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def run_script(name, main, doc):
+    """The ``python analyses/<name>.py [--quick] [--out DIR] [--seed N]`` entry."""
+    import argparse
+
+    root = Path(sys.argv[0]).resolve().parent.parent
+    parser = argparse.ArgumentParser(description=doc.strip().splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes")
+    parser.add_argument("--out", default=str(root / "figures"))
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    print(f"{name}: {main(args.out, quick=args.quick, seed=args.seed)}")

@@ -744,11 +744,16 @@ class RankComparison:
 
         if ax is None:
             ax = plt.gca()
-        for name, rep in self.reports.items():
+        n = len(self.reports)
+        # beyond ten series, tab10 repeats: use tab20 and vary the dashes
+        colors = plt.get_cmap("tab10" if n <= 10 else "tab20")(np.arange(n) % 20)
+        dashes = ["-", "--", "-.", ":"]
+        for k, (name, rep) in enumerate(self.reports.items()):
             s = rep.singular_values
             s1 = s[0] if s[0] > 0 else 1.0
             line, = ax.semilogy(np.arange(1, len(s) + 1),
                                 np.maximum(s / s1, np.finfo(float).tiny),
+                                color=colors[k], ls=dashes[(k // 5) % 4] if n > 10 else "-",
                                 label=f"{name} (Press {rep['press'].value})")
             press = rep["press"].value
             if 0 < press <= len(s):
