@@ -377,7 +377,10 @@ def estimate_hidden_size(log_prob_rows, *, min_gap=1e3, computed_in=None):
                 f"{k}-dimensional space")
         reason = f"the largest drop above the floor, {gap:.3g}, is below min_gap {min_gap:g}"
     else:
-        gap = float(np.max(s[:full] / np.maximum(s[1:full + 1], np.finfo(np.float64).tiny)))
+        # ratios among the min(N, M) - 1 values centring can leave non-zero;
+        # the next one is zero by construction and is no evidence of a cliff
+        ratios = s[:full - 1] / np.maximum(s[1:full], np.finfo(np.float64).tiny)
+        gap = float(np.max(ratios)) if ratios.size else 1.0
         reason = (f"the spectrum never reaches the noise floor (Press rank {k} of "
                   f"{full} possible)")
     return HiddenSizeEstimate(
