@@ -8,6 +8,8 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import sys
+import tempfile
+import time
 from pathlib import Path
 
 __all__ = ["main"]
@@ -31,14 +33,25 @@ def _load(path):
     return module
 
 
+def _check_writable(out):
+    """Refuse an output folder that cannot be created or written, up front."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=out, prefix=".write-test-"):
+            pass
+    except OSError as exc:
+        raise ValueError(f"--out {str(out)!r} is not a writable folder: "
+                         f"{exc.strerror or exc}") from None
+
+
 def _figures(args):
     available = _analyses()
     if args.list or not available:
         if not available:
-            print("no analyses yet: the figure scripts land with the figures "
-                  "issue; nothing to regenerate")
+            print("no analyses found in analyses/")
         for name in available:
-            print(name)
+            doc = (_load(available[name]).__doc__ or "").strip().splitlines()
+            print(f"{name:<28} {doc[0] if doc else ''}")
         return 0
     names = args.only or list(available)
     unknown = [n for n in names if n not in available]
@@ -47,9 +60,20 @@ def _figures(args):
             f"--only must name analyses from {sorted(available)}; got {unknown}"
         )
     out = Path(args.out)
+    _check_writable(out)
+    total = time.perf_counter()
     for name in names:
-        summary = _load(available[name]).main(out, quick=args.quick, seed=args.seed)
-        print(f"{name}: {summary}")
+        start = time.perf_counter()
+        try:
+            summary = _load(available[name]).main(out, quick=args.quick,
+                                                  seed=args.seed)
+        except KeyboardInterrupt:
+            raise ValueError(
+                f"interrupted during {name}: the figures finished before it are "
+                f"complete, and none of {name}'s files was written (every write is "
+                "atomic)") from None
+        print(f"{name}: {summary} [{time.perf_counter() - start:.1f} s]", flush=True)
+    print(f"{len(names)} figures in {time.perf_counter() - total:.1f} s -> {out}")
     return 0
 
 
@@ -65,7 +89,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         return {"figures": _figures}[args.command](args)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, OSError) as exc:
         print(f"rankbottleneck: error: {exc}", file=sys.stderr)
         return 2
 

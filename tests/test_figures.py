@@ -1,0 +1,144 @@
+"""`rankbottleneck figures --quick`: every file written, and the data say what
+the figures claim."""
+
+import csv
+import json
+import types
+
+import pytest
+
+from rankbottleneck import cli
+
+EXPECTED = ["argmax_cones", "argmaxable_vs_dim", "expressivity", "gss_grid",
+            "hidden_size_recovery", "mos_rank_vs_components", "noise_fragility",
+            "output_set_geometry", "output_set_table", "plif_nominal_vs_effective",
+            "rank_vs_dim", "rank_vs_logit_scale", "sparsity", "spectra"]
+
+
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory):
+    out = tmp_path_factory.mktemp("figures")
+    assert cli.main(["figures", "--quick", "--out", str(out)]) == 0
+    return out
+
+
+def rows(out, name):
+    with open(out / f"{name}.csv") as fh:
+        return list(csv.DictReader(fh))
+
+
+def data(out, name):
+    return json.loads((out / f"{name}.json").read_text())
+
+
+def test_every_figure_is_written(quick):
+    assert sorted(cli._analyses()) == EXPECTED
+    for name in EXPECTED:
+        for ext in ("png", "pdf", "json"):
+            assert (quick / f"{name}.{ext}").stat().st_size > 0, (name, ext)
+        data(quick, name)  # parses
+    assert not list(quick.glob(".*")), "temporary files left behind"
+
+
+def test_spectra_softmax_is_pinned_at_d_plus_one(quick):
+    r = {row["name"]: row for row in rows(quick, "spectra")}
+    d = data(quick, "spectra")["setting"]["d"]
+    assert int(r["softmax"]["press"]) == d + 1
+    assert int(r["softmax+bias"]["press"]) == d + 2
+    assert int(r["MoC K=3"]["press"]) == d + 1
+    assert int(r["sigsoftmax"]["press"]) > d + 2
+    assert r["sparsemax"]["clipped_at_log_floor"] == "True"
+
+
+def test_rank_vs_dim_and_logit_scale(quick):
+    for row in rows(quick, "rank_vs_dim"):
+        if row["activation"] == "softmax":
+            assert int(row["numpy"]) == int(row["d"]) + 1
+    d = data(quick, "rank_vs_logit_scale")["d"]
+    for row in rows(quick, "rank_vs_logit_scale"):
+        if row["activation"] == "softmax":
+            assert int(row["press"]) == d + 1
+
+
+def test_noise_fragility_pattern(quick):
+    r = rows(quick, "noise_fragility")
+    assert int(r[0]["press"]) == 10 and int(r[-1]["press"]) > 100
+    assert all(int(x["effective(1e-05)"]) == 10 for x in r)
+
+
+def test_mixtures_gss_plif(quick):
+    mos = rows(quick, "mos_rank_vs_components")
+    d = data(quick, "mos_rank_vs_components")["d"]
+    assert int(mos[0]["press"]) == d + 1          # K = 1 is a softmax
+    gss = data(quick, "gss_grid")
+    assert all(r["press"] == gss["d"] + 1 for r in gss["rows"] if r["k"] == 1.0)
+    plif = data(quick, "plif_nominal_vs_effective")
+    for r in plif["rows"]:
+        if r["slope_spread"] == 0.0:
+            assert r["press"] == plif["d"] + 1
+        else:
+            assert r["effective(1e-03)"] <= r["press"]
+
+
+def test_output_sets(quick):
+    for r in rows(quick, "output_set_table"):
+        if r["activation"] == "softmax":
+            assert int(r["linear_span"]) == int(r["d"]) + 1
+            assert int(r["affine_span"]) == int(r["d"]) + 1
+        assert int(r["local_dimension"]) <= int(r["d"])
+    geo = data(quick, "output_set_geometry")["off_plane_d1"]
+    assert geo["softmax"] < 1e-12 < geo["sigsoftmax"]
+
+
+def test_argmax_figures(quick):
+    cones = data(quick, "argmax_cones")
+    assert cones["argmaxable"] == [True] * 6 + [False] * 2
+    assert cones["words_winning_somewhere_on_grid"] == list(range(6))
+    for r in rows(quick, "argmaxable_vs_dim"):
+        assert int(r["undecided"]) == 0
+        if r["kind"] == "unit" and r["bias"] == "False":
+            assert float(r["fraction_argmaxable"]) == 1.0
+
+
+def test_hidden_size_sparsity_expressivity(quick):
+    for r in rows(quick, "hidden_size_recovery"):
+        if int(r["rows_minus_d"]) >= 20:
+            assert float(r["success_rate"]) == 1.0
+    for r in rows(quick, "sparsity"):
+        if r["activation"] == "r-softmax":
+            assert abs(float(r["support_fraction"]) - (1 - float(r["r"]))) < 0.02
+    kinds = {r["activation"] for r in rows(quick, "expressivity")}
+    assert {"softmax", "mos", "plif"} <= kinds
+
+
+def test_same_seed_same_bytes(tmp_path):
+    for run in ("a", "b"):
+        assert cli.main(["figures", "--quick", "--only", "argmax_cones", "spectra",
+                         "--out", str(tmp_path / run)]) == 0
+    for name in ("argmax_cones.json", "argmax_cones.pdf", "spectra.csv",
+                 "spectra.json", "spectra.pdf", "spectra.png"):
+        assert (tmp_path / "a" / name).read_bytes() == \
+            (tmp_path / "b" / name).read_bytes(), name
+
+
+def test_bad_names_and_folders(tmp_path, capsys):
+    assert cli.main(["figures", "--only", "nope", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "--only must name analyses from" in err and "'spectra'" in err
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert cli.main(["figures", "--only", "spectra", "--out",
+                     str(blocker / "sub")]) == 2
+    assert "is not a writable folder" in capsys.readouterr().err
+
+
+def test_interruption_is_one_line_and_leaves_no_files(tmp_path, capsys, monkeypatch):
+    def interrupted(out_dir, quick=False, seed=0):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "_load", lambda path: types.SimpleNamespace(
+        main=interrupted, __doc__="x"))
+    assert cli.main(["figures", "--only", "spectra", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "interrupted during spectra" in err
+    assert list(tmp_path.iterdir()) == []
