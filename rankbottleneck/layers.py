@@ -96,8 +96,58 @@ def _allocate(shape, dtype, block_bytes, what):
     return np.empty(shape, dtype=dtype)
 
 
+class _Layer:
+    """What every layer shares: sizes, and building its matrix in row blocks.
+
+    Subclasses define ``__call__`` (contexts → log-probabilities),
+    ``_check_contexts`` and ``_temporaries`` (block-sized arrays alive at
+    once while one block is computed, per context row and word).
+    """
+
+    _matrix_name = "log-probability matrix"
+
+    @property
+    def M(self):
+        """Vocabulary size."""
+        return self.W.shape[0]
+
+    @property
+    def d(self):
+        """Context dimension of the logits ``W h`` (the columns of W)."""
+        return self.W.shape[1]
+
+    def blocks(self, X, block_rows=None):
+        """Yield ``(start, block)`` row blocks of the log-probability matrix.
+
+        The streaming form of :meth:`log_prob_matrix`: memory is one block.
+        """
+        X = self._check_contexts(X)
+        per_row = self._temporaries * self.M * np.result_type(X, self.dtype).itemsize
+        rows = _block_rows(block_rows, X.shape[0], per_row)
+        for start in range(0, X.shape[0], rows):
+            yield start, self(X[start:start + rows])
+
+    def log_prob_matrix(self, X, block_rows=None):
+        """The N×M matrix ``A[i, j] = log p(word j | context i)``.
+
+        Parameters
+        ----------
+        X : (N, d) array_like
+            Contexts (``H`` for a pointwise layer, ``G`` for a mixture).
+        block_rows : int, optional
+            Rows per block; by default about 64 MiB of temporaries per block.
+        """
+        X = self._check_contexts(X)
+        dtype = np.result_type(X, self.dtype)
+        per_row = self._temporaries * self.M * dtype.itemsize
+        rows = _block_rows(block_rows, X.shape[0], per_row)
+        out = _allocate((X.shape[0], self.M), dtype, rows * per_row,
+                        self._matrix_name)
+        return _fill_blocks(out, X, rows, self)
+
+
 @dataclass(frozen=True, eq=False)
-class PointwiseLayer:
+class PointwiseLayer(_Layer):
     r"""``log p = log f(W h + b)`` for a registered activation ``f``.
 
     Parameters
@@ -125,15 +175,11 @@ class PointwiseLayer:
         object.__setattr__(self, "activation", act.name)
         object.__setattr__(self, "params", bound)
 
-    @property
-    def M(self):
-        """Vocabulary size."""
-        return self.W.shape[0]
+    # shift, exp and log each hold one block-sized temporary, plus the block
+    _temporaries = 4
 
-    @property
-    def d(self):
-        """Context dimension."""
-        return self.W.shape[1]
+    def _check_contexts(self, H):
+        return _as_matrix(H, "H", self.d, f"W {self.W.shape}")
 
     @property
     def dtype(self):
@@ -157,35 +203,6 @@ class PointwiseLayer:
         """Log-probabilities of contexts `H` (..., d) → (..., M)."""
         return _act.get(self.activation).log_prob(self.logits(H), **self.params)
 
-    def blocks(self, H, block_rows=None):
-        """Yield ``(start, block)`` row blocks of the log-probability matrix.
-
-        The streaming form of :meth:`log_prob_matrix`: memory is one block.
-        """
-        H = _as_matrix(H, "H", self.d, f"W {self.W.shape}")
-        rows = _block_rows(block_rows, H.shape[0], 8 * self.M * 4)
-        for start in range(0, H.shape[0], rows):
-            yield start, self(H[start:start + rows])
-
-    def log_prob_matrix(self, H, block_rows=None):
-        """The N×M matrix ``A[i, j] = log p(word j | context i)``.
-
-        Parameters
-        ----------
-        H : (N, d) array_like
-            Contexts.
-        block_rows : int, optional
-            Rows per block; by default about 64 MiB of temporaries per block.
-        """
-        H = _as_matrix(H, "H", self.d, f"W {self.W.shape}")
-        dtype = np.result_type(H, self.dtype)
-        # exp, shift and log each hold one block-sized temporary
-        rows = _block_rows(block_rows, H.shape[0], 4 * self.M * dtype.itemsize)
-        out = _allocate((H.shape[0], self.M), dtype,
-                        4 * rows * self.M * dtype.itemsize,
-                        "log-probability matrix")
-        return _fill_blocks(out, H, rows, self)
-
     def __repr__(self):
         params = ", ".join(
             f"{k}=<{np.shape(v)} array>" if np.ndim(v) else f"{k}={v!r}"
@@ -198,7 +215,7 @@ class PointwiseLayer:
 
 
 @dataclass(frozen=True, eq=False)
-class MixtureLayer:
+class MixtureLayer(_Layer):
     r"""Mixture output layers: MoS, MoSS and the MoC control.
 
     For a context ``g`` (the last hidden state, dimension ``d_g``):
@@ -269,13 +286,16 @@ class MixtureLayer:
             object.__setattr__(self, name, value)
 
     @property
-    def M(self):
-        return self.W.shape[0]
+    def _temporaries(self):
+        # the (K, M) component logits and log-probabilities of each row
+        return 4 * self.K
 
     @property
-    def d(self):
-        """Dimension of the component contexts ``h_k`` (the columns of W)."""
-        return self.W.shape[1]
+    def _matrix_name(self):
+        return f"{self.kind.upper()} log-probability matrix"
+
+    def _check_contexts(self, G):
+        return _as_matrix(G, "G", self.d_context, f"priors {self.priors.shape}")
 
     @property
     def d_context(self):
@@ -312,23 +332,6 @@ class MixtureLayer:
         log_pi, Hk = self.components(G)
         return _mix(log_pi, Hk, self.W, self.bias, self.base, self.kind,
                     self.params)
-
-    def blocks(self, G, block_rows=None):
-        """Yield ``(start, block)`` row blocks of the log-probability matrix."""
-        G = _as_matrix(G, "G", self.d_context, f"priors {self.priors.shape}")
-        rows = _block_rows(block_rows, G.shape[0], 8 * self.K * self.M * 4)
-        for start in range(0, G.shape[0], rows):
-            yield start, self(G[start:start + rows])
-
-    def log_prob_matrix(self, G, block_rows=None):
-        """The N×M log-probability matrix of contexts `G` (N, d_g)."""
-        G = _as_matrix(G, "G", self.d_context, f"priors {self.priors.shape}")
-        dtype = np.result_type(G, self.dtype)
-        per_row = 4 * self.K * self.M * dtype.itemsize
-        rows = _block_rows(block_rows, G.shape[0], per_row)
-        out = _allocate((G.shape[0], self.M), dtype, rows * per_row,
-                        f"{self.kind.upper()} log-probability matrix")
-        return _fill_blocks(out, G, rows, self)
 
     def __repr__(self):
         name = {"mos": "MoS" if self.base == "softmax" else

@@ -335,6 +335,16 @@ def rank_from_singular_values(s, measure=None, *, shape, computed_in="float64",
                 f"σ1·max(N,M)·ε = {floor:.3g}")
 
 
+def _rank_arguments(A, measure, rtol, atol, eps, computed_in):
+    """Check the arguments shared by the one-measure rank functions."""
+    A = _as_matrix(A)
+    _reject_neginf(A)
+    measure = _resolve_measure(measure, rtol, atol)
+    if measure == "effective":
+        _check_eps(eps)
+    return A, measure, _computed_in(computed_in, A)
+
+
 def numerical_rank(A, measure=None, *, rtol=None, atol=None, eps=1e-3,
                    computed_in=None):
     """The numerical rank of `A` under one measure, with its tolerance.
@@ -369,12 +379,8 @@ def numerical_rank(A, measure=None, *, rtol=None, atol=None, eps=1e-3,
     >>> int(numerical_rank(A)), int(numerical_rank(A, rtol=1e-6))
     (2, 1)
     """
-    A = _as_matrix(A)
-    _reject_neginf(A)
-    measure = _resolve_measure(measure, rtol, atol)
-    if measure == "effective":
-        _check_eps(eps)
-    computed_in = _computed_in(computed_in, A)
+    A, measure, computed_in = _rank_arguments(A, measure, rtol, atol, eps,
+                                              computed_in)
     s = singular_values(A)
     return rank_from_singular_values(
         s, measure, shape=A.shape, computed_in=computed_in,
@@ -406,12 +412,8 @@ def shift_invariant_rank(A, measure=None, *, rtol=None, atol=None, eps=1e-3,
     Rank
         Its measure is prefixed ``"shift-invariant "`` in the rule.
     """
-    A = _as_matrix(A)
-    _reject_neginf(A)
-    measure = _resolve_measure(measure, rtol, atol)
-    if measure == "effective":
-        _check_eps(eps)
-    computed_in = _computed_in(computed_in, A)
+    A, measure, computed_in = _rank_arguments(A, measure, rtol, atol, eps,
+                                              computed_in)
     s1 = float(singular_values(A, top=1)[0])
     s = singular_values(_centre_rows(A))
     return _shift_invariant_from(s, s1, measure, A.shape, computed_in, rtol, atol,
