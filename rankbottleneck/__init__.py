@@ -52,6 +52,7 @@ from .rank import (
     shift_invariant_rank,
     singular_values,
 )
+from .spectrum import Spectrum, spectrum
 from .synthetic import contexts_and_words
 
 __version__ = "0.1.0"
@@ -88,6 +89,8 @@ __all__ = [
     "shift_invariant_rank",
     "rank_report",
     "compare_ranks",
+    "spectrum",
+    "Spectrum",
     "Rank",
     "RankReport",
     "RankComparison",

@@ -111,6 +111,31 @@ def _computed_in(computed_in, A):
     return _machine_eps(A.dtype if computed_in is None else computed_in)[1]
 
 
+def _is_layer(A):
+    from .layers import _Layer
+
+    return isinstance(A, _Layer)
+
+
+def _fast_spectrum(A, contexts, method, computed_in, centre_rows=False):
+    """:func:`rankbottleneck.spectrum.spectrum`, or None for the dense SVD path.
+
+    Layers always go through it (structural or streamed); a matrix only when
+    `method` asks for it or ``"auto"`` finds it large.
+    """
+    from .spectrum import METHODS, spectrum
+
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}; got {method!r}")
+    if not _is_layer(A):
+        if contexts is not None:
+            raise TypeError("contexts are only for a layer; A is a matrix")
+        if method == "svd" or (method == "auto" and A.size <= 4_000_000):
+            return None
+    return spectrum(A, contexts, method=method, computed_in=computed_in,
+                    centre_rows=centre_rows)
+
+
 # ---------------------------------------------------------------------------
 # Singular values
 # ---------------------------------------------------------------------------
@@ -346,7 +371,7 @@ def _rank_arguments(A, measure, rtol, atol, eps, computed_in):
 
 
 def numerical_rank(A, measure=None, *, rtol=None, atol=None, eps=1e-3,
-                   computed_in=None):
+                   computed_in=None, contexts=None, method="auto"):
     """The numerical rank of `A` under one measure, with its tolerance.
 
     Parameters
@@ -366,6 +391,14 @@ def numerical_rank(A, measure=None, *, rtol=None, atol=None, eps=1e-3,
         Press and gap thresholds. Defaults to ``A.dtype``: a float32 matrix
         keeps float32's ε although its SVD runs in float64. Pass
         ``computed_in=np.float32`` for a float32 result already upcast.
+    contexts : (N, d) array_like, optional
+        When `A` is a layer (:class:`~rankbottleneck.PointwiseLayer`,
+        :class:`~rankbottleneck.MixtureLayer`): its contexts. The matrix is
+        then never stored: a softmax or MoC layer uses its exact factored
+        form, any other is streamed (see :func:`rankbottleneck.spectrum`).
+    method : {"auto", "svd", "gram", "structural"}
+        How the spectrum is computed; ``"auto"`` takes the dense SVD for
+        matrices up to 4·10⁶ entries and the refined Gram path beyond.
 
     Returns
     -------
@@ -379,8 +412,17 @@ def numerical_rank(A, measure=None, *, rtol=None, atol=None, eps=1e-3,
     >>> int(numerical_rank(A)), int(numerical_rank(A, rtol=1e-6))
     (2, 1)
     """
+    if _is_layer(A):
+        measure = _resolve_measure(measure, rtol, atol)
+        if measure == "effective":
+            _check_eps(eps)
+        spec = _fast_spectrum(A, contexts, method, computed_in)
+        return spec.rank(measure, rtol=rtol, atol=atol, eps=eps)
     A, measure, computed_in = _rank_arguments(A, measure, rtol, atol, eps,
                                               computed_in)
+    spec = _fast_spectrum(A, contexts, method, computed_in)
+    if spec is not None:
+        return spec.rank(measure, rtol=rtol, atol=atol, eps=eps)
     s = singular_values(A)
     return rank_from_singular_values(
         s, measure, shape=A.shape, computed_in=computed_in,
@@ -394,7 +436,7 @@ def _centre_rows(A):
 
 
 def shift_invariant_rank(A, measure=None, *, rtol=None, atol=None, eps=1e-3,
-                         computed_in=None):
+                         computed_in=None, contexts=None, method="auto"):
     r"""Rank of `A` with every row centred: the smallest rank over row shifts.
 
     ``rank(A C)`` with ``C = I - 11ᵀ/M`` equals ``min_Λ rank(A + Λ1ᵀ)`` over
@@ -405,15 +447,28 @@ def shift_invariant_rank(A, measure=None, *, rtol=None, atol=None, eps=1e-3,
     its rounding errors were made at that scale, and centring can shrink σ_1
     by orders of magnitude (log-probabilities are dominated by ``-log M``).
     The other measures use the centred spectrum alone. Arguments as in
-    :func:`numerical_rank`.
+    :func:`numerical_rank` (a layer with its `contexts` is accepted).
 
     Returns
     -------
     Rank
         Its measure is prefixed ``"shift-invariant "`` in the rule.
     """
+    if _is_layer(A):
+        measure = _resolve_measure(measure, rtol, atol)
+        if measure == "effective":
+            _check_eps(eps)
+        spec = _fast_spectrum(A, contexts, method, computed_in)
+        centred = _fast_spectrum(A, contexts, method, computed_in, centre_rows=True)
+        return _shift_invariant_from(centred.values, float(spec.values[0]), measure,
+                                     spec.shape, spec.computed_in, rtol, atol, eps)
     A, measure, computed_in = _rank_arguments(A, measure, rtol, atol, eps,
                                               computed_in)
+    spec = _fast_spectrum(A, contexts, method, computed_in, centre_rows=True)
+    if spec is not None:
+        s1 = float(_fast_spectrum(A, None, method, computed_in).values[0])
+        return _shift_invariant_from(spec.values, s1, measure, A.shape,
+                                     computed_in, rtol, atol, eps)
     s1 = float(singular_values(A, top=1)[0])
     s = singular_values(_centre_rows(A))
     return _shift_invariant_from(s, s1, measure, A.shape, computed_in, rtol, atol,
@@ -505,6 +560,9 @@ class RankReport:
         Whether the caller's layer has an output bias.
     sparse : SparseSummary or None
         Present when the input had ``-inf`` entries.
+    method : str
+        How the spectrum was computed (see :func:`rankbottleneck.spectrum`):
+        ``"svd"``, ``"gram"`` (+ refinement passes) or ``"structural"``.
     """
 
     shape: tuple
@@ -516,6 +574,7 @@ class RankReport:
     d: int | None = None
     bias: bool | None = None
     sparse: SparseSummary | None = None
+    method: str = "svd"
 
     @property
     def bound(self):
@@ -553,6 +612,7 @@ class RankReport:
             f"RankReport: {self.shape[0]}×{self.shape[1]} {self.dtype}, "
             f"thresholds use ε of {self.computed_in}"
             + (f", d = {self.d}{' + bias' if self.bias else ''}" if self.d else "")
+            + f"; spectrum by {self.method}"
         ]
         if self.sparse is not None:
             lines.append(f"  {self.sparse!r}")
@@ -622,24 +682,33 @@ def _support_summary(A, log_floor, computed_in, eps_values):
                          int(columns.size), ranks, float(log_floor), n_clipped)
 
 
-def rank_report(A, d=None, bias=None, *, eps_values=DEFAULT_EFFECTIVE_EPS,
-                rtol=None, atol=None, log_floor=DEFAULT_LOG_FLOOR, computed_in=None):
+def rank_report(A, d=None, bias=None, *, contexts=None, method="auto",
+                eps_values=DEFAULT_EFFECTIVE_EPS, rtol=None, atol=None,
+                log_floor=DEFAULT_LOG_FLOOR, computed_in=None):
     r"""Every rank measure of `A`, its spectrum, and the softmax bound.
 
     Parameters
     ----------
-    A : (N, M) array_like
+    A : (N, M) array_like or layer
         Typically a log-probability matrix. ``-inf`` entries (zeros of a
         sparse activation) are allowed and never silently turned into
         numbers: the report states the support density, the distinct support
         patterns, the ranks of the columns finite in every row, and then
-        measures the matrix clipped at `log_floor`, saying so.
+        measures the matrix clipped at `log_floor`, saying so. A layer with
+        its `contexts` is analysed without storing its matrix (structural
+        path for softmax and MoC, streamed Gram path otherwise; sparse
+        activations are built and reported as a matrix).
     d : int, optional
         Context dimension of the layer that produced `A`: the report then
         states the softmax bound ``d + 1`` (``d + 2`` with `bias`) and the
-        shift-invariant bound ``d`` (``d + 1``).
+        shift-invariant bound ``d`` (``d + 1``). Taken from a layer.
     bias : bool, optional
-        Whether that layer has an output bias.
+        Whether that layer has an output bias. Taken from a layer.
+    contexts : (N, d) array_like, optional
+        The contexts, when `A` is a layer.
+    method : {"auto", "svd", "gram", "structural"}
+        How the spectra are computed (:func:`rankbottleneck.spectrum`); the
+        report's ``method`` says which was used.
     eps_values : sequence of float
         Energy fractions of the ε-effective ranks (Parthiban et al. report
         1e-3, 1e-4, 1e-5).
@@ -659,7 +728,20 @@ def rank_report(A, d=None, bias=None, *, eps_values=DEFAULT_EFFECTIVE_EPS,
     -------
     RankReport
     """
-    A = _as_matrix(A)
+    layer = None
+    if _is_layer(A):
+        layer = A
+        d = layer.d if d is None else d
+        bias = (layer.bias is not None) if bias is None else bias
+        from . import activations as _act
+
+        base = getattr(layer, "base", None) or layer.activation
+        if _act.get(base).sparse:
+            # its zeros need the support analysis of the whole matrix
+            A, layer = layer.log_prob_matrix(contexts), None
+            contexts = None
+    if layer is None:
+        A = _as_matrix(A)
     eps_values = tuple(_check_eps(e) for e in np.atleast_1d(eps_values))
     if not eps_values:
         raise ValueError("eps_values must hold at least one value; got none")
@@ -668,14 +750,19 @@ def rank_report(A, d=None, bias=None, *, eps_values=DEFAULT_EFFECTIVE_EPS,
     log_floor = _as_scalar(log_floor, "log_floor")
     if d is not None and (not isinstance(d, (int, np.integer)) or d < 0):
         raise ValueError(f"d must be a non-negative integer; got {d!r}")
-    computed_in = _computed_in(computed_in, A)
     sparse = None
-    if np.isneginf(A).any():
-        sparse = _support_summary(A, log_floor, computed_in, eps_values)
-        A = np.maximum(A, log_floor)
-    _check_finite(A, "A")
-    s = singular_values(A)
-    shape = A.shape
+    if layer is not None:
+        spec = _fast_spectrum(layer, contexts, method, computed_in)
+        computed_in, shape, dtype = spec.computed_in, spec.shape, spec.computed_in
+    else:
+        computed_in = _computed_in(computed_in, A)
+        if np.isneginf(A).any():
+            sparse = _support_summary(A, log_floor, computed_in, eps_values)
+            A = np.maximum(A, log_floor)
+        _check_finite(A, "A")
+        spec = _fast_spectrum(A, None, method, computed_in)
+        shape, dtype = A.shape, np.dtype(A.dtype).name
+    s = singular_values(A) if spec is None else spec.values
     ranks = [rank_from_singular_values(s, m, shape=shape, computed_in=computed_in)
              for m in ("numpy", "press")]
     if rtol is not None:
@@ -688,12 +775,17 @@ def rank_report(A, d=None, bias=None, *, eps_values=DEFAULT_EFFECTIVE_EPS,
                                         computed_in=computed_in) for e in eps_values]
     ranks += [rank_from_singular_values(s, m, shape=shape, computed_in=computed_in)
               for m in ("entropy", "stable", "gap")]
-    s_centred = singular_values(_centre_rows(A))
+    if spec is None:
+        s_centred = singular_values(_centre_rows(A))
+    else:
+        s_centred = _fast_spectrum(A if layer is None else layer, contexts,
+                                   method, computed_in, centre_rows=True).values
     shift = tuple(_shift_invariant_from(s_centred, float(s[0]), m, shape, computed_in)
                   for m in ("numpy", "press"))
-    return RankReport(shape, np.dtype(A.dtype).name, computed_in, s, tuple(ranks),
+    return RankReport(shape, dtype, computed_in, s, tuple(ranks),
                       shift, None if d is None else int(d),
-                      None if bias is None else bool(bias), sparse)
+                      None if bias is None else bool(bias), sparse,
+                      "svd" if spec is None else spec.method)
 
 
 # ---------------------------------------------------------------------------

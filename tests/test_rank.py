@@ -269,7 +269,7 @@ def test_report_repr_reads_like_a_table():
     rep = rb.rank_report(rb.log_prob_matrix(H, W, bias=b), d=4, bias=True, rtol=1e-6)
     text = repr(rep)
     assert text.splitlines()[0] == ("RankReport: 60×50 float64, thresholds use ε of "
-                                   "float64, d = 4 + bias")
+                                   "float64, d = 4 + bias; spectrum by svd")
     for label in ("numpy", "press", "rtol", "effective(1e-04)", "entropy", "stable",
                   "gap", "shift-inv. press", "softmax bound"):
         assert label in text

@@ -1,0 +1,748 @@
+r"""Singular spectra at language-model scale: Gram, refinement, structure.
+
+A dense SVD of a 10,000 × 33,278 log-probability matrix takes many minutes
+and several copies of a 2.7 GB matrix, because LAPACK's bidiagonalisation is
+bound by memory traffic. :func:`spectrum` gets the same singular values from
+algorithms whose cost is matrix products:
+
+``"gram"``
+    ``G = B Bᵀ`` for ``B`` the matrix or its transpose, whichever has fewer
+    rows (``n ≤ m``), accumulated in float64 over column blocks of ``B``
+    that are built on the fly (the matrix is never stored when the caller
+    passes a layer), then ``eigh(G)``. Its eigenvalues carry an absolute
+    error ``δ ≈ ε √m λ_1``, so every ``σ_i`` below about ``√δ`` (``≈ 2e-7
+    σ_1``) is lost, which is where the rank decision is made. A Cholesky
+    test of ``G - κδ I`` (``κ = 10⁴``) says, at the cost of a quarter of a
+    product, whether any eigenvalue is that small. If none is, the spectrum
+    is ``√λ`` with relative error ``≤ 1/(2κ)`` (in practice ``~ε σ_1``
+    absolute, as LAPACK's) and nothing else is done.
+
+``refinement`` (automatic)
+    Otherwise the eigenvectors ``U`` of ``G`` are split into the resolved
+    block ``R`` (``λ > κδ``) and the rest ``Z``, and a second pass forms the
+    Gram matrix of the rotated rows ``F = Uᵀ B``. Unlike ``G`` it is
+    accurate *block by block*, relative to the norms of its rows, because
+    the small rows ``Z^T B`` are computed from ``B`` directly instead of by
+    cancellation inside ``B Bᵀ``. The small singular values are the square
+    roots of the eigenvalues of the Schur complement
+    ``S = F_Z F_Zᵀ - F_Z F_Rᵀ (F_R F_Rᵀ)^{-1} F_R F_Zᵀ``: ``FFᵀ = L diag(F_R F_Rᵀ, S) Lᵀ``
+    with ``L = I + O(1/(κ√m))``, so by Ostrowski's theorem the eigenvalues of
+    the two blocks are those of ``FFᵀ`` to a relative ``O(1/(κ√m))``; and
+    ``eigh(S)`` resolves down to ``√(ε√m)·‖S‖^{1/2}``. The pass repeats on
+    what is still unresolved (at most four passes; a softmax matrix needs
+    one: its noise singular values ``~1e-17 σ_1`` come out as LAPACK's
+    do). Once all that is unresolved lies below ``ε σ_1/10`` it is rounding
+    noise of ``B`` itself (LAPACK's error is ``~ε σ_1``) and is reported with
+    that as its error.
+
+``"structural"``
+    A softmax layer (or the MoC control) gives ``A = [H, 1, -lse] [W, b, 1]ᵀ``:
+    its spectrum is that of ``R_L R_Rᵀ`` after two thin QR factorisations,
+    ``O((N + M) d²)`` after one pass for the log-normalisers; the other
+    ``min(N, M) - d - 2`` singular values are exactly zero.
+
+``"svd"``
+    The dense LAPACK SVD (``scipy.linalg.svdvals``), for small matrices and
+    for checking the others.
+
+float32: the blocks are *computed* in float32 when the layer is float32 (the
+thresholds then use float32's ε), but every Gram and rotation is accumulated
+in float64: a float32 Gram would lose every ``σ_i`` below ``√ε₃₂ σ_1 ≈ 3e-4
+σ_1``, above float32's own Press threshold ``~1e-5 σ_1``.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.linalg
+from scipy.linalg import lapack
+from scipy.linalg.blas import dsyrk
+
+from . import activations as _act
+from ._validation import (
+    InsufficientMemoryError,
+    _as_float_array,
+    _available_memory,
+    _format_bytes,
+)
+
+__all__ = ["Spectrum", "spectrum", "METHODS"]
+
+METHODS = ("auto", "svd", "gram", "structural")
+_KAPPA = 1e4            # resolved: λ > κ δ, i.e. relative error ≤ 1/(2κ) in σ
+_MAX_PASSES = 4         # refinement passes after the first Gram
+_BLOCK_BYTES = 64 * 2**20
+_EPS = float(np.finfo(np.float64).eps)
+
+
+# ---------------------------------------------------------------------------
+# The result
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class Spectrum:
+    """Singular values of a matrix, with how they were obtained.
+
+    Attributes
+    ----------
+    values : ndarray
+        ``min(N, M)`` singular values, decreasing, float64.
+    error : ndarray
+        An estimate of the absolute error of each value (the dense SVD's own
+        is ``~ε σ_1``).
+    shape : (int, int)
+        ``(N, M)`` of the matrix (not of its Gram matrix).
+    computed_in : str
+        Dtype the matrix entries were computed in; rank thresholds use its ε.
+    method : str
+        ``"svd"``, ``"gram"``, ``"gram + k refinement passes"`` or
+        ``"structural"``, with a short explanation in `notes`.
+    passes : int
+        Passes over the matrix (each builds every block once).
+    peak_bytes : int
+        Estimated peak memory of the computation.
+    notes : str
+    """
+
+    values: np.ndarray = field(repr=False)
+    error: np.ndarray = field(repr=False)
+    shape: tuple
+    computed_in: str
+    method: str
+    passes: int = 0
+    peak_bytes: int = 0
+    notes: str = ""
+
+    def rank(self, measure=None, *, rtol=None, atol=None, eps=1e-3, scale=None):
+        """A :class:`~rankbottleneck.rank.Rank` of these singular values.
+
+        Arguments as :func:`~rankbottleneck.rank.rank_from_singular_values`.
+        For threshold measures the rule also says how many values lie
+        within their error estimate of the threshold (0: the count is the
+        dense SVD's).
+        """
+        from .rank import Rank, rank_from_singular_values
+
+        r = rank_from_singular_values(self.values, measure, shape=self.shape,
+                                      computed_in=self.computed_in, rtol=rtol,
+                                      atol=atol, eps=eps, scale=scale)
+        rule = f"{r.rule}; spectrum by {self.method}"
+        if r.threshold is not None:
+            close = int(np.sum(np.abs(self.values - r.threshold) <= self.error))
+            rule += f", {close} σ within error of the threshold"
+        return Rank(r.value, r.measure, r.threshold, rule, r.eps)
+
+    def __repr__(self):
+        s = self.values
+        head = ", ".join(f"{v:.3g}" for v in s[:3])
+        return (f"Spectrum({self.shape[0]}×{self.shape[1]}, {self.method}, "
+                f"σ = [{head}{', …' if len(s) > 3 else ''}], σ_min = "
+                f"{s[-1]:.3g}, passes = {self.passes}, peak ≈ "
+                f"{_format_bytes(self.peak_bytes)}, ε of {self.computed_in})")
+
+
+# ---------------------------------------------------------------------------
+# Block sources: B (n × m, n ≤ m) as column blocks, built on demand
+# ---------------------------------------------------------------------------
+
+
+@dataclass
+class _Source:
+    """``B`` = the matrix or its transpose, ``n ≤ m``, yielded in column blocks.
+
+    ``first()`` yields the blocks of the first Gram pass and ``finish(G)``
+    turns their Gram matrix into ``B Bᵀ``; by default they are ``blocks`` and
+    nothing. A pointwise layer's first pass yields the unnormalised
+    ``Φ = φ(Z)`` instead, so that the log-normalisers need no pass of their
+    own (see :func:`_layer_source`).
+    """
+
+    n: int
+    m: int
+    blocks: object          # callable(): iterator of (n, width) float64 blocks
+    width: int
+    computed_in: str
+    block_bytes: int        # temporaries of one block
+    first: object = None
+    finish: object = None
+    prepare_passes: int = 0  # passes spent before the first Gram pass
+
+    def __post_init__(self):
+        if self.first is None:
+            self.first = self.blocks
+        if self.finish is None:
+            self.finish = lambda G: G
+
+
+def _check_block(block, m, name="block_cols"):
+    if block is None:
+        return None
+    if (not isinstance(block, (int, np.integer)) or isinstance(block, bool)
+            or not 1 <= block <= m):
+        raise ValueError(f"{name} must be an integer in [1, {m}]; got {block!r}")
+    return int(block)
+
+
+def _default_block(n, m, temporaries):
+    # At least 2048 columns: dsyrk on an n×n matrix with a thin inner
+    # dimension is bound by memory traffic, not by arithmetic.
+    return int(min(m, max(2048, _BLOCK_BYTES // max(1, n * temporaries * 8))))
+
+
+def _matrix_source(A, block_cols, centre):
+    N, M = A.shape
+    B = A if N <= M else A.T
+    n, m = B.shape
+    mean = A.mean(axis=1, dtype=np.float64) if centre else None
+    b = _check_block(block_cols, m) or _default_block(n, m, 2)
+
+    def blocks():
+        for j in range(0, m, b):
+            blk = B[:, j:j + b].astype(np.float64)
+            if mean is not None:
+                # rows of A centred: for B = Aᵀ that is its columns
+                blk -= mean[:, None] if N <= M else mean[j:j + b][None, :]
+            yield blk
+
+    return _Source(n, m, blocks, b, np.dtype(A.dtype).name, 2 * n * b * 8)
+
+
+def _layer_source(layer, X, block_cols, centre):
+    """Column blocks of a layer's log-probability matrix, never all of it.
+
+    For ``A = Φ - l 1ᵀ`` with ``Φ = φ(Z)`` elementwise and ``l = lse(Φ)``
+    per row (softmax, sigsoftmax, GSS, PLIF, sigmoid-normalisation), the
+    first pass accumulates ``ΦΦᵀ``, the row sums ``s = Φ1`` and a running
+    log-sum-exp, then ``AAᵀ = ΦΦᵀ - s lᵀ - l sᵀ + M l lᵀ``: one evaluation
+    of the activation per pass, no pass for the normalisers. (No
+    cancellation: every term is of the size of ``‖A‖²``.) Centred rows
+    ``AC = ΦC`` need no normaliser at all: ``ΦCΦᵀ = ΦΦᵀ - s sᵀ/M``.
+    Mixtures (MoS, MoSS) first store their ``N·K`` normalisers; a matrix
+    with more rows than columns is streamed by its row blocks (``B = Aᵀ``).
+    """
+    from .layers import MixtureLayer
+
+    X = layer._check_contexts(X)
+    N, M = X.shape[0], layer.M
+    dtype = np.result_type(X, layer.dtype)
+    computed_in = np.dtype(dtype).name
+    base = layer.base if isinstance(layer, MixtureLayer) else layer.activation
+    act = _act.get(base)
+    if act.sparse or act.logit_map is None:
+        raise ValueError(
+            f"the streamed spectrum needs finite log-probabilities of the form "
+            f"φ(z) - lse(φ(z)); activation {base!r} has zeros (-inf): build "
+            "the matrix with layer.log_prob_matrix(H) and use rank_report(A), "
+            "which reports its support"
+        )
+    if N > M:
+        temporaries = 4 * getattr(layer, "K", 1)
+        b = _check_block(block_cols, N) or _default_block(M, N, temporaries)
+
+        def rows():
+            for start in range(0, N, b):
+                blk = np.asarray(layer(X[start:start + b]), dtype=np.float64).T
+                if centre:
+                    blk = blk - blk.mean(axis=0, keepdims=True)
+                yield np.ascontiguousarray(blk)
+
+        return _Source(M, N, rows, b, computed_in, temporaries * M * b * 8)
+
+    phi, params = act.logit_map, layer.params
+    W = layer.W.astype(dtype, copy=False)
+    bias = None if layer.bias is None else layer.bias.astype(dtype, copy=False)
+    log_pi = None
+    if isinstance(layer, MixtureLayer):
+        log_pi, Hk = layer.components(X)        # (N, K), (N, K, d)
+        if layer.kind == "moc":
+            Hk = np.einsum("nk,nkd->nd", np.exp(log_pi), Hk)
+            log_pi = None
+    else:
+        Hk = X
+    K = 1 if log_pi is None else Hk.shape[1]
+    b = _check_block(block_cols, M) or _default_block(N * K, M, 3)
+
+    def unnormalised(J):
+        """``Φ[:, J]`` as (N, b) or (N, K, b), in float64."""
+        h = Hk
+        z = h.reshape(-1, h.shape[-1]) @ W[J].T  # one product, not n·K small ones
+        if bias is not None:
+            z += bias[J]
+        f = phi(z, **params).reshape(h.shape[:-1] + (-1,))
+        return np.asarray(f, dtype=np.float64)
+
+    if log_pi is None:
+        lognorm = np.zeros(N)
+        state = {}
+
+        def first():
+            run_max = np.full(N, -np.inf)
+            run_sum, row_sum = np.zeros(N), np.zeros(N)
+            for j in range(0, M, b):
+                J = slice(j, j + b)
+                f = unnormalised(J)
+                new_max = np.maximum(run_max, f.max(axis=1))
+                run_sum = run_sum * np.exp(run_max - new_max) \
+                    + np.exp(f - new_max[:, None]).sum(axis=1)
+                run_max = new_max
+                row_sum += f.sum(axis=1)
+                yield f
+            lognorm[:] = run_max + np.log(run_sum)
+            state["row_sum"] = row_sum
+
+        def finish(G):
+            s = state["row_sum"]
+            if centre:
+                G -= np.outer(s, s / M)
+            else:
+                G -= np.outer(s, lognorm) + np.outer(lognorm, s)
+                G += M * np.outer(lognorm, lognorm)
+            return G
+
+        def blocks():
+            shift = state["row_sum"] / M if centre else lognorm
+            for j in range(0, M, b):
+                J = slice(j, j + b)
+                yield unnormalised(J) - shift[:, None]
+
+        return _Source(N, M, blocks, b, computed_in, 3 * N * b * 8, first, finish)
+
+    # mixtures: log p = lse_k(log π_k + Φ_k - l_k); first the N×K normalisers
+    rows = max(1, _BLOCK_BYTES // max(1, 3 * K * M * np.dtype(dtype).itemsize))
+    lognorm = np.empty((N, K))
+    for s0 in range(0, N, rows):
+        z = Hk[s0:s0 + rows]
+        f = phi((z.reshape(-1, z.shape[-1]) @ W.T + (0 if bias is None else bias))
+                .reshape(z.shape[0], K, M), **params)
+        lognorm[s0:s0 + rows] = _act.logsumexp(f, axis=-1)
+
+    def column(J):
+        f = unnormalised(J) - lognorm[:, :, None].astype(dtype)
+        return _act.logsumexp(f + log_pi[:, :, None], axis=1).astype(np.float64)
+
+    row_mean = None
+    if centre:
+        row_mean = sum(column(slice(j, j + b)).sum(axis=1) for j in range(0, M, b)) / M
+
+    def mixture_blocks():
+        for j in range(0, M, b):
+            blk = column(slice(j, j + b))
+            if row_mean is not None:
+                blk -= row_mean[:, None]
+            yield blk
+
+    return _Source(N, M, mixture_blocks, b, computed_in, 3 * K * N * b * 8,
+                   prepare_passes=1 + centre)
+
+
+# ---------------------------------------------------------------------------
+# Memory
+# ---------------------------------------------------------------------------
+
+
+def _peak_estimate(method, shape, n, block_bytes, d=0):
+    N, M = shape
+    if method == "svd":
+        return 2 * N * M * 8 + 4 * min(N, M) ** 2 * 8
+    if method == "structural":
+        return 4 * (N + M) * (d + 3) * 8 + block_bytes
+    # gram: G, then (refinement) its eigenvectors T, the rotated Gram G',
+    # and the Schur complement with its eigenvectors and eigh's workspace
+    return 5 * n * n * 8 + block_bytes
+
+
+def _guard(nbytes, what, instead):
+    available = _available_memory()
+    if available is not None and nbytes > 0.9 * available:
+        raise InsufficientMemoryError(
+            f"{what} would need about {_format_bytes(nbytes)} but only "
+            f"{_format_bytes(available)} is available; {instead}"
+        )
+
+
+# ---------------------------------------------------------------------------
+# Gram + refinement
+# ---------------------------------------------------------------------------
+
+
+class _Passes:
+    """Progress of the passes over the matrix on stderr (long runs only)."""
+
+    def __init__(self, total_blocks, quiet_for=2.0):
+        self.total, self.start = total_blocks, time.perf_counter()
+        self.quiet_until, self.shown = self.start + quiet_for, False
+
+    def __call__(self, what, k):
+        now = time.perf_counter()
+        if now >= self.quiet_until:
+            self.shown = True
+            print(f"\rspectrum: {what} {k}/{self.total} blocks "
+                  f"{now - self.start:.1f} s\033[K", end="", file=sys.stderr,
+                  flush=True)
+
+    def done(self):
+        if self.shown:
+            print(file=sys.stderr, flush=True)
+
+
+def _gram(source, rotate=None, progress=None, what="Gram", first=False):
+    """``Σ_b F_b F_bᵀ`` with ``F_b = rotateᵀ B_b`` (or ``B_b``), in float64.
+
+    Only the upper triangle is accumulated (``dsyrk``) into one Fortran
+    array, then mirrored: one n×n matrix, no per-block temporaries of that size.
+    """
+    n = source.n if rotate is None else rotate.shape[1]
+    G = np.zeros((n, n), order="F")
+    for k, blk in enumerate(source.first() if first else source.blocks(), 1):
+        F = blk if rotate is None else rotate.T @ blk
+        # F (n×b) in C order is Fᵀ in Fortran order: syrk(trans=1) on it
+        G = dsyrk(1.0, np.ascontiguousarray(F).T, beta=1.0, c=G, trans=1,
+                  lower=0, overwrite_c=1)
+        if progress is not None:
+            progress(what, k)
+    _mirror_upper(G)
+    return G
+
+
+def _mirror_upper(G, step=1024):
+    """Copy the upper triangle of a square array onto its lower one, in place."""
+    n = G.shape[0]
+    for j in range(0, n, step):
+        w = min(step, n - j)
+        G[j + w:, j:j + w] = G[j:j + w, j + w:].T
+        D = G[j:j + w, j:j + w]
+        D[...] = np.triu(D) + np.triu(D, 1).T
+    return G
+
+
+def _largest_eigenvalue(G, iters=30):
+    """λ_1 of a PSD matrix to a few per cent (power iteration, fixed start)."""
+    x = np.ones(G.shape[0]) / math.sqrt(G.shape[0])
+    lam = 0.0
+    for _ in range(iters):
+        y = G @ x
+        lam = float(np.linalg.norm(y))
+        if lam == 0.0:
+            return 0.0
+        x = y / lam
+    return lam
+
+
+def _positive_definite_above(G, shift):
+    """Whether ``G - shift·I`` is positive definite; `G` is left unchanged.
+
+    ``dpotrf`` works on the lower triangle in place; the upper triangle and
+    the saved diagonal restore it. Cost ``n³/3``, at matrix-product speed.
+    """
+    diag = np.diag(G).copy()
+    G[np.diag_indices_from(G)] -= shift
+    _, info = lapack.dpotrf(G, lower=1, clean=0, overwrite_a=1)
+    _mirror_upper(G)
+    G[np.diag_indices_from(G)] = diag
+    return info == 0
+
+
+_TWO_STAGE = []
+
+
+def _two_stage_eigvalsh():
+    """LAPACK's ``dsyevd_2stage`` (eigenvalues only) from numpy's OpenBLAS.
+
+    scipy wraps only the one-stage ``dsyevd``, whose tridiagonal reduction
+    is half matrix-vector products; the two-stage reduction goes through a
+    band matrix with matrix-matrix products and is about twice as fast at
+    n = 10⁴ on this machine. The routine is looked up in the OpenBLAS that
+    numpy ships (ILP64, LAPACKE interface); where it is absent, None, and
+    the caller uses scipy.
+    """
+    if _TWO_STAGE:
+        return _TWO_STAGE[0]
+    func = None
+    try:
+        import ctypes
+        import glob
+        import os
+
+        libdir = os.path.join(os.path.dirname(np.__file__), os.pardir, "numpy.libs")
+        for path in sorted(glob.glob(os.path.join(libdir, "libscipy_openblas64_*.so"))):
+            lib = ctypes.CDLL(path)
+            f = getattr(lib, "scipy_LAPACKE_dsyevd_2stage64_", None)
+            if f is not None:
+                f.restype = ctypes.c_int64
+                f.argtypes = [ctypes.c_int, ctypes.c_char, ctypes.c_char,
+                              ctypes.c_int64, ctypes.c_void_p, ctypes.c_int64,
+                              ctypes.c_void_p]
+                func = f
+                break
+    except (OSError, AttributeError):  # pragma: no cover - platform dependent
+        func = None
+    _TWO_STAGE.append(func)
+    return func
+
+
+def _eigvalsh_inplace(G):
+    """Eigenvalues of the symmetric Fortran array `G`, decreasing; `G` is lost."""
+    f = _two_stage_eigvalsh()
+    if f is not None and G.flags.f_contiguous and G.dtype == np.float64:
+        w = np.empty(G.shape[0])
+        info = f(102, b"N", b"U", G.shape[0], G.ctypes.data, G.shape[0],
+                 w.ctypes.data)              # 102: LAPACK_COL_MAJOR
+        if info == 0:
+            return w[::-1]
+        raise np.linalg.LinAlgError(f"dsyevd_2stage failed (info = {info})")
+    return scipy.linalg.eigh(G, eigvals_only=True, overwrite_a=True,
+                             check_finite=False, driver="evd")[::-1]
+
+
+def _schur_eigh(Gp, r):
+    """Eigen-pairs of the Schur complement of ``Gp[:r, :r]`` in ``Gp``."""
+    Gzz = Gp[r:, r:]
+    if r == 0:
+        S = Gzz
+    else:
+        Grr, Grz = Gp[:r, :r], Gp[:r, r:]
+        # Grr is graded (λ_1 … κδ): scale to unit diagonal before Cholesky
+        dg = np.sqrt(np.diag(Grr))
+        L = scipy.linalg.cholesky(Grr / np.outer(dg, dg), lower=True)
+        X = scipy.linalg.solve_triangular(L, Grz / dg[:, None], lower=True)
+        S = Gzz - X.T @ X
+    mu, V = scipy.linalg.eigh(S, driver="evd", check_finite=False)
+    return mu[::-1], V[:, ::-1]
+
+
+def _gram_spectrum(source, shape, progress=None):
+    n, m = source.n, source.m
+    G = source.finish(_gram(source, progress=progress, first=True))
+    passes = 1
+    # δ: the eigenvalue error of a Gram matrix of m-term inner products,
+    # ε √m λ_1 (rounding errors add like a random walk; eigh adds ~ε λ_1)
+    lam1 = 1.05 * _largest_eigenvalue(G)
+    delta = _EPS * math.sqrt(m) * lam1
+    if lam1 == 0.0:
+        return np.zeros(n), np.zeros(n), passes, "a zero matrix"
+    if _positive_definite_above(G, _KAPPA * delta):
+        sigma = np.sqrt(_eigvalsh_inplace(G))
+        return sigma, delta / (2 * sigma), passes, (
+            f"every λ of the Gram matrix above κδ = {_KAPPA:.0e}·ε√m·tr G; "
+            "no refinement needed")
+    lam, T = scipy.linalg.eigh(G, overwrite_a=True, check_finite=False,
+                               driver="evd")
+    del G
+    lam, T = lam[::-1], np.asfortranarray(T[:, ::-1])
+    sigma1 = math.sqrt(max(lam[0], 0.0))
+    # σ below ε σ_1 / 10 is rounding noise of B itself (the dense SVD's own
+    # error is ~ε σ_1): once the unresolved part lies there, stop
+    noise = (_EPS * sigma1 / 10) ** 2
+    r = int(np.sum(lam > _KAPPA * delta))
+    values = list(np.sqrt(lam[:r]))
+    errors = list(delta / (2 * np.sqrt(lam[:r])))
+    levels = 0
+    while r < n and levels < _MAX_PASSES:
+        Gp = _gram(source, rotate=T, progress=progress,
+                   what=f"refinement {levels + 1}")
+        passes += 1
+        levels += 1
+        mu, V = _schur_eigh(Gp, r)
+        del Gp
+        mu_max = max(float(mu[0]), 0.0)
+        d_s = _EPS * math.sqrt(m) * max(float(np.sum(np.maximum(mu, 0))), mu_max)
+        floor = max(_KAPPA * d_s, noise)
+        if _KAPPA * d_s <= noise or levels == _MAX_PASSES:
+            new = len(mu)
+        else:
+            new = int(np.sum(mu > floor))
+        s_new = np.sqrt(np.maximum(mu[:new], 0.0))
+        values += list(s_new)
+        # Gram error d_s in σ², at most √d_s in σ; plus B's own rounding
+        err = np.minimum(d_s / (2 * np.maximum(s_new, 1e-300)), math.sqrt(d_s))
+        errors += list(err + _EPS * sigma1)
+        T[:, r:] = T[:, r:] @ V                   # resolved first, then the rest
+        r += new
+    order = np.argsort(values)[::-1]
+    return (np.asarray(values)[order], np.asarray(errors)[order], passes,
+            f"{levels} refinement pass(es) for the σ below √(κδ)")
+
+
+# ---------------------------------------------------------------------------
+# Structural path
+# ---------------------------------------------------------------------------
+
+
+def _structural_layer(layer):
+    """``(contexts→H, W, bias)`` if the layer is ``logits - shift``, else None."""
+    from .layers import MixtureLayer, PointwiseLayer
+
+    if isinstance(layer, PointwiseLayer) and layer.activation == "softmax":
+        return lambda X: X
+    if (isinstance(layer, MixtureLayer) and layer.kind == "moc"
+            and layer.base == "softmax"):
+        def mixed(G):
+            log_pi, Hk = layer.components(G)
+            return np.einsum("nk,nkd->nd", np.exp(log_pi), Hk)
+        return mixed
+    return None
+
+
+def _structural_spectrum(layer, X, contexts_of, centre):
+    X = layer._check_contexts(X)
+    H = contexts_of(X).astype(np.float64)
+    N, M = H.shape[0], layer.M
+    W = layer.W.astype(np.float64)
+    b = None if layer.bias is None else layer.bias.astype(np.float64)
+    rows = max(1, _BLOCK_BYTES // max(1, 3 * M * 8))
+    lse = np.empty(N)
+    for s in range(0, N, rows):
+        z = H[s:s + rows] @ W.T
+        if b is not None:
+            z += b
+        lse[s:s + rows] = _act.logsumexp(z, axis=-1)
+    left = [H] + ([np.ones((N, 1))] if b is not None else []) + [-lse[:, None]]
+    right = [W] + ([b[:, None]] if b is not None else []) + [np.ones((M, 1))]
+    left, right = np.hstack(left), np.hstack(right)
+    if centre:
+        # A C = left (C right)ᵀ: centring the rows of A centres the columns
+        # of the right factor (the all-ones column becomes zero)
+        right = right - right.mean(axis=0, keepdims=True)
+    _, RL = scipy.linalg.qr(left, mode="economic", check_finite=False)
+    _, RR = scipy.linalg.qr(right, mode="economic", check_finite=False)
+    core = scipy.linalg.svdvals(RL @ RR.T, check_finite=False)
+    values = np.zeros(min(N, M))
+    values[:len(core)] = core[:min(N, M)]
+    return values, np.full(len(values), _EPS * max(values[0], 0.0))
+
+
+# ---------------------------------------------------------------------------
+# Entry point
+# ---------------------------------------------------------------------------
+
+
+def spectrum(A, contexts=None, *, method="auto", block_cols=None,
+             centre_rows=False, computed_in=None):
+    r"""All singular values of a matrix, or of a layer's log-probability matrix.
+
+    Parameters
+    ----------
+    A : (N, M) array_like or layer
+        A finite matrix, or a :class:`~rankbottleneck.PointwiseLayer` /
+        :class:`~rankbottleneck.MixtureLayer` whose log-probability matrix
+        on `contexts` is analysed without being stored.
+    contexts : (N, d) array_like
+        Contexts, when `A` is a layer.
+    method : {"auto", "svd", "gram", "structural"}
+        ``"auto"``: ``"structural"`` for a softmax or MoC layer, else
+        ``"svd"`` when the matrix has at most 4·10⁶ entries, else ``"gram"``
+        (see the module notes for the error analysis of each).
+    block_cols : int, optional
+        Columns of ``B`` per block (``B`` = the matrix or its transpose,
+        whichever is wider); default about 64 MiB of temporaries per block.
+    centre_rows : bool
+        Spectrum of the matrix with every row centred (the shift-invariant
+        rank's matrix).
+    computed_in : dtype, optional
+        Dtype the entries were computed in (sets ε for rank thresholds);
+        default the matrix's or the layer's.
+
+    Returns
+    -------
+    Spectrum
+
+    Raises
+    ------
+    InsufficientMemoryError
+        Before any allocation, when the chosen path would not fit; the
+        message gives the size and the streaming alternative.
+
+    Examples
+    --------
+    >>> import numpy as np, rankbottleneck as rb
+    >>> H, W, _ = rb.contexts_and_words(300, 500, 8, seed=0)
+    >>> layer = rb.PointwiseLayer(W)
+    >>> rb.spectrum(layer, H).rank("press").value          # d + 1
+    9
+    >>> s = rb.spectrum(layer.log_prob_matrix(H), method="gram")
+    >>> s.rank("press").value, s.method
+    (9, 'gram + 1 refinement pass(es)')
+    """
+    from .layers import _Layer
+
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}; got {method!r}")
+    is_layer = isinstance(A, _Layer)
+    if is_layer:
+        if contexts is None:
+            raise TypeError("spectrum(layer, contexts): contexts are required "
+                            "when A is a layer")
+        X = A._check_contexts(contexts)
+        shape = (X.shape[0], A.M)
+        structural = _structural_layer(A)
+        if method == "auto":
+            method = "structural" if structural is not None else "gram"
+        if method == "structural" and structural is None:
+            raise ValueError(
+                f"method='structural' needs a softmax or MoC layer (log-probabilities "
+                f"= logits - shift); got {A!r}")
+        if computed_in is None:
+            computed_in = np.result_type(X, A.dtype)
+    else:
+        if contexts is not None:
+            raise TypeError("contexts are only for a layer; A is a matrix")
+        from .rank import _as_matrix, _reject_neginf
+
+        A = _as_matrix(A)
+        _reject_neginf(A)
+        shape = A.shape
+        if method == "structural":
+            raise ValueError("method='structural' needs a layer (its factors), "
+                             "not a matrix; pass the layer and its contexts")
+        if method == "auto":
+            method = "svd" if A.size <= 4_000_000 else "gram"
+        if computed_in is None:
+            computed_in = A.dtype
+    from .rank import _machine_eps
+
+    eps_c, computed_in = _machine_eps(computed_in)
+    N, M = shape
+    n, m = min(shape), max(shape)
+    if block_cols is not None:
+        _check_block(block_cols, m)
+    d = A.d if is_layer else 0
+    block_bytes = (block_cols or _default_block(n, m, 3)) * n * 8 * 3
+    peak = _peak_estimate(method, shape, n, block_bytes, d)
+    _guard(peak, f"the {method} spectrum of a {N}×{M} matrix",
+           "pass fewer contexts (a subset of rows gives a lower bound on the rank)"
+           + ("" if method == "gram" else
+              "; method='gram' streams the matrix in blocks at O(min(N, M)²) memory"))
+
+    if method == "structural":
+        values, error = _structural_spectrum(A, X, _structural_layer(A), centre_rows)
+        return Spectrum(values, error, shape, computed_in, "structural", 1, peak,
+                        "A = [H, 1, -lse][W, b, 1]ᵀ: two thin QRs and a "
+                        f"({values[values > 0].size}-column) SVD; the other "
+                        "singular values are exactly zero")
+    if method == "svd":
+        M_ = A.log_prob_matrix(X) if is_layer else A
+        if centre_rows:
+            M_ = M_.astype(np.float64) - M_.mean(axis=1, keepdims=True, dtype=np.float64)
+        values = scipy.linalg.svdvals(M_.astype(np.float64, copy=False),
+                                      check_finite=False)
+        return Spectrum(values, np.full(len(values), _EPS * values[0] * math.sqrt(n)),
+                        shape, computed_in, "svd", 1, peak, "LAPACK gesdd")
+    source = (_layer_source(A, X, block_cols, centre_rows) if is_layer
+              else _matrix_source(A, block_cols, centre_rows))
+    n_blocks = -(-source.m // source.width)
+    progress = _Passes(n_blocks)
+    try:
+        values, error, passes, notes = _gram_spectrum(source, shape, progress)
+    finally:
+        progress.done()
+    name = "gram" if passes == 1 else f"gram + {passes - 1} refinement pass(es)"
+    if passes == 1:
+        peak = n * n * 8 + source.block_bytes   # G alone, eigvalsh in place
+    return Spectrum(values, error, shape, computed_in, name,
+                    passes + source.prepare_passes, peak, notes)

@@ -1,0 +1,233 @@
+"""The fast spectrum paths agree with the dense LAPACK SVD where it matters."""
+
+import numpy as np
+import pytest
+import scipy.linalg
+
+import rankbottleneck as rb
+from rankbottleneck.rank import rank_from_singular_values
+from rankbottleneck.spectrum import _eigvalsh_inplace, _mirror_upper, spectrum
+from rankbottleneck.synthetic import contexts_and_words, random_mixture_layer
+
+THRESHOLDS = ("numpy", "press")
+
+
+def _planted(n, m, sigma, seed):
+    rng = np.random.default_rng(seed)
+    U, _ = np.linalg.qr(rng.standard_normal((n, n)))
+    V, _ = np.linalg.qr(rng.standard_normal((m, n)))
+    return (U * np.sort(sigma)[::-1]) @ V.T
+
+
+def _dense_ranks(A, measures=THRESHOLDS, **kw):
+    s = scipy.linalg.svdvals(A)
+    return [rank_from_singular_values(s, m, shape=A.shape, **kw).value for m in measures]
+
+
+def _straddling_cases():
+    n, m = 120, 400
+    eps = np.finfo(float).eps
+    press = 0.5 * np.sqrt(n + m + 1) * eps
+    numpy_tol = m * eps
+    rng = np.random.default_rng(7)
+    return {
+        "twenty decades": np.logspace(0, -20, n),
+        "around Press": np.r_[np.logspace(0, -3, 40),
+                              press * np.exp(rng.uniform(-0.4, 0.4, n - 40))],
+        "around numpy": np.r_[np.logspace(0, -3, 40),
+                              numpy_tol * np.exp(rng.uniform(-0.4, 0.4, n - 40))],
+        "two cliffs": np.r_[np.ones(30), 1e-9 * np.ones(30), 1e-13 * np.ones(30),
+                            np.zeros(30)],
+    }
+
+
+@pytest.mark.parametrize("case", list(_straddling_cases()))
+@pytest.mark.parametrize("transpose", [False, True])
+def test_gram_rank_equals_dense_svd_when_values_straddle_the_tolerance(case, transpose):
+    sigma = _straddling_cases()[case]
+    A = _planted(120, 400, sigma, seed=3)
+    A = A.T if transpose else A
+    spec = spectrum(A, method="gram")
+    assert spec.method.startswith("gram + ")          # the refinement was needed
+    assert [spec.rank(m).value for m in THRESHOLDS] == _dense_ranks(A)
+    s = scipy.linalg.svdvals(A)
+    for rtol in (1e-6, 1e-10, 3e-14):   # none on a planted value
+        assert spec.rank(rtol=rtol).value == \
+            rank_from_singular_values(s, rtol=rtol, shape=A.shape).value
+    # the spectrum itself: absolute agreement at the dense SVD's own level
+    # below the cut, relative agreement above it
+    assert np.max(np.abs(spec.values - s)) <= 1e-12 * s[0]
+    big = s > 1e-3 * s[0]
+    assert np.max(np.abs(spec.values[big] / s[big] - 1)) < 1e-10
+
+
+@pytest.mark.parametrize("c", [1e-26, 1e-22, 1e-21, 1e-20, 1e-18])
+def test_noise_fragility_ranks_agree(c):
+    A = rb.synthetic.noisy_low_rank(300, 10, c, seed=0)
+    spec = spectrum(A, method="gram")
+    s = scipy.linalg.svdvals(A)
+    for m, dense in zip(THRESHOLDS, _dense_ranks(A)):
+        # noise spread continuously across the threshold: the two may differ
+        # only by values the dense SVD itself can't place (its error ~ε√n σ1)
+        tau = rank_from_singular_values(s, m, shape=A.shape).threshold
+        unsure = int(np.sum(np.abs(s - tau) <= np.sqrt(300) * np.finfo(float).eps * s[0]))
+        assert abs(spec.rank(m).value - dense) <= unsure
+
+
+def test_well_conditioned_matrix_needs_one_pass():
+    H, W, _ = contexts_and_words(200, 700, 16, logit_scale=2.0, seed=1)
+    A = rb.log_prob_matrix(H, W, "sigsoftmax")
+    spec = spectrum(A, method="gram")
+    assert spec.method == "gram" and spec.passes == 1
+    s = scipy.linalg.svdvals(A)
+    assert np.max(np.abs(spec.values - s)) <= 1e-13 * s[0]
+    assert [spec.rank(m).value for m in THRESHOLDS] == _dense_ranks(A)
+    for e in (1e-3, 1e-5):
+        assert spec.rank("effective", eps=e).value == \
+            rank_from_singular_values(s, "effective", eps=e, shape=A.shape).value
+    assert spec.rank("entropy").value == pytest.approx(
+        rank_from_singular_values(s, "entropy", shape=A.shape).value, rel=1e-10)
+
+
+@pytest.mark.parametrize("activation,params", [
+    ("softmax", {}), ("sigsoftmax", {}), ("gss", {"c": 0.5, "k": 2.0}),
+    ("sigmoid_normalized", {}),
+])
+@pytest.mark.parametrize("bias", [False, True])
+@pytest.mark.parametrize("shape", [(90, 260), (260, 90)])
+def test_streamed_layer_equals_materialised_matrix(activation, params, bias, shape):
+    N, M = shape
+    H, W, b = contexts_and_words(N, M, 6, logit_scale=2.0, bias=bias, seed=2)
+    layer = rb.PointwiseLayer(W, bias=b, activation=activation, params=params)
+    A = layer.log_prob_matrix(H)
+    s = scipy.linalg.svdvals(A)
+    spec = spectrum(layer, H, method="gram", block_cols=37)
+    assert np.max(np.abs(spec.values - s)) <= 1e-12 * s[0]
+    assert [spec.rank(m).value for m in THRESHOLDS] == _dense_ranks(A)
+    centred = spectrum(layer, H, method="gram", centre_rows=True, block_cols=50)
+    sc = scipy.linalg.svdvals(A - A.mean(axis=1, keepdims=True))
+    assert np.max(np.abs(centred.values - sc)) <= 1e-12 * s[0]
+
+
+@pytest.mark.parametrize("base,kind", [("softmax", "mos"), ("sigsoftmax", "mos"),
+                                       ("softmax", "moc")])
+def test_streamed_mixture_layers(base, kind):
+    layer = random_mixture_layer(M=150, d=5, K=3, base=base, kind=kind, seed=4)
+    G = np.random.default_rng(4).standard_normal((80, layer.d_context))
+    A = layer.log_prob_matrix(G)
+    s = scipy.linalg.svdvals(A)
+    spec = spectrum(layer, G, method="gram", block_cols=64)
+    # within the stated error (relative ≤ 1/(2κ) just above the refinement cut)
+    assert np.all(np.abs(spec.values - s) <= spec.error + 1e-13 * s[0])
+    assert [spec.rank(m).value for m in THRESHOLDS] == _dense_ranks(A)
+
+
+@pytest.mark.parametrize("bias", [False, True])
+def test_structural_path_for_softmax(bias):
+    H, W, b = contexts_and_words(300, 500, 12, logit_scale=3.0, bias=bias, seed=5)
+    layer = rb.PointwiseLayer(W, bias=b)
+    A = layer.log_prob_matrix(H)
+    s = scipy.linalg.svdvals(A)
+    spec = spectrum(layer, H)
+    assert spec.method == "structural"
+    k = 12 + 1 + bias
+    assert np.count_nonzero(spec.values) == k          # exact zeros after d+1(+1)
+    np.testing.assert_allclose(spec.values[:k], s[:k], rtol=1e-11)
+    assert [spec.rank(m).value for m in THRESHOLDS] == _dense_ranks(A) == [k, k]
+    centred = spectrum(layer, H, centre_rows=True)
+    sc = scipy.linalg.svdvals(A - A.mean(axis=1, keepdims=True))
+    np.testing.assert_allclose(centred.values[:k - 1], sc[:k - 1], rtol=1e-9)
+
+
+def test_structural_path_for_moc():
+    layer = random_mixture_layer(M=200, d=6, K=4, kind="moc", seed=6)
+    G = np.random.default_rng(6).standard_normal((100, layer.d_context))
+    spec = spectrum(layer, G)
+    assert spec.method == "structural"
+    A = layer.log_prob_matrix(G)
+    assert spec.rank("press").value == _dense_ranks(A)[1] == 7
+
+
+def test_rank_report_of_a_layer_says_how():
+    H, W, b = contexts_and_words(150, 260, 8, bias=True, seed=8)
+    layer = rb.PointwiseLayer(W, bias=b)
+    report = rb.rank_report(layer, contexts=H)
+    dense = rb.rank_report(layer.log_prob_matrix(H), d=8, bias=True)
+    assert report.method == "structural" and "structural" in repr(report)
+    assert report.d == 8 and report.bias is True
+    assert report.as_dict() == dense.as_dict() or \
+        {k: v for k, v in report.as_dict().items() if not isinstance(v, float)} == \
+        {k: v for k, v in dense.as_dict().items() if not isinstance(v, float)}
+    assert rb.numerical_rank(layer, "press", contexts=H).value == 10
+    assert rb.shift_invariant_rank(layer, "press", contexts=H).value == 9
+    sig = rb.PointwiseLayer(W, bias=b, activation="sigsoftmax")
+    rep = rb.rank_report(sig, contexts=H, method="gram")
+    ref = rb.rank_report(sig.log_prob_matrix(H), d=8, bias=True)
+    assert rep.method.startswith("gram")
+    assert rep["press"].value == ref["press"].value
+    assert [r.value for r in rep.shift_invariant] == [r.value for r in ref.shift_invariant]
+
+
+def test_float32_layer_keeps_float32_epsilon():
+    H, W, _ = contexts_and_words(120, 300, 10, seed=9)
+    layer = rb.PointwiseLayer(W.astype(np.float32), activation="softmax")
+    H32 = H.astype(np.float32)
+    A = layer.log_prob_matrix(H32)
+    spec = spectrum(A, method="gram")
+    assert spec.computed_in == "float32"
+    assert spec.rank("press").value == \
+        rb.numerical_rank(A, "press").value == 11
+
+
+def test_sparse_layer_is_refused_with_the_way_out():
+    H, W, _ = contexts_and_words(40, 60, 4, seed=0)
+    layer = rb.PointwiseLayer(W, activation="sparsemax")
+    with pytest.raises(ValueError, match="rank_report"):
+        spectrum(layer, H, method="gram")
+    report = rb.rank_report(layer, contexts=H)       # built, support reported
+    assert report.sparse is not None
+
+
+def test_bad_input():
+    A = np.ones((5, 8))
+    with pytest.raises(ValueError, match="block_cols must be an integer in \\[1, 8\\]"):
+        spectrum(A, method="gram", block_cols=0)
+    with pytest.raises(ValueError, match="got 9"):
+        spectrum(A, method="gram", block_cols=9)
+    with pytest.raises(ValueError, match="method must be one of"):
+        spectrum(A, method="qr")
+    with pytest.raises(ValueError, match="needs a layer"):
+        spectrum(A, method="structural")
+    with pytest.raises(TypeError, match="contexts are required"):
+        spectrum(rb.PointwiseLayer(np.ones((4, 2))))
+    with pytest.raises(ValueError, match="-inf"):
+        spectrum(np.array([[0.0, -np.inf], [0.0, 0.0]]), method="gram")
+    with pytest.raises(ValueError, match="NaN|nan|finite"):
+        spectrum(np.array([[0.0, np.nan], [0.0, 0.0]]), method="gram")
+    layer = rb.PointwiseLayer(np.ones((4, 2)), activation="sigsoftmax")
+    with pytest.raises(ValueError, match="structural"):
+        spectrum(layer, np.ones((3, 2)), method="structural")
+
+
+def test_memory_guard_refuses_before_allocating(monkeypatch):
+    import sys
+
+    sp = sys.modules["rankbottleneck.spectrum"]
+    monkeypatch.setattr(sp, "_available_memory", lambda: 2**30)
+    H = np.zeros((20_000, 4))
+    layer = rb.PointwiseLayer(np.ones((40_000, 4)), activation="sigsoftmax")
+    with pytest.raises(rb.InsufficientMemoryError, match="GiB.*fewer contexts"):
+        spectrum(layer, H, method="gram")
+    with pytest.raises(rb.InsufficientMemoryError, match="method='gram' streams"):
+        spectrum(layer, H, method="svd")
+
+
+def test_lapack_helpers():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((50, 80))
+    G = np.asfortranarray(X @ X.T)
+    expected = np.linalg.eigvalsh(G)[::-1]
+    np.testing.assert_allclose(_eigvalsh_inplace(G.copy(order="F")), expected,
+                               rtol=1e-10, atol=1e-10)
+    U = np.triu(G)
+    np.testing.assert_array_equal(_mirror_upper(U.copy(order="F"), step=7), G)
