@@ -64,12 +64,7 @@ from scipy.linalg import lapack
 from scipy.linalg.blas import dsyrk
 
 from . import activations as _act
-from ._validation import (
-    InsufficientMemoryError,
-    _as_float_array,
-    _available_memory,
-    _format_bytes,
-)
+from ._validation import _check_fits_in_memory, _format_bytes
 
 __all__ = ["Spectrum", "spectrum", "METHODS"]
 
@@ -355,15 +350,6 @@ def _peak_estimate(method, shape, n, block_bytes, d=0):
     # gram: G, then (refinement) its eigenvectors T, the rotated Gram G',
     # and the Schur complement with its eigenvectors and eigh's workspace
     return 5 * n * n * 8 + block_bytes
-
-
-def _guard(nbytes, what, instead):
-    available = _available_memory()
-    if available is not None and nbytes > 0.9 * available:
-        raise InsufficientMemoryError(
-            f"{what} would need about {_format_bytes(nbytes)} but only "
-            f"{_format_bytes(available)} is available; {instead}"
-        )
 
 
 # ---------------------------------------------------------------------------
@@ -714,7 +700,7 @@ def spectrum(A, contexts=None, *, method="auto", block_cols=None,
     d = A.d if is_layer else 0
     block_bytes = (block_cols or _default_block(n, m, 3)) * n * 8 * 3
     peak = _peak_estimate(method, shape, n, block_bytes, d)
-    _guard(peak, f"the {method} spectrum of a {N}×{M} matrix",
+    _check_fits_in_memory(peak, f"the {method} spectrum of a {N}×{M} matrix",
            "pass fewer contexts (a subset of rows gives a lower bound on the rank)"
            + ("" if method == "gram" else
               "; method='gram' streams the matrix in blocks at O(min(N, M)²) memory"))

@@ -212,8 +212,8 @@ def test_bad_input():
 def test_memory_guard_refuses_before_allocating(monkeypatch):
     import sys
 
-    sp = sys.modules["rankbottleneck.spectrum"]
-    monkeypatch.setattr(sp, "_available_memory", lambda: 2**30)
+    monkeypatch.setattr(sys.modules["rankbottleneck._validation"],
+                        "_available_memory", lambda: 2**30)
     H = np.zeros((20_000, 4))
     layer = rb.PointwiseLayer(np.ones((40_000, 4)), activation="sigsoftmax")
     with pytest.raises(rb.InsufficientMemoryError, match="GiB.*fewer contexts"):
