@@ -344,6 +344,11 @@ class MixtureLayer(_Layer):
         )
 
 
+def _mixed_context(log_pi, Hk):
+    """MoC's context ``Σ_k π_k h_k`` from log-priors (..., K) and (..., K, d)."""
+    return np.einsum("...k,...kd->...d", np.exp(log_pi), Hk)
+
+
 def _mix(log_pi, Hk, W, bias, base, kind, params):
     """Combine log-priors (..., K) and component contexts (..., K, d)."""
     act = _act.get(base)
@@ -351,7 +356,7 @@ def _mix(log_pi, Hk, W, bias, base, kind, params):
     W = W.astype(dtype, copy=False)
     b = 0 if bias is None else bias.astype(dtype, copy=False)
     if kind == "moc":
-        h = np.einsum("...k,...kd->...d", np.exp(log_pi), Hk)
+        h = _mixed_context(log_pi, Hk)
         return act.log_prob(h @ W.T + b, **params)
     comp = act.log_prob(Hk @ W.T + b, **params)
     comp += log_pi[..., None]

@@ -360,13 +360,18 @@ def rank_from_singular_values(s, measure=None, *, shape, computed_in="float64",
                 f"σ1·max(N,M)·ε = {floor:.3g}")
 
 
+def _check_measure(measure, rtol, atol, eps):
+    measure = _resolve_measure(measure, rtol, atol)
+    if measure == "effective":
+        _check_eps(eps)
+    return measure
+
+
 def _rank_arguments(A, measure, rtol, atol, eps, computed_in):
     """Check the arguments shared by the one-measure rank functions."""
     A = _as_matrix(A)
     _reject_neginf(A)
-    measure = _resolve_measure(measure, rtol, atol)
-    if measure == "effective":
-        _check_eps(eps)
+    measure = _check_measure(measure, rtol, atol, eps)
     return A, measure, _computed_in(computed_in, A)
 
 
@@ -413,9 +418,7 @@ def numerical_rank(A, measure=None, *, rtol=None, atol=None, eps=1e-3,
     (2, 1)
     """
     if _is_layer(A):
-        measure = _resolve_measure(measure, rtol, atol)
-        if measure == "effective":
-            _check_eps(eps)
+        measure = _check_measure(measure, rtol, atol, eps)
         spec = _fast_spectrum(A, contexts, method, computed_in)
         return spec.rank(measure, rtol=rtol, atol=atol, eps=eps)
     A, measure, computed_in = _rank_arguments(A, measure, rtol, atol, eps,
@@ -455,9 +458,7 @@ def shift_invariant_rank(A, measure=None, *, rtol=None, atol=None, eps=1e-3,
         Its measure is prefixed ``"shift-invariant "`` in the rule.
     """
     if _is_layer(A):
-        measure = _resolve_measure(measure, rtol, atol)
-        if measure == "effective":
-            _check_eps(eps)
+        measure = _check_measure(measure, rtol, atol, eps)
         spec = _fast_spectrum(A, contexts, method, computed_in)
         centred = _fast_spectrum(A, contexts, method, computed_in, centre_rows=True)
         return _shift_invariant_from(centred.values, float(spec.values[0]), measure,
@@ -465,12 +466,8 @@ def shift_invariant_rank(A, measure=None, *, rtol=None, atol=None, eps=1e-3,
     A, measure, computed_in = _rank_arguments(A, measure, rtol, atol, eps,
                                               computed_in)
     spec = _fast_spectrum(A, contexts, method, computed_in, centre_rows=True)
-    if spec is not None:
-        s1 = float(_fast_spectrum(A, None, method, computed_in).values[0])
-        return _shift_invariant_from(spec.values, s1, measure, A.shape,
-                                     computed_in, rtol, atol, eps)
     s1 = float(singular_values(A, top=1)[0])
-    s = singular_values(_centre_rows(A))
+    s = singular_values(_centre_rows(A)) if spec is None else spec.values
     return _shift_invariant_from(s, s1, measure, A.shape, computed_in, rtol, atol,
                                  eps)
 
@@ -728,20 +725,10 @@ def rank_report(A, d=None, bias=None, *, contexts=None, method="auto",
     -------
     RankReport
     """
-    layer = None
-    if _is_layer(A):
-        layer = A
+    layer = A if _is_layer(A) else None
+    if layer is not None:
         d = layer.d if d is None else d
         bias = (layer.bias is not None) if bias is None else bias
-        from . import activations as _act
-
-        base = getattr(layer, "base", None) or layer.activation
-        if _act.get(base).sparse:
-            # its zeros need the support analysis of the whole matrix
-            A, layer = layer.log_prob_matrix(contexts), None
-            contexts = None
-    if layer is None:
-        A = _as_matrix(A)
     eps_values = tuple(_check_eps(e) for e in np.atleast_1d(eps_values))
     if not eps_values:
         raise ValueError("eps_values must hold at least one value; got none")
@@ -750,6 +737,14 @@ def rank_report(A, d=None, bias=None, *, contexts=None, method="auto",
     log_floor = _as_scalar(log_floor, "log_floor")
     if d is not None and (not isinstance(d, (int, np.integer)) or d < 0):
         raise ValueError(f"d must be a non-negative integer; got {d!r}")
+    if layer is not None:
+        from . import activations as _act
+
+        if _act.get(getattr(layer, "base", None) or layer.activation).sparse:
+            # its zeros need the support analysis of the whole matrix
+            A, layer, contexts = layer.log_prob_matrix(contexts), None, None
+    if layer is None:
+        A = _as_matrix(A)
     sparse = None
     if layer is not None:
         spec = _fast_spectrum(layer, contexts, method, computed_in)

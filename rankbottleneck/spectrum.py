@@ -54,8 +54,6 @@ in float64: a float32 Gram would lose every ``σ_i`` below ``√ε₃₂ σ_1 �
 from __future__ import annotations
 
 import math
-import sys
-import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -64,6 +62,7 @@ from scipy.linalg import lapack
 from scipy.linalg.blas import dsyrk
 
 from . import activations as _act
+from ._output import Progress
 from ._validation import _check_fits_in_memory, _format_bytes
 
 __all__ = ["Spectrum", "spectrum", "METHODS"]
@@ -221,7 +220,7 @@ def _layer_source(layer, X, block_cols, centre):
     Mixtures (MoS, MoSS) first store their ``N·K`` normalisers; a matrix
     with more rows than columns is streamed by its row blocks (``B = Aᵀ``).
     """
-    from .layers import MixtureLayer
+    from .layers import MixtureLayer, _mixed_context
 
     X = layer._check_contexts(X)
     N, M = X.shape[0], layer.M
@@ -256,8 +255,7 @@ def _layer_source(layer, X, block_cols, centre):
     if isinstance(layer, MixtureLayer):
         log_pi, Hk = layer.components(X)        # (N, K), (N, K, d)
         if layer.kind == "moc":
-            Hk = np.einsum("nk,nkd->nd", np.exp(log_pi), Hk)
-            log_pi = None
+            Hk, log_pi = _mixed_context(log_pi, Hk), None
     else:
         Hk = X
     K = 1 if log_pi is None else Hk.shape[1]
@@ -357,41 +355,22 @@ def _peak_estimate(method, shape, n, block_bytes, d=0):
 # ---------------------------------------------------------------------------
 
 
-class _Passes:
-    """Progress of the passes over the matrix on stderr (long runs only)."""
-
-    def __init__(self, total_blocks, quiet_for=2.0):
-        self.total, self.start = total_blocks, time.perf_counter()
-        self.quiet_until, self.shown = self.start + quiet_for, False
-
-    def __call__(self, what, k):
-        now = time.perf_counter()
-        if now >= self.quiet_until:
-            self.shown = True
-            print(f"\rspectrum: {what} {k}/{self.total} blocks "
-                  f"{now - self.start:.1f} s\033[K", end="", file=sys.stderr,
-                  flush=True)
-
-    def done(self):
-        if self.shown:
-            print(file=sys.stderr, flush=True)
-
-
-def _gram(source, rotate=None, progress=None, what="Gram", first=False):
+def _gram(source, rotate=None, what="Gram", first=False):
     """``Σ_b F_b F_bᵀ`` with ``F_b = rotateᵀ B_b`` (or ``B_b``), in float64.
 
     Only the upper triangle is accumulated (``dsyrk``) into one Fortran
     array, then mirrored: one n×n matrix, no per-block temporaries of that size.
+    Progress on stderr when the pass takes more than two seconds.
     """
     n = source.n if rotate is None else rotate.shape[1]
     G = np.zeros((n, n), order="F")
-    for k, blk in enumerate(source.first() if first else source.blocks(), 1):
+    progress = Progress(f"spectrum, {what}", -(-source.m // source.width))
+    for blk in source.first() if first else source.blocks():
         F = blk if rotate is None else rotate.T @ blk
         # F (n×b) in C order is Fᵀ in Fortran order: syrk(trans=1) on it
         G = dsyrk(1.0, np.ascontiguousarray(F).T, beta=1.0, c=G, trans=1,
                   lower=0, overwrite_c=1)
-        if progress is not None:
-            progress(what, k)
+        progress.step("blocks")
     _mirror_upper(G)
     return G
 
@@ -502,9 +481,9 @@ def _schur_eigh(Gp, r):
     return mu[::-1], V[:, ::-1]
 
 
-def _gram_spectrum(source, shape, progress=None):
+def _gram_spectrum(source):
     n, m = source.n, source.m
-    G = source.finish(_gram(source, progress=progress, first=True))
+    G = source.finish(_gram(source, first=True))
     passes = 1
     # δ: the eigenvalue error of a Gram matrix of m-term inner products,
     # ε √m λ_1 (rounding errors add like a random walk; eigh adds ~ε λ_1)
@@ -515,7 +494,7 @@ def _gram_spectrum(source, shape, progress=None):
     if _positive_definite_above(G, _KAPPA * delta):
         sigma = np.sqrt(_eigvalsh_inplace(G))
         return sigma, delta / (2 * sigma), passes, (
-            f"every λ of the Gram matrix above κδ = {_KAPPA:.0e}·ε√m·tr G; "
+            f"every λ of the Gram matrix above κδ = {_KAPPA:.0e}·ε√m·λ_1; "
             "no refinement needed")
     lam, T = scipy.linalg.eigh(G, overwrite_a=True, check_finite=False,
                                driver="evd")
@@ -530,19 +509,17 @@ def _gram_spectrum(source, shape, progress=None):
     errors = list(delta / (2 * np.sqrt(lam[:r])))
     levels = 0
     while r < n and levels < _MAX_PASSES:
-        Gp = _gram(source, rotate=T, progress=progress,
-                   what=f"refinement {levels + 1}")
+        Gp = _gram(source, rotate=T, what=f"refinement {levels + 1}")
         passes += 1
         levels += 1
         mu, V = _schur_eigh(Gp, r)
         del Gp
         mu_max = max(float(mu[0]), 0.0)
         d_s = _EPS * math.sqrt(m) * max(float(np.sum(np.maximum(mu, 0))), mu_max)
-        floor = max(_KAPPA * d_s, noise)
         if _KAPPA * d_s <= noise or levels == _MAX_PASSES:
             new = len(mu)
         else:
-            new = int(np.sum(mu > floor))
+            new = int(np.sum(mu > _KAPPA * d_s))
         s_new = np.sqrt(np.maximum(mu[:new], 0.0))
         values += list(s_new)
         # Gram error d_s in σ², at most √d_s in σ; plus B's own rounding
@@ -561,17 +538,15 @@ def _gram_spectrum(source, shape, progress=None):
 
 
 def _structural_layer(layer):
-    """``(contexts→H, W, bias)`` if the layer is ``logits - shift``, else None."""
-    from .layers import MixtureLayer, PointwiseLayer
+    """Contexts → the ``H`` of ``A = H Wᵀ + 1bᵀ - lse 1ᵀ``, if the layer is
+    ``logits - shift`` (softmax, MoC over softmax); else None."""
+    from .layers import MixtureLayer, PointwiseLayer, _mixed_context
 
     if isinstance(layer, PointwiseLayer) and layer.activation == "softmax":
         return lambda X: X
     if (isinstance(layer, MixtureLayer) and layer.kind == "moc"
             and layer.base == "softmax"):
-        def mixed(G):
-            log_pi, Hk = layer.components(G)
-            return np.einsum("nk,nkd->nd", np.exp(log_pi), Hk)
-        return mixed
+        return lambda G: _mixed_context(*layer.components(G))
     return None
 
 
@@ -692,7 +667,7 @@ def spectrum(A, contexts=None, *, method="auto", block_cols=None,
             computed_in = A.dtype
     from .rank import _machine_eps
 
-    eps_c, computed_in = _machine_eps(computed_in)
+    computed_in = _machine_eps(computed_in)[1]
     N, M = shape
     n, m = min(shape), max(shape)
     if block_cols is not None:
@@ -706,27 +681,22 @@ def spectrum(A, contexts=None, *, method="auto", block_cols=None,
               "; method='gram' streams the matrix in blocks at O(min(N, M)²) memory"))
 
     if method == "structural":
-        values, error = _structural_spectrum(A, X, _structural_layer(A), centre_rows)
+        values, error = _structural_spectrum(A, X, structural, centre_rows)
         return Spectrum(values, error, shape, computed_in, "structural", 1, peak,
                         "A = [H, 1, -lse][W, b, 1]ᵀ: two thin QRs and a "
                         f"({values[values > 0].size}-column) SVD; the other "
                         "singular values are exactly zero")
     if method == "svd":
-        M_ = A.log_prob_matrix(X) if is_layer else A
-        if centre_rows:
-            M_ = M_.astype(np.float64) - M_.mean(axis=1, keepdims=True, dtype=np.float64)
-        values = scipy.linalg.svdvals(M_.astype(np.float64, copy=False),
-                                      check_finite=False)
+        from .rank import _centre_rows
+
+        dense = A.log_prob_matrix(X) if is_layer else A
+        dense = _centre_rows(dense) if centre_rows else dense.astype(np.float64, copy=False)
+        values = scipy.linalg.svdvals(dense, check_finite=False)
         return Spectrum(values, np.full(len(values), _EPS * values[0] * math.sqrt(n)),
                         shape, computed_in, "svd", 1, peak, "LAPACK gesdd")
     source = (_layer_source(A, X, block_cols, centre_rows) if is_layer
               else _matrix_source(A, block_cols, centre_rows))
-    n_blocks = -(-source.m // source.width)
-    progress = _Passes(n_blocks)
-    try:
-        values, error, passes, notes = _gram_spectrum(source, shape, progress)
-    finally:
-        progress.done()
+    values, error, passes, notes = _gram_spectrum(source)
     name = "gram" if passes == 1 else f"gram + {passes - 1} refinement pass(es)"
     if passes == 1:
         peak = n * n * 8 + source.block_bytes   # G alone, eigvalsh in place

@@ -155,8 +155,8 @@ def test_rank_report_of_a_layer_says_how():
     dense = rb.rank_report(layer.log_prob_matrix(H), d=8, bias=True)
     assert report.method == "structural" and "structural" in repr(report)
     assert report.d == 8 and report.bias is True
-    assert report.as_dict() == dense.as_dict() or \
-        {k: v for k, v in report.as_dict().items() if not isinstance(v, float)} == \
+    # every integer rank equal (real-valued ones differ by rounding)
+    assert {k: v for k, v in report.as_dict().items() if not isinstance(v, float)} == \
         {k: v for k, v in dense.as_dict().items() if not isinstance(v, float)}
     assert rb.numerical_rank(layer, "press", contexts=H).value == 10
     assert rb.shift_invariant_rank(layer, "press", contexts=H).value == 9
