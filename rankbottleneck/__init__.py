@@ -11,7 +11,7 @@ matplotlib is imported only by the functions that draw, and sympy only when
 
 import importlib
 
-from . import activations, argmax, fit, output_set, rank, synthetic
+from . import activations, argmax, fit, io, output_set, outputlayer, rank, synthetic
 from ._validation import InsufficientMemoryError
 from .activations import (
     log_entmax,
@@ -29,6 +29,7 @@ from .activations import (
 )
 from .argmax import ArgmaxReport, argmaxable, argmaxable_under, dominating_word
 from .fit import FitResult, expressivity_sweep, fit_log_probs
+from .io import Embeddings, load_embeddings
 from .layers import (
     MixtureLayer,
     PointwiseLayer,
@@ -42,6 +43,7 @@ from .output_set import (
     local_dimension,
     output_set_dimension,
 )
+from .outputlayer import OutputLayerReport, analyze_output_layer
 from .rank import (
     Rank,
     RankComparison,
@@ -61,6 +63,8 @@ __all__ = [
     "activations",
     "argmax",
     "fit",
+    "io",
+    "outputlayer",
     "rank",
     "output_set",
     "symbolic",
@@ -105,6 +109,10 @@ __all__ = [
     "fit_log_probs",
     "expressivity_sweep",
     "FitResult",
+    "load_embeddings",
+    "Embeddings",
+    "analyze_output_layer",
+    "OutputLayerReport",
 ]
 
 

@@ -1,4 +1,5 @@
-"""Command-line interface: ``rankbottleneck figures ...``.
+"""Command-line interface: ``rankbottleneck figures ...`` and
+``rankbottleneck analyze PATH ...``.
 
 Bad input becomes one line on stderr and exit code 2, never a traceback.
 """
@@ -77,6 +78,30 @@ def _figures(args):
     return 0
 
 
+def _analyze(args):
+    from ._output import pyplot, save_figure, write_json
+    from .outputlayer import analyze_output_layer
+
+    out = Path(args.out)
+    _check_writable(out)
+    start = time.perf_counter()
+    report = analyze_output_layer(
+        args.path, key=args.key, bias_key=args.bias_key, vocab=args.vocab,
+        n_contexts=args.contexts, logit_std=args.logit_std, seed=args.seed,
+        argmax=not args.no_argmax)
+    name = f"{Path(args.path).name.split('.')[0]}-analysis"
+    data = report.as_dict()
+    data["seconds"]["total"] = time.perf_counter() - start
+    paths = [write_json(out / f"{name}.json", data)]
+    plt = pyplot()
+    fig = report.plot()
+    paths += save_figure(fig, out, name)
+    plt.close(fig)
+    print(report.summary())
+    print(f"{data['seconds']['total']:.1f} s -> " + ", ".join(str(p) for p in paths))
+    return 0
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="rankbottleneck")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -86,9 +111,25 @@ def main(argv=None):
     fig.add_argument("--out", default=str(_ROOT / "figures"))
     fig.add_argument("--seed", type=int, default=0)
     fig.add_argument("--list", action="store_true", help="list the analyses")
+    ana = sub.add_parser(
+        "analyze", help="spectrum, anisotropy, argmaxable words and rank of a real "
+                        "output layer")
+    ana.add_argument("path", help=".npy, .npz, .safetensors or word2vec/GloVe text")
+    ana.add_argument("--key", help="tensor name in .npz/.safetensors (e.g. "
+                                   "lm_head.weight)")
+    ana.add_argument("--bias-key", help="tensor name of the output bias")
+    ana.add_argument("--vocab", help="tokens, one per line (or a vocab.json)")
+    ana.add_argument("--contexts", type=int, metavar="N",
+                     help="sampled contexts (default d + 100)")
+    ana.add_argument("--logit-std", type=float, default=3.0,
+                     help="scale of the sampled contexts (default 3)")
+    ana.add_argument("--no-argmax", action="store_true",
+                     help="skip the argmaxable-word search")
+    ana.add_argument("--out", default=".", help="folder for the JSON and figure")
+    ana.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     try:
-        return {"figures": _figures}[args.command](args)
+        return {"figures": _figures, "analyze": _analyze}[args.command](args)
     except (ValueError, TypeError, OSError) as exc:
         print(f"rankbottleneck: error: {exc}", file=sys.stderr)
         return 2

@@ -1,0 +1,535 @@
+"""Load a real model's output embeddings from the files people have.
+
+:func:`load_embeddings` reads ``W`` (and optionally the output bias) from
+
+* ``.npy`` — one array;
+* ``.npz`` — an array by `key`;
+* ``.safetensors`` — a tensor by name, through the ``safetensors`` package's
+  numpy interface (the optional extra ``pip install rankbottleneck[io]``);
+  ``BF16`` tensors, which numpy cannot represent, are read from the file's
+  documented layout (an 8-byte little-endian header length, a JSON header
+  with ``dtype``, ``shape`` and ``data_offsets``, then the raw buffer);
+* word2vec / GloVe text (``.txt``, ``.vec``, also gzipped): one word and its
+  vector per line, with or without a ``"<count> <dim>"`` header line; the
+  words are returned too.
+
+float16 and bfloat16 tensors are upcast to float32 (exactly: every float16
+and bfloat16 value is a float32 value) and the result says so in ``notes``.
+Only local files are read; nothing is downloaded.
+
+Every problem with the file — missing, unknown key (the keys present are
+listed), not 2-D, ragged text rows (the line is named), non-finite entries,
+a vocabulary of the wrong length — raises ``ValueError`` (``TypeError`` for a
+non-floating tensor) before the embedding itself is read where possible.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import struct
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ._validation import _check_finite, _check_fits_in_memory, _format_bytes
+
+__all__ = ["Embeddings", "load_embeddings", "load_vocab", "describe_embeddings"]
+
+_TEXT_SUFFIXES = {".txt", ".vec", ".w2v", ".glove", ".tsv"}
+# safetensors dtype codes → names (float8 formats have no numpy dtype either)
+_SAFETENSORS_DTYPES = {"F64": "float64", "F32": "float32", "F16": "float16",
+                       "BF16": "bfloat16", "I64": "int64", "I32": "int32",
+                       "I16": "int16", "I8": "int8", "U8": "uint8", "BOOL": "bool",
+                       "F8_E4M3": "float8_e4m3", "F8_E5M2": "float8_e5m2"}
+_LISTED = 25  # keys named in an error message before "… and k more"
+
+
+@dataclass(frozen=True, eq=False)
+class Embeddings:
+    """An output layer read from a file.
+
+    Attributes
+    ----------
+    W : (M, d) ndarray
+        float32 or float64 (float16/bfloat16 upcast to float32, integers
+        refused).
+    bias : (M,) ndarray or None
+    words : tuple of str or None
+        Row names: from a text format, or from the `vocab` file.
+    path : str
+    key, bias_key : str or None
+        The tensor names read.
+    stored_dtype : str
+        The dtype in the file (``"bfloat16"`` included).
+    notes : tuple of str
+        Everything done to the data on the way (upcasts, duplicate words).
+    """
+
+    W: np.ndarray = field(repr=False)
+    bias: np.ndarray | None = field(repr=False, default=None)
+    words: tuple | None = field(repr=False, default=None)
+    path: str = ""
+    key: str | None = None
+    bias_key: str | None = None
+    stored_dtype: str = ""
+    notes: tuple = ()
+
+    @property
+    def shape(self):
+        return self.W.shape
+
+    def __repr__(self):
+        M, d = self.W.shape
+        parts = [f"W {M}×{d} {self.W.dtype}"
+                 + (f" (stored {self.stored_dtype})"
+                    if self.stored_dtype != self.W.dtype.name else ""),
+                 f"from {Path(self.path).name!r}" + (f"[{self.key!r}]" if self.key else ""),
+                 "bias " + (f"[{self.bias_key!r}]" if self.bias_key else
+                            "yes" if self.bias is not None else "none"),
+                 f"{'no' if self.words is None else len(self.words)} words"]
+        notes = f"; notes: {' '.join(self.notes)}" if self.notes else ""
+        return f"Embeddings({', '.join(parts)}{notes})"
+
+
+# ---------------------------------------------------------------------------
+# Format detection and headers (no tensor data read)
+# ---------------------------------------------------------------------------
+
+
+def _check_path(path, name="path"):
+    if not isinstance(path, (str, Path)):
+        raise TypeError(f"{name} must be a file path (str or Path); got "
+                        f"{type(path).__name__}")
+    p = Path(path)
+    if not p.exists():
+        raise ValueError(f"{name} {str(p)!r} does not exist")
+    if not p.is_file():
+        raise ValueError(f"{name} {str(p)!r} is not a file")
+    return p
+
+
+def _format(path):
+    """``"npy"``, ``"npz"``, ``"safetensors"`` or ``"text"``: by suffix, else
+    by the first bytes."""
+    suffixes = [s.lower() for s in path.suffixes]
+    last = suffixes[-1] if suffixes else ""
+    if last == ".npy":
+        return "npy"
+    if last == ".npz":
+        return "npz"
+    if last == ".safetensors":
+        return "safetensors"
+    if last == ".bin":
+        raise ValueError(
+            f"path {str(path)!r}: binary word2vec (.bin) or PyTorch (.bin) files "
+            "are not read; save the matrix as .npy/.safetensors or word2vec text")
+    if last in _TEXT_SUFFIXES or (last == ".gz" and len(suffixes) > 1):
+        return "text"
+    with open(path, "rb") as fh:
+        head = fh.read(16)
+    if head.startswith(b"\x93NUMPY"):
+        return "npy"
+    if head.startswith(b"PK"):
+        return "npz"
+    if len(head) > 8 and head[8:9] == b"{":
+        n = struct.unpack("<Q", head[:8])[0]
+        if n < path.stat().st_size:
+            return "safetensors"
+    return "text"
+
+
+def _dtype_name(dtype):
+    if isinstance(dtype, str) and dtype.isupper():
+        return _SAFETENSORS_DTYPES.get(dtype, dtype.lower())
+    return np.dtype(dtype).name
+
+
+def _npz_headers(path):
+    """``{key: (shape, dtype)}`` of every array in an .npz, headers only."""
+    out = {}
+    try:
+        with zipfile.ZipFile(path) as zf:
+            for name in zf.namelist():
+                if not name.endswith(".npy"):
+                    continue
+                with zf.open(name) as fh:
+                    version = np.lib.format.read_magic(fh)
+                    read = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                            else np.lib.format.read_array_header_2_0)
+                    shape, _, dtype = read(fh)
+                out[name[:-4]] = (tuple(shape), dtype)
+    except (zipfile.BadZipFile, ValueError) as exc:
+        raise ValueError(f"path {str(path)!r} is not a readable .npz file: {exc}") from None
+    return out
+
+
+def _safetensors_header(path):
+    """``{name: (shape, dtype_str, (begin, end))}`` and the data offset."""
+    size = path.stat().st_size
+    with open(path, "rb") as fh:
+        raw = fh.read(8)
+        n = struct.unpack("<Q", raw)[0] if len(raw) == 8 else size
+        if n + 8 > size:
+            raise ValueError(f"path {str(path)!r} is not a safetensors file "
+                             f"(header length {n} exceeds the file size {size})")
+        try:
+            header = json.loads(fh.read(n))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ValueError(f"path {str(path)!r} is not a safetensors file: "
+                             f"bad header ({exc})") from None
+    header.pop("__metadata__", None)
+    tensors = {k: (tuple(v["shape"]), v["dtype"], tuple(v["data_offsets"]))
+               for k, v in header.items()}
+    return tensors, 8 + n
+
+
+def _npy_header(path):
+    try:
+        arr = np.load(path, mmap_mode="r", allow_pickle=False)
+    except ValueError as exc:
+        raise ValueError(f"path {str(path)!r} is not a readable .npy file: {exc}") from None
+    return arr.shape, arr.dtype
+
+
+def _text_header(path):
+    """``(M, d)`` of a word2vec/GloVe text file: from its header line, else
+    ``d`` from the first line and ``M`` estimated from the file size."""
+    with _open_text(path) as fh:
+        first = fh.readline()
+        second = fh.readline()
+    header = _parse_header(first)
+    if header is not None:
+        return header
+    d = len(first.split()) - 1
+    if d < 1:
+        raise ValueError(
+            f"path {str(path)!r}, line 1: expected a word followed by its vector; "
+            f"got {first[:60]!r}")
+    line_bytes = max(len(first.encode()), len(second.encode()), 1)
+    size = path.stat().st_size
+    if path.suffix.lower() == ".gz":
+        size *= 3  # text of decimals compresses about three-fold
+    return (max(1, size // line_bytes), d)
+
+
+def _listing(tensors):
+    """``'a' (1000, 64) float32, 'b' (1000,) float32`` — at most `_LISTED`."""
+    items = [f"{k!r} {tuple(shape)} {_dtype_name(dt)}"
+             for k, (shape, dt, *_) in tensors.items()]
+    more = len(items) - _LISTED
+    return ", ".join(items[:_LISTED]) + (f", … and {more} more" if more > 0 else "")
+
+
+def _pick(tensors, key, what, path):
+    if key is None:
+        if len(tensors) == 1:
+            return next(iter(tensors))
+        raise ValueError(
+            f"path {str(path)!r} holds {len(tensors)} arrays; pass {what} to choose "
+            f"one of: {_listing(tensors)}")
+    if not isinstance(key, str):
+        raise TypeError(f"{what} must be a string; got {type(key).__name__}")
+    if key not in tensors:
+        raise ValueError(f"{what} {key!r} is not in {str(path)!r}; it holds: "
+                         f"{_listing(tensors)}")
+    return key
+
+
+def describe_embeddings(path, key=None, bias_key=None):
+    """Shape and stored dtype of the embedding in `path`, without reading it.
+
+    Returns
+    -------
+    shape : tuple
+        ``(M, d)``; for text files without a header line ``M`` is estimated
+        from the file size.
+    stored_dtype : str
+    key : str or None
+        The tensor that would be read.
+    """
+    path = _check_path(path)
+    kind = _format(path)
+    if kind == "text":
+        if key is not None or bias_key is not None:
+            raise ValueError(f"key and bias_key name tensors in .npz/.safetensors "
+                             f"files; {str(path)!r} is a text embedding file")
+        return _text_header(path), "float64", None
+    if kind == "npy":
+        if key is not None or bias_key is not None:
+            raise ValueError(f"a .npy file holds one array: key and bias_key do not "
+                             f"apply to {str(path)!r} (got key={key!r}, "
+                             f"bias_key={bias_key!r}); use .npz or .safetensors for a "
+                             "bias")
+        shape, dtype = _npy_header(path)
+        return shape, _dtype_name(dtype), None
+    tensors = (_npz_headers(path) if kind == "npz" else _safetensors_header(path)[0])
+    if not tensors:
+        raise ValueError(f"path {str(path)!r} holds no arrays")
+    key = _pick(tensors, key, "key", path)
+    if bias_key is not None:
+        _pick(tensors, bias_key, "bias_key", path)
+    shape, dtype = tensors[key][:2]
+    return tuple(shape), _dtype_name(dtype), key
+
+
+# ---------------------------------------------------------------------------
+# Reading
+# ---------------------------------------------------------------------------
+
+
+def _open_text(path):
+    if path.suffix.lower() == ".gz":
+        return gzip.open(path, "rt", encoding="utf-8", errors="replace")
+    return open(path, encoding="utf-8", errors="replace")
+
+
+def _parse_header(line):
+    fields = line.split()
+    if len(fields) == 2 and all(f.isdigit() for f in fields):
+        return int(fields[0]), int(fields[1])
+    return None
+
+
+def _read_text(path):
+    """Words and vectors of a word2vec/GloVe text file (float64, exact to the
+    printed digits)."""
+    words, rows = [], []
+    expected_rows, d, first_line = None, None, 1
+    with _open_text(path) as fh:
+        for lineno, line in enumerate(fh, start=1):
+            if lineno == 1:
+                header = _parse_header(line)
+                if header is not None:
+                    expected_rows, d = header
+                    first_line = 2
+                    continue
+            # split on spaces only: GloVe tokens may hold other whitespace
+            parts = line.rstrip("\r\n").rstrip(" ").split(" ")
+            if parts == [""]:
+                continue
+            if d is None:
+                d = len(parts) - 1
+                if d < 1:
+                    raise ValueError(
+                        f"path {str(path)!r}, line {lineno}: expected a word followed "
+                        f"by its vector; got {line.strip()[:60]!r}")
+            if len(parts) != d + 1:
+                parts = line.split()
+            if len(parts) != d + 1:
+                source = "the header" if expected_rows is not None else f"line {first_line}"
+                raise ValueError(
+                    f"path {str(path)!r}, line {lineno}: ragged row: {len(parts) - 1} "
+                    f"values after the word, but {source} says {d}")
+            try:
+                rows.append(np.array(parts[1:], dtype=np.float64))
+            except ValueError:
+                bad = next(p for p in parts[1:] if not _is_float(p))
+                raise ValueError(f"path {str(path)!r}, line {lineno}: {bad!r} is not "
+                                 "a number") from None
+            words.append(parts[0])
+    if not rows:
+        raise ValueError(f"path {str(path)!r} holds no vectors")
+    if expected_rows is not None and expected_rows != len(rows):
+        raise ValueError(f"path {str(path)!r}: the header announces {expected_rows} "
+                         f"words but the file holds {len(rows)}")
+    return np.vstack(rows), words
+
+
+def _is_float(s):
+    try:
+        float(s)
+    except ValueError:
+        return False
+    return True
+
+
+def _safetensors_module():
+    try:
+        from safetensors import safe_open
+    except ImportError:
+        raise ValueError(
+            "reading .safetensors needs the 'safetensors' package: "
+            "pip install 'rankbottleneck[io]' (or pip install safetensors)") from None
+    return safe_open
+
+
+def _read_safetensors(path, names):
+    tensors, data_start = _safetensors_header(path)
+    out = {}
+    plain = [n for n in names if tensors[n][1] != "BF16"]
+    if plain:
+        safe_open = _safetensors_module()
+        with safe_open(str(path), framework="numpy") as fh:
+            for n in plain:
+                out[n] = fh.get_tensor(n)
+    for n in names:
+        shape, dtype, (begin, end) = tensors[n]
+        if dtype == "BF16":
+            # bfloat16 is the top half of a float32: shift it back into place
+            raw = np.fromfile(path, dtype="<u2", count=(end - begin) // 2,
+                              offset=data_start + begin)
+            out[n] = (raw.astype(np.uint32) << 16).view(np.float32).reshape(shape)
+    return out, {n: _dtype_name(tensors[n][1]) for n in names}
+
+
+def _as_embedding_float(arr, what, stored, notes):
+    """Upcast half precisions to float32, refuse non-floating tensors."""
+    if arr.dtype.kind != "f":
+        raise TypeError(f"{what} must hold floating-point numbers; got dtype "
+                        f"{stored}")
+    if arr.dtype.itemsize < 4 or stored == "bfloat16":
+        if stored != "bfloat16":
+            arr = arr.astype(np.float32)
+        notes.append(f"{what} stored as {stored}, upcast to float32 (exact).")
+    elif arr.dtype.itemsize > 8:
+        arr = arr.astype(np.float64)
+        notes.append(f"{what} stored as {stored}, rounded to float64.")
+    return np.ascontiguousarray(arr)
+
+
+def load_vocab(path):
+    """Row names from a vocabulary file.
+
+    One token per line (the whole line without its line ending), or a JSON
+    file: a list of tokens, or a ``{token: id}`` mapping such as a Hugging
+    Face ``vocab.json`` (ids must be ``0 … V-1``).
+
+    Returns
+    -------
+    tuple of str
+    """
+    path = _check_path(path, "vocab")
+    if path.suffix.lower() == ".json":
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ValueError(f"vocab {str(path)!r} is not valid JSON: {exc}") from None
+        if isinstance(data, list):
+            return tuple(str(t) for t in data)
+        if isinstance(data, dict):
+            ids = sorted(data.values())
+            if ids != list(range(len(ids))):
+                raise ValueError(f"vocab {str(path)!r}: the ids of a {{token: id}} "
+                                 f"mapping must be 0 … {len(ids) - 1} without gaps")
+            tokens = [None] * len(ids)
+            for token, i in data.items():
+                tokens[i] = token
+            return tuple(tokens)
+        raise ValueError(f"vocab {str(path)!r} must hold a JSON list or object; got "
+                         f"{type(data).__name__}")
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        tokens = [line.rstrip("\r\n") for line in fh]
+    if tokens and tokens[-1] == "":
+        tokens.pop()
+    return tuple(tokens)
+
+
+def _loading_bytes(shape, stored):
+    """Peak bytes of reading a tensor and upcasting it."""
+    n = int(np.prod(shape, dtype=np.float64))
+    item = {"bfloat16": 2}.get(stored) or np.dtype(stored).itemsize
+    return n * (item + max(4, item) + (4 if stored == "bfloat16" else 0))
+
+
+def load_embeddings(path, key=None, bias_key=None, *, vocab=None):
+    """Read an output embedding matrix ``W`` (and optionally its bias).
+
+    Parameters
+    ----------
+    path : str or Path
+        ``.npy``, ``.npz``, ``.safetensors`` or word2vec/GloVe text (with or
+        without a ``"<count> <dim>"`` header line; ``.gz`` allowed).
+    key : str, optional
+        Array name in an ``.npz`` or tensor name in a ``.safetensors`` file
+        (e.g. ``"lm_head.weight"``); may be omitted when the file holds one
+        array.
+    bias_key : str, optional
+        Name of the (M,) output bias in the same file.
+    vocab : str or Path, optional
+        Row names (see :func:`load_vocab`); must have one token per row.
+
+    Returns
+    -------
+    Embeddings
+        ``W`` (float32 or float64), ``bias``, ``words`` and ``notes``.
+
+    Raises
+    ------
+    ValueError
+        Missing file, unknown key (the keys present are listed), a tensor
+        that is not 2-D, a bias of the wrong shape, ragged text rows (the
+        line is named), non-finite entries, a vocabulary of the wrong length,
+        or a file too large for the memory available.
+    TypeError
+        A tensor that does not hold floating-point numbers.
+
+    Examples
+    --------
+    >>> import numpy as np, tempfile, os
+    >>> from rankbottleneck.io import load_embeddings
+    >>> f = os.path.join(tempfile.mkdtemp(), "w.txt")
+    >>> with open(f, "w") as fh:
+    ...     _ = fh.write("2 3\\nthe 0.1 0.2 0.3\\nof -1 0 2.5\\n")
+    >>> emb = load_embeddings(f)
+    >>> emb.words, emb.W.shape
+    (('the', 'of'), (2, 3))
+    """
+    shape, stored, key = describe_embeddings(path, key, bias_key)
+    path = Path(path)
+    if stored not in ("float16", "bfloat16", "float32", "float64"):
+        raise TypeError(f"the embedding {key or path.name!r} must hold float16, "
+                        f"bfloat16, float32 or float64 numbers; got {stored}")
+    if len(shape) != 2:
+        raise ValueError(f"the embedding {key or path.name!r} must be a 2-D (words × "
+                         f"dimension) matrix; got shape {tuple(shape)}")
+    _check_fits_in_memory(_loading_bytes(shape, stored),
+                          f"reading the {shape[0]}×{shape[1]} {stored} embedding",
+                          "nothing smaller can be read; free memory first")
+    kind = _format(path)
+    notes, words, bias, bias_stored = [], None, None, None
+    if kind == "text":
+        W, words = _read_text(path)
+        stored = "float64"
+    elif kind == "npy":
+        W = np.load(path, allow_pickle=False)
+    elif kind == "npz":
+        with np.load(path, allow_pickle=False) as data:
+            W = data[key]
+            bias = None if bias_key is None else data[bias_key]
+        bias_stored = None if bias is None else bias.dtype.name
+    else:
+        names = [key] + ([bias_key] if bias_key is not None else [])
+        arrays, stored_dtypes = _read_safetensors(path, names)
+        W = arrays[key]
+        bias = arrays.get(bias_key)
+        bias_stored = stored_dtypes.get(bias_key)
+    name = "W" if key is None else f"W ({key!r})"
+    W = _as_embedding_float(W, name, stored, notes)
+    if W.shape[0] < 2 or W.shape[1] < 1:
+        raise ValueError(f"{name} must have at least 2 rows and 1 column; got shape "
+                         f"{W.shape}")
+    _check_finite(W, name)
+    if bias is not None:
+        bname = f"bias ({bias_key!r})"
+        if bias.ndim != 1 or bias.shape[0] != W.shape[0]:
+            raise ValueError(f"{bname} must have shape ({W.shape[0]},) to match W "
+                             f"{W.shape}; got shape {bias.shape}")
+        bias = _as_embedding_float(bias, bname, bias_stored, notes)
+        _check_finite(bias, bname)
+    if vocab is not None:
+        tokens = load_vocab(vocab)
+        if len(tokens) != W.shape[0]:
+            raise ValueError(f"vocab {str(vocab)!r} has {len(tokens)} tokens but W has "
+                             f"{W.shape[0]} rows; they must match one to one")
+        words = tokens
+    if words is not None:
+        n_dup = len(words) - len(set(words))
+        if n_dup:
+            notes.append(f"{n_dup} duplicate tokens (rows are still told apart by "
+                         "index).")
+        words = tuple(words)
+    return Embeddings(W, bias, words, str(path), key, bias_key, stored, tuple(notes))
+

@@ -1,0 +1,490 @@
+r"""One report for a real model's output layer.
+
+:func:`analyze_output_layer` takes the output embedding ``W`` (M words × d)
+of a trained model, and its bias if it has one, and measures:
+
+1. **The spectrum of W and its anisotropy.** Singular values of ``W`` and of
+   ``W`` with its mean row removed; how many directions hold 90% and 99% of
+   the energy ``Σσ_i²``; the mean row's norm against the typical row norm;
+   and the exact mean cosine between two distinct words,
+   ``(‖Σ_i ŵ_i‖² − M) / (M(M−1))`` with ``ŵ_i = w_i/‖w_i‖`` (Ethayarajh
+   2019 reports it by sampling pairs; the identity makes it exact in O(Md)).
+2. **Argmaxable words** (Demeter et al. 2020; Grivas et al. 2022): which
+   words can be the strict argmax of ``W h + b`` for some ``h``, decided
+   exactly by :func:`rankbottleneck.argmaxable`, with the first unargmaxable
+   tokens by name.
+3. **The bottleneck on this W.** For ``N`` sampled contexts, every rank
+   measure of the log-probability matrix under softmax and under
+   sigsoftmax and GSS with the *same* ``W`` (:func:`rankbottleneck.rank_report`),
+   and the hidden size read off the softmax outputs
+   (:func:`rankbottleneck.estimate_hidden_size`, Finlayson et al. 2024),
+   which must equal ``rank(W − w̄)``, i.e. ``d`` for a full-rank head.
+
+Sampled contexts are isotropic Gaussians scaled so that a word's logit has
+standard deviation `logit_std` on average (real hidden states are
+anisotropic: pass ``contexts=`` to use your own). Every rank and spectrum is
+computed in float64; thresholds use float64's ε because the log-probability
+matrices are computed in float64 from the stored values (exact upcasts).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import scipy.linalg
+
+from ._validation import _as_float_array, _check_fits_in_memory
+from .argmax import ArgmaxReport, argmaxable
+from .layers import PointwiseLayer
+from .output_set import HiddenSizeEstimate, estimate_hidden_size
+from .rank import Rank, RankReport, rank_from_singular_values, rank_report
+
+__all__ = ["OutputLayerReport", "analyze_output_layer", "energy_dimension"]
+
+ACTIVATIONS = ("softmax", "sigsoftmax", "gss")
+# GSS(c, k) of Parthiban et al. 2021 other than sigsoftmax's (0, 2)
+GSS_PARAMS = {"c": 1.0, "k": 3.0}
+N_TOKENS_SHOWN = 10
+
+
+def energy_dimension(singular_values, fraction):
+    r"""Fewest leading directions holding `fraction` of ``Σσ_i²``.
+
+    ``min{k : Σ_{i≤k} σ_i² ≥ fraction · Σ_i σ_i²}``.
+
+    Examples
+    --------
+    >>> energy_dimension([4.0, 1.0, 0.1], 0.9), energy_dimension([4.0, 1.0, 0.1], 0.99)
+    (1, 2)
+    """
+    s = np.asarray(singular_values, dtype=np.float64)
+    if s.ndim != 1 or s.size == 0:
+        raise ValueError(f"singular_values must be a non-empty 1-D array; got shape "
+                         f"{s.shape}")
+    if not 0 < fraction <= 1:
+        raise ValueError(f"fraction must lie in (0, 1]; got {fraction}")
+    energy = np.cumsum(s**2)
+    if energy[-1] == 0:
+        return 0
+    # a rounding margin so that fraction=1 counts every non-zero value
+    k = np.searchsorted(energy, fraction * energy[-1] * (1 - 1e-12), side="left")
+    return int(min(k + 1, s.size))
+
+
+@dataclass(frozen=True, eq=False)
+class OutputLayerReport:
+    """Everything :func:`analyze_output_layer` measured.
+
+    Attributes
+    ----------
+    shape : (M, d)
+    dtype : str
+        dtype of ``W`` as given (the analysis runs in float64).
+    has_bias : bool
+    singular_values, singular_values_centred : ndarray
+        Of ``W`` and of ``W`` minus its mean row.
+    energy_dims, energy_dims_centred : dict
+        ``{0.9: k, 0.99: k}``: directions holding that share of the energy.
+    rank_W : Rank
+        Press rank of ``W`` (float64 ε, or the stored dtype's when coarser).
+    rank_W_centred : Rank
+        Press rank of ``W − w̄`` (threshold scaled by σ_1 of ``W``): the hidden
+        size the softmax outputs reveal, ``d`` for a full-rank head.
+    mean_norm_ratio : float
+        ``‖w̄‖ / mean_i ‖w_i‖``: 0 for a centred head, near 1 when one common
+        direction dominates.
+    mean_cosine : float
+        Exact mean cosine over pairs of distinct words.
+    argmax : ArgmaxReport or None
+    unargmaxable_tokens : tuple of str
+        The first unargmaxable words by name (or ``#index`` without names).
+    n_contexts, context_scale, logit_std : int, float, float
+    ranks : dict
+        ``{activation: RankReport}`` of the N × M log-probability matrix.
+    hidden_size : dict
+        ``{activation: HiddenSizeEstimate}``.
+    seconds : dict
+        Wall time of each stage.
+    notes : tuple of str
+    """
+
+    shape: tuple
+    dtype: str
+    has_bias: bool
+    singular_values: np.ndarray = field(repr=False)
+    singular_values_centred: np.ndarray = field(repr=False)
+    energy_dims: dict = field(repr=False)
+    energy_dims_centred: dict = field(repr=False)
+    rank_W: Rank = field(repr=False)
+    rank_W_centred: Rank = field(repr=False)
+    mean_norm_ratio: float = field(repr=False)
+    mean_cosine: float = field(repr=False)
+    argmax: ArgmaxReport | None = field(repr=False)
+    unargmaxable_tokens: tuple = field(repr=False)
+    n_contexts: int = field(repr=False)
+    context_scale: float = field(repr=False)
+    logit_std: float | None = field(repr=False)
+    ranks: dict = field(repr=False)
+    hidden_size: dict = field(repr=False)
+    seconds: dict = field(repr=False)
+    notes: tuple = field(repr=False, default=())
+    source: str = field(repr=False, default="")
+
+    @property
+    def d(self):
+        return self.shape[1]
+
+    def summary(self):
+        """A few lines for a terminal."""
+        M, d = self.shape
+        s = self.singular_values
+        lines = [
+            f"output layer {M}×{d} {self.dtype}" + (" + bias" if self.has_bias else "")
+            + (f" from {self.source}" if self.source else ""),
+            f"  W: Press rank {self.rank_W.value}, σ1/σd = "
+            f"{s[0] / s[-1] if s[-1] > 0 else math.inf:.3g}; 90%/99% of the energy "
+            f"in {self.energy_dims[0.9]}/{self.energy_dims[0.99]} directions "
+            f"({self.energy_dims_centred[0.9]}/{self.energy_dims_centred[0.99]} "
+            f"centred); ‖mean‖/mean‖w‖ = {self.mean_norm_ratio:.3f}, mean cosine "
+            f"{self.mean_cosine:.3f}",
+        ]
+        if self.argmax is None:
+            lines.append("  argmaxable: not computed")
+        else:
+            a = self.argmax
+            line = (f"  argmaxable: {int(a.mask.sum())} of {M}; unargmaxable "
+                    f"{len(a.unargmaxable)}")
+            if len(a.undecided):
+                line += f", undecided {len(a.undecided)}"
+            if self.unargmaxable_tokens:
+                more = len(a.unargmaxable) - len(self.unargmaxable_tokens)
+                line += (": " + ", ".join(self.unargmaxable_tokens)
+                         + (f", … ({more} more)" if more > 0 else ""))
+            lines.append(line)
+        lines.append(f"  log-probabilities of {self.n_contexts} sampled contexts "
+                     f"(softmax bound d+{1 + self.has_bias} = {d + 1 + self.has_bias}):")
+        for act, rep in self.ranks.items():
+            eff = ", ".join(f"{r.label} {r.value}" for r in rep.ranks
+                            if r.measure == "effective")
+            hs = self.hidden_size[act]
+            lines.append(f"    {act:<10} numpy {rep['numpy'].value}, Press "
+                         f"{rep['press'].value}, {eff}; hidden size "
+                         + (f"{hs.d} (gap 10^{math.log10(hs.gap):.1f})" if hs.cliff
+                            else "no cliff"))
+        hs = self.hidden_size.get("softmax")
+        if hs is not None:
+            expected = self.rank_W_centred.value
+            if expected >= min(self.n_contexts, M) - 1:
+                verdict = ("not identifiable: the centred outputs have at most "
+                           f"min(N, M) - 1 = {min(self.n_contexts, M) - 1} directions")
+            else:
+                verdict = "found" if hs.d == expected else "MISSED"
+            lines.append(f"  hidden size from softmax outputs: {hs.d}; rank(W − w̄) = "
+                         f"{expected}: {verdict}")
+        return "\n".join(lines)
+
+    def __repr__(self):
+        M, d = self.shape
+        am = ("" if self.argmax is None else
+              f", {len(self.argmax.unargmaxable)} unargmaxable")
+        ranks = ", ".join(f"{a} {r['press'].value}" for a, r in self.ranks.items())
+        hs = self.hidden_size.get("softmax")
+        return (f"OutputLayerReport({M}×{d}, 90/99% energy in "
+                f"{self.energy_dims[0.9]}/{self.energy_dims[0.99]} dims{am}; Press "
+                f"rank of {self.n_contexts} contexts: {ranks}; hidden size "
+                f"{None if hs is None else hs.d})")
+
+    def as_dict(self):
+        """Every number, JSON-ready (NumPy arrays become lists)."""
+        out = {
+            "source": self.source,
+            "shape": list(self.shape),
+            "dtype": self.dtype,
+            "has_bias": self.has_bias,
+            "notes": list(self.notes),
+            "W": {
+                "singular_values": self.singular_values,
+                "singular_values_centred": self.singular_values_centred,
+                "press_rank": self.rank_W.value,
+                "press_threshold": self.rank_W.threshold,
+                "press_rank_centred": self.rank_W_centred.value,
+                "energy_dims": {str(k): v for k, v in self.energy_dims.items()},
+                "energy_dims_centred": {str(k): v
+                                        for k, v in self.energy_dims_centred.items()},
+                "mean_norm_ratio": self.mean_norm_ratio,
+                "mean_cosine": self.mean_cosine,
+            },
+            "contexts": {"n": self.n_contexts, "scale": self.context_scale,
+                         "logit_std": self.logit_std},
+            "log_prob_ranks": {
+                act: {"ranks": {r.label: {"value": r.value, "threshold": r.threshold,
+                                          "rule": r.rule} for r in rep.ranks},
+                      "shift_invariant": {r.label: r.value for r in rep.shift_invariant},
+                      "bound": rep.bound, "method": rep.method,
+                      "singular_values": rep.singular_values}
+                for act, rep in self.ranks.items()},
+            "hidden_size": {
+                act: {"d": h.d, "gap": h.gap, "cliff": h.cliff, "message": h.message}
+                for act, h in self.hidden_size.items()},
+            "seconds": self.seconds,
+        }
+        if self.argmax is not None:
+            a = self.argmax
+            out["argmax"] = {
+                "argmaxable": int(a.mask.sum()),
+                "unargmaxable": len(a.unargmaxable),
+                "undecided": len(a.undecided),
+                "unargmaxable_indices": a.unargmaxable,
+                "undecided_indices": a.undecided,
+                "first_unargmaxable_tokens": list(self.unargmaxable_tokens),
+                "by_method": a.counts(),
+                "n_lp": a.n_lp,
+            }
+        return out
+
+    def plot(self, axes=None):
+        """Three panels: the spectrum of W, the log-probability spectra, and
+        the word norms of argmaxable against unargmaxable words.
+
+        `axes`: three matplotlib axes, or None for a new figure. Returns the
+        figure.
+        """
+        import matplotlib.pyplot as plt
+
+        if axes is None:
+            fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+        fig = axes[0].figure
+        ax = axes[0]
+        for s, label in ((self.singular_values, "W"),
+                         (self.singular_values_centred, "W − mean row")):
+            ax.semilogy(np.arange(1, s.size + 1), s / self.singular_values[0],
+                        label=label)
+        for frac, style in ((0.9, ":"), (0.99, "--")):
+            k = self.energy_dims[frac]
+            ax.axvline(k, color="0.4", ls=style, lw=0.8)
+            ax.annotate(f"{frac:.0%} energy: {k}", (k, ax.get_ylim()[1]),
+                        rotation=90, va="top", ha="right", fontsize=7)
+        ax.set(xlabel="index i", ylabel="σ_i / σ_1",
+               title=f"spectrum of W ({self.shape[0]}×{self.shape[1]})")
+        ax.legend(fontsize=8)
+
+        ax = axes[1]
+        for act, rep in self.ranks.items():
+            if act == "softmax":   # its thresholds and bound stand for all three
+                rep.plot(ax=ax, label=f"{act} (Press {rep['press'].value})")
+            else:
+                v = rep.singular_values
+                ax.semilogy(np.arange(1, v.size + 1), v / v[0],
+                            label=f"{act} (Press {rep['press'].value})")
+        ax.set_ylim(bottom=1e-18)
+        ax.set_title(f"log-probabilities of {self.n_contexts} contexts")
+        ax.legend(fontsize=8)
+
+        ax = axes[2]
+        if self.argmax is None:
+            ax.text(0.5, 0.5, "argmaxable words not computed", ha="center",
+                    transform=ax.transAxes)
+        else:
+            norms = self._norms
+            mask = self.argmax.mask
+            bins = np.histogram_bin_edges(norms, bins=50)
+            ax.hist(norms[mask], bins=bins, label=f"argmaxable ({int(mask.sum())})")
+            if (~mask).any():
+                ax.hist(norms[~mask], bins=bins, color="C3",
+                        label=f"not argmaxable ({int((~mask).sum())})")
+            ax.set_yscale("log")
+            ax.legend(fontsize=8)
+        ax.set(xlabel="‖w_i‖", ylabel="words", title="argmaxable words by norm")
+        fig.tight_layout()
+        return fig
+
+    # the norms are needed only for the figure; kept out of the repr and JSON
+    _norms: np.ndarray = field(repr=False, default=None)
+
+
+def _peak_bytes(M, d, N, itemsize):
+    """Peak memory of the analysis: float64 W, its SVD copy and centred copy,
+    argmax witnesses (M×d), and three N×M float64 matrices while a
+    log-probability matrix is built and analysed."""
+    return M * d * (itemsize + 8 * 4) + 3 * N * M * 8
+
+
+def _stage(name, seconds, progress):
+    start = time.perf_counter()
+
+    def done():
+        seconds[name] = time.perf_counter() - start
+        if progress:
+            import sys
+
+            print(f"analyze: {name}: {seconds[name]:.1f} s", file=sys.stderr, flush=True)
+
+    return done
+
+
+def analyze_output_layer(W, bias=None, *, words=None, n_contexts=None, contexts=None,
+                         logit_std=3.0, seed=0, argmax=True, key=None, bias_key=None,
+                         vocab=None, progress=None):
+    r"""Spectrum, anisotropy, argmaxable words and the bottleneck of a real W.
+
+    Parameters
+    ----------
+    W : (M, d) array_like, path, or :class:`rankbottleneck.io.Embeddings`
+        The output embedding; a path is read by
+        :func:`rankbottleneck.io.load_embeddings` with `key`, `bias_key` and
+        `vocab` (after checking the analysis fits in memory).
+    bias : (M,) array_like, optional
+    words : sequence of str, optional
+        Row names (tokens), to name unargmaxable words.
+    n_contexts : int, optional
+        Contexts sampled for the log-probability matrices; default
+        ``d + 100``. At least ``d + 2``: the hidden-size estimate needs more
+        rows than ``d + 1``.
+    contexts : (N, d) array_like, optional
+        Your own hidden states instead of sampled ones.
+    logit_std : float
+        Scale of the sampled contexts: ``h ~ N(0, s² I)`` with
+        ``s = logit_std / sqrt(mean_i ‖w_i‖²)``, so a word's logit has standard
+        deviation `logit_std` on average over words.
+    seed : None, int or numpy.random.Generator
+        For the contexts and the argmax search.
+    argmax : bool
+        Decide the argmaxable words (the slowest stage for large ``d``).
+    progress : bool, optional
+        Stage times on stderr; default when ``M ≥ 5000``.
+
+    Returns
+    -------
+    OutputLayerReport
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from rankbottleneck import analyze_output_layer
+    >>> W = np.random.default_rng(0).standard_normal((300, 16))
+    >>> rep = analyze_output_layer(W, seed=0)
+    >>> rep.hidden_size["softmax"].d, rep.ranks["softmax"]["press"].value
+    (16, 17)
+    """
+    from . import io as _io
+
+    if isinstance(W, (str, Path)):
+        shape, stored, _ = _io.describe_embeddings(W, key, bias_key)
+        if len(shape) == 2:
+            item = {"bfloat16": 2}.get(stored) or np.dtype(stored).itemsize
+            N = n_contexts if isinstance(n_contexts, int) else shape[1] + 100
+            _check_memory(shape[0], shape[1], N, item)
+        W = _io.load_embeddings(W, key, bias_key, vocab=vocab)
+    elif vocab is not None or key is not None or bias_key is not None:
+        raise TypeError("key, bias_key and vocab are for a file path; W is an array "
+                        "(pass words= and bias= instead)")
+    notes = []
+    source = ""
+    if isinstance(W, _io.Embeddings):
+        emb = W
+        W, source, notes = emb.W, emb.path, list(emb.notes)
+        bias = emb.bias if bias is None else bias
+        words = emb.words if words is None else words
+    W = _as_float_array(W, "W", ndim=2)
+    M, d = W.shape
+    if M < 2:
+        raise ValueError(f"W must have at least 2 rows (words); got shape {W.shape}")
+    stored = W.dtype
+    if bias is not None:
+        bias = _as_float_array(bias, "bias", ndim=1)
+        if bias.shape[0] != M:
+            raise ValueError(f"bias must have shape ({M},) to match W {W.shape}; got "
+                             f"shape {bias.shape}")
+    if words is not None:
+        words = tuple(str(w) for w in words)
+        if len(words) != M:
+            raise ValueError(f"words must name every row of W: expected {M} words, got "
+                             f"{len(words)}")
+    if contexts is not None:
+        H = _as_float_array(contexts, "contexts", ndim=2)
+        if H.shape[1] != d:
+            raise ValueError(f"contexts must have shape (N, {d}) to match W {W.shape}; "
+                             f"got shape {H.shape}")
+        if n_contexts is not None and n_contexts != H.shape[0]:
+            raise ValueError(f"n_contexts ({n_contexts}) disagrees with the "
+                             f"{H.shape[0]} contexts given; pass one of them")
+        n_contexts = H.shape[0]
+    if n_contexts is None:
+        n_contexts = d + 100
+    if (not isinstance(n_contexts, (int, np.integer)) or isinstance(n_contexts, bool)
+            or n_contexts < d + 2):
+        raise ValueError(f"n_contexts must be an integer ≥ d + 2 = {d + 2} (the hidden "
+                         f"size is read off more than d + 1 outputs); got {n_contexts!r}")
+    n_contexts = int(n_contexts)
+    if contexts is None and logit_std is not None:
+        if not (np.isfinite(logit_std) and logit_std > 0):
+            raise ValueError(f"logit_std must be a positive number; got {logit_std!r}")
+    _check_memory(M, d, n_contexts, stored.itemsize)
+    if progress is None:
+        progress = M >= 5000
+    rng = np.random.default_rng(seed)
+    seconds = {}
+
+    done = _stage("spectrum of W", seconds, progress)
+    W64 = W.astype(np.float64)
+    b64 = None if bias is None else bias.astype(np.float64)
+    s = scipy.linalg.svdvals(W64, check_finite=False)
+    mean = W64.mean(axis=0)
+    s_centred = scipy.linalg.svdvals(W64 - mean, check_finite=False)
+    norms = np.linalg.norm(W64, axis=1)
+    computed_in = stored if stored == np.float64 else np.float32
+    rank_W = rank_from_singular_values(s, "press", shape=W.shape, computed_in=computed_in)
+    rank_Wc = rank_from_singular_values(s_centred, "press", shape=W.shape,
+                                        computed_in=computed_in, scale=s[0])
+    unit = W64 / np.where(norms > 0, norms, 1.0)[:, None]
+    total = unit.sum(axis=0)
+    mean_cosine = float((total @ total - np.sum(norms > 0)) / (M * (M - 1)))
+    mean_norm_ratio = float(np.linalg.norm(mean) / np.mean(norms))
+    del unit
+    dims = {f: energy_dimension(s, f) for f in (0.9, 0.99)}
+    dims_c = {f: energy_dimension(s_centred, f) for f in (0.9, 0.99)}
+    if rank_W.value < d:
+        notes.append(f"W has Press rank {rank_W.value} < d = {d}: the outputs cannot "
+                     "reveal more than that.")
+    done()
+
+    if contexts is None:
+        scale = logit_std / math.sqrt(np.mean(norms**2)) if np.any(norms) else 1.0
+        H = scale * rng.standard_normal((n_contexts, d))
+    else:
+        H, scale = H.astype(np.float64), float("nan")
+    ranks, hidden = {}, {}
+    for act in ACTIVATIONS:
+        done = _stage(f"log-probabilities under {act}", seconds, progress)
+        layer = PointwiseLayer(W64, b64, activation=act,
+                               params=GSS_PARAMS if act == "gss" else {})
+        Y = layer.log_prob_matrix(H)
+        ranks[act] = rank_report(Y, d=d, bias=bias is not None, computed_in=np.float64)
+        hidden[act] = estimate_hidden_size(Y, computed_in=np.float64)
+        del Y
+        done()
+
+    report_argmax, tokens = None, ()
+    if argmax:
+        done = _stage("argmaxable words", seconds, progress)
+        report_argmax = argmaxable(W64, b64, seed=rng, progress=progress)
+        first = report_argmax.unargmaxable[:N_TOKENS_SHOWN]
+        tokens = tuple(words[i] if words is not None else f"#{i}" for i in first)
+        done()
+    return OutputLayerReport(
+        (M, d), stored.name, bias is not None, s, s_centred, dims, dims_c, rank_W, rank_Wc,
+        mean_norm_ratio, mean_cosine, report_argmax, tokens, n_contexts, float(scale),
+        None if contexts is not None else float(logit_std), ranks, hidden, seconds,
+        tuple(notes), source, norms)
+
+
+def _check_memory(M, d, N, itemsize):
+    _check_fits_in_memory(
+        _peak_bytes(M, d, N, itemsize),
+        f"analysing a {M}×{d} output layer with {N} contexts",
+        "pass fewer contexts (n_contexts / --contexts), or analyse a subset of the "
+        "rows of W")
