@@ -53,7 +53,9 @@ in float64: a float32 Gram would lose every ``σ_i`` below ``√ε₃₂ σ_1 �
 
 from __future__ import annotations
 
+import concurrent.futures
 import math
+import os
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -71,6 +73,35 @@ METHODS = ("auto", "svd", "gram", "structural")
 _KAPPA = 1e4            # resolved: λ > κ δ, i.e. relative error ≤ 1/(2κ) in σ
 _MAX_PASSES = 4         # refinement passes after the first Gram
 _BLOCK_BYTES = 64 * 2**20
+# Elementwise work (exp, log1p of N·M entries) is single-threaded in numpy
+# and would otherwise cost as much as the products; numpy's ufuncs release
+# the GIL, so contiguous row ranges run in threads. Each row is computed the
+# same way whatever the thread count: the results do not depend on it.
+_THREADS = max(1, min(os.cpu_count() or 1, 8))
+_POOL = []
+
+
+def _threaded(func, n, min_rows=64):
+    """``[func(rows) for rows in slices of range(n)]``, the slices in threads."""
+    k = max(1, min(_THREADS, n // min_rows))
+    edges = [n * i // k for i in range(k + 1)]
+    parts = [slice(a, b) for a, b in zip(edges, edges[1:])]
+    if k == 1:
+        return [func(parts[0])]
+    if not _POOL:
+        _POOL.append(concurrent.futures.ThreadPoolExecutor(_THREADS))
+    return list(_POOL[0].map(func, parts))
+
+
+def _lse_rows_inplace(z):
+    """Row log-sum-exp of a finite (r, M) array, overwriting it."""
+    def part(S):
+        blk = z[S]
+        m = blk.max(axis=1)
+        blk -= m[:, None]
+        np.exp(blk, out=blk)
+        return m + np.log(blk.sum(axis=1))
+    return np.concatenate(_threaded(part, z.shape[0]))
 _EPS = float(np.finfo(np.float64).eps)
 
 
@@ -267,8 +298,12 @@ def _layer_source(layer, X, block_cols, centre):
         z = h.reshape(-1, h.shape[-1]) @ W[J].T  # one product, not n·K small ones
         if bias is not None:
             z += bias[J]
-        f = phi(z, **params).reshape(h.shape[:-1] + (-1,))
-        return np.asarray(f, dtype=np.float64)
+        f = np.empty(z.shape, dtype=np.float64)
+
+        def part(S):
+            f[S] = phi(z[S], **params)
+        _threaded(part, z.shape[0])
+        return f.reshape(h.shape[:-1] + (-1,))
 
     if log_pi is None:
         lognorm = np.zeros(N)
@@ -281,8 +316,11 @@ def _layer_source(layer, X, block_cols, centre):
                 J = slice(j, j + b)
                 f = unnormalised(J)
                 new_max = np.maximum(run_max, f.max(axis=1))
+
+                def part(S, f=f, new_max=new_max):
+                    return np.exp(f[S] - new_max[S, None]).sum(axis=1)
                 run_sum = run_sum * np.exp(run_max - new_max) \
-                    + np.exp(f - new_max[:, None]).sum(axis=1)
+                    + np.concatenate(_threaded(part, N))
                 run_max = new_max
                 row_sum += f.sum(axis=1)
                 yield f
@@ -292,11 +330,9 @@ def _layer_source(layer, X, block_cols, centre):
         def finish(G):
             s = state["row_sum"]
             if centre:
-                G -= np.outer(s, s / M)
-            else:
-                G -= np.outer(s, lognorm) + np.outer(lognorm, s)
-                G += M * np.outer(lognorm, lognorm)
-            return G
+                return _subtract_outer(G, [(s, s / M)])
+            # ΦΦᵀ − s lᵀ − l sᵀ + M l lᵀ = ΦΦᵀ − s lᵀ − l (s − M l)ᵀ
+            return _subtract_outer(G, [(s, lognorm), (lognorm, s - M * lognorm)])
 
         def blocks():
             shift = state["row_sum"] / M if centre else lognorm
@@ -383,6 +419,16 @@ def _mirror_upper(G, step=1024):
         G[j + w:, j:j + w] = G[j:j + w, j + w:].T
         D = G[j:j + w, j:j + w]
         D[...] = np.triu(D) + np.triu(D, 1).T
+    return G
+
+
+def _subtract_outer(G, pairs, step=512):
+    """``G -= Σ x yᵀ`` over `pairs`, a column block at a time: the n×n outer
+    products are never formed (each would be as large as G)."""
+    for j in range(0, G.shape[1], step):
+        J = slice(j, j + step)
+        for x, y in pairs:
+            G[:, J] -= x[:, None] * y[None, J]
     return G
 
 
@@ -556,13 +602,14 @@ def _structural_spectrum(layer, X, contexts_of, centre):
     N, M = H.shape[0], layer.M
     W = layer.W.astype(np.float64)
     b = None if layer.bias is None else layer.bias.astype(np.float64)
-    rows = max(1, _BLOCK_BYTES // max(1, 3 * M * 8))
+    # one block-sized temporary: the logits, turned into exp in place
+    rows = max(1, _BLOCK_BYTES // max(1, M * 8))
     lse = np.empty(N)
     for s in range(0, N, rows):
         z = H[s:s + rows] @ W.T
         if b is not None:
             z += b
-        lse[s:s + rows] = _act.logsumexp(z, axis=-1)
+        lse[s:s + rows] = _lse_rows_inplace(z)
     left = [H] + ([np.ones((N, 1))] if b is not None else []) + [-lse[:, None]]
     right = [W] + ([b[:, None]] if b is not None else []) + [np.ones((M, 1))]
     left, right = np.hstack(left), np.hstack(right)
@@ -570,8 +617,9 @@ def _structural_spectrum(layer, X, contexts_of, centre):
         # A C = left (C right)ᵀ: centring the rows of A centres the columns
         # of the right factor (the all-ones column becomes zero)
         right = right - right.mean(axis=0, keepdims=True)
-    _, RL = scipy.linalg.qr(left, mode="economic", check_finite=False)
-    _, RR = scipy.linalg.qr(right, mode="economic", check_finite=False)
+    # mode="r": the orthogonal factors are never formed
+    RL = scipy.linalg.qr(left, mode="r", check_finite=False)[0][:left.shape[1]]
+    RR = scipy.linalg.qr(right, mode="r", check_finite=False)[0][:right.shape[1]]
     core = scipy.linalg.svdvals(RL @ RR.T, check_finite=False)
     values = np.zeros(min(N, M))
     values[:len(core)] = core[:min(N, M)]

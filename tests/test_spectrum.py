@@ -231,3 +231,19 @@ def test_lapack_helpers():
                                rtol=1e-10, atol=1e-10)
     U = np.triu(G)
     np.testing.assert_array_equal(_mirror_upper(U.copy(order="F"), step=7), G)
+
+
+@pytest.mark.parametrize("activation", ["softmax", "sigsoftmax"])
+def test_thread_count_does_not_change_the_spectrum(monkeypatch, activation):
+    # the elementwise work is split over row ranges; each row is computed the
+    # same way whatever the split, so the result is bitwise the same
+    spec_mod = __import__("sys").modules["rankbottleneck.spectrum"]
+    H, W, b = contexts_and_words(700, 1500, 12, bias=True, seed=4)
+    layer = rb.PointwiseLayer(W, b, activation=activation)
+    method = "structural" if activation == "softmax" else "gram"
+    runs = []
+    for threads in (1, 3):
+        monkeypatch.setattr(spec_mod, "_THREADS", threads)
+        monkeypatch.setattr(spec_mod, "_POOL", [])
+        runs.append(spectrum(layer, H, method=method, block_cols=256).values)
+    np.testing.assert_array_equal(runs[0], runs[1])
