@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._validation import _check_finite, _check_fits_in_memory, _format_bytes
+from ._validation import _check_finite, _check_fits_in_memory
 
 __all__ = ["Embeddings", "load_embeddings", "load_vocab", "describe_embeddings"]
 

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -40,8 +40,8 @@ import scipy.linalg
 from ._validation import _as_float_array, _check_fits_in_memory
 from .argmax import ArgmaxReport, argmaxable
 from .layers import PointwiseLayer
-from .output_set import HiddenSizeEstimate, estimate_hidden_size
-from .rank import Rank, RankReport, rank_from_singular_values, rank_report
+from .output_set import estimate_hidden_size
+from .rank import Rank, rank_from_singular_values, rank_report
 
 __all__ = ["OutputLayerReport", "analyze_output_layer", "energy_dimension"]
 
@@ -115,24 +115,24 @@ class OutputLayerReport:
     shape: tuple
     dtype: str
     has_bias: bool
-    singular_values: np.ndarray = field(repr=False)
-    singular_values_centred: np.ndarray = field(repr=False)
-    energy_dims: dict = field(repr=False)
-    energy_dims_centred: dict = field(repr=False)
-    rank_W: Rank = field(repr=False)
-    rank_W_centred: Rank = field(repr=False)
-    mean_norm_ratio: float = field(repr=False)
-    mean_cosine: float = field(repr=False)
-    argmax: ArgmaxReport | None = field(repr=False)
-    unargmaxable_tokens: tuple = field(repr=False)
-    n_contexts: int = field(repr=False)
-    context_scale: float = field(repr=False)
-    logit_std: float | None = field(repr=False)
-    ranks: dict = field(repr=False)
-    hidden_size: dict = field(repr=False)
-    seconds: dict = field(repr=False)
-    notes: tuple = field(repr=False, default=())
-    source: str = field(repr=False, default="")
+    singular_values: np.ndarray
+    singular_values_centred: np.ndarray
+    energy_dims: dict
+    energy_dims_centred: dict
+    rank_W: Rank
+    rank_W_centred: Rank
+    mean_norm_ratio: float
+    mean_cosine: float
+    argmax: ArgmaxReport | None
+    unargmaxable_tokens: tuple
+    n_contexts: int
+    context_scale: float
+    logit_std: float | None
+    ranks: dict
+    hidden_size: dict
+    seconds: dict
+    notes: tuple = ()
+    source: str = ""
 
     @property
     def d(self):
@@ -302,8 +302,8 @@ class OutputLayerReport:
         fig.tight_layout()
         return fig
 
-    # the norms are needed only for the figure; kept out of the repr and JSON
-    _norms: np.ndarray = field(repr=False, default=None)
+    # the norms are needed only for the figure; kept out of the JSON
+    _norms: np.ndarray = None
 
 
 def _peak_bytes(M, d, N, itemsize):
