@@ -427,10 +427,15 @@ def load_vocab(path):
     return tuple(tokens)
 
 
+def _itemsize(stored):
+    """Bytes per entry of a stored dtype name (bfloat16 has no numpy dtype)."""
+    return 2 if stored == "bfloat16" else np.dtype(stored).itemsize
+
+
 def _loading_bytes(shape, stored):
     """Peak bytes of reading a tensor and upcasting it."""
     n = int(np.prod(shape, dtype=np.float64))
-    item = {"bfloat16": 2}.get(stored) or np.dtype(stored).itemsize
+    item = _itemsize(stored)
     return n * (item + max(4, item) + (4 if stored == "bfloat16" else 0))
 
 

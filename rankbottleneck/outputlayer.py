@@ -30,6 +30,7 @@ matrices are computed in float64 from the stored values (exact upcasts).
 from __future__ import annotations
 
 import math
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -319,8 +320,6 @@ def _stage(name, seconds, progress):
     def done():
         seconds[name] = time.perf_counter() - start
         if progress:
-            import sys
-
             print(f"analyze: {name}: {seconds[name]:.1f} s", file=sys.stderr, flush=True)
 
     return done
@@ -375,9 +374,8 @@ def analyze_output_layer(W, bias=None, *, words=None, n_contexts=None, contexts=
     if isinstance(W, (str, Path)):
         shape, stored, _ = _io.describe_embeddings(W, key, bias_key)
         if len(shape) == 2:
-            item = {"bfloat16": 2}.get(stored) or np.dtype(stored).itemsize
             N = n_contexts if isinstance(n_contexts, int) else shape[1] + 100
-            _check_memory(shape[0], shape[1], N, item)
+            _check_memory(shape[0], shape[1], N, _io._itemsize(stored))
         W = _io.load_embeddings(W, key, bias_key, vocab=vocab)
     elif vocab is not None or key is not None or bias_key is not None:
         raise TypeError("key, bias_key and vocab are for a file path; W is an array "

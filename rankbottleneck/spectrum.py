@@ -73,6 +73,7 @@ METHODS = ("auto", "svd", "gram", "structural")
 _KAPPA = 1e4            # resolved: λ > κ δ, i.e. relative error ≤ 1/(2κ) in σ
 _MAX_PASSES = 4         # refinement passes after the first Gram
 _BLOCK_BYTES = 64 * 2**20
+_EPS = float(np.finfo(np.float64).eps)
 # Elementwise work (exp, log1p of N·M entries) is single-threaded in numpy
 # and would otherwise cost as much as the products; numpy's ufuncs release
 # the GIL, so contiguous row ranges run in threads. Each row is computed the
@@ -102,7 +103,6 @@ def _lse_rows_inplace(z):
         np.exp(blk, out=blk)
         return m + np.log(blk.sum(axis=1))
     return np.concatenate(_threaded(part, z.shape[0]))
-_EPS = float(np.finfo(np.float64).eps)
 
 
 # ---------------------------------------------------------------------------
