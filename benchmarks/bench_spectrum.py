@@ -32,12 +32,17 @@ from rankbottleneck.synthetic import contexts_and_words
 MEASURES = ("numpy", "press")
 
 
-def gemm_rate(n=3000):
+def gemm_rate(n=4000, repeats=3):
+    """Best of `repeats` n×n products: one product on a shared machine can
+    catch a slow moment and make every floor ratio look better than it is."""
     a = np.random.default_rng(0).standard_normal((n, n))
     a @ a
-    t = time.perf_counter()
-    a @ a
-    return 2 * n**3 / (time.perf_counter() - t)
+    best = math.inf
+    for _ in range(repeats):
+        t = time.perf_counter()
+        a @ a
+        best = min(best, time.perf_counter() - t)
+    return 2 * n**3 / best
 
 
 def timed(func):

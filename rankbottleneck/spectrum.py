@@ -45,9 +45,12 @@ algorithms whose cost is matrix products:
     The dense LAPACK SVD (``scipy.linalg.svdvals``), for small matrices and
     for checking the others.
 
-float32: the blocks are *computed* in float32 when the layer is float32 (the
-thresholds then use float32's ε), but every Gram and rotation is accumulated
-in float64: a float32 Gram would lose every ``σ_i`` below ``√ε₃₂ σ_1 ≈ 3e-4
+float32: what a float32 layer's log-probabilities are made of is computed
+in float32, because those entries carry float32 rounding anyway (and the
+rank thresholds then use float32's ε): the logits product, φ, and in the
+structural path the exponentials inside lse. Everything the rank decision
+rests on is float64: the sums inside lse, every Gram matrix, rotation, QR and
+eigen-solve. A float32 Gram would lose every ``σ_i`` below ``√ε₃₂ σ_1 ≈ 3e-4
 σ_1``, above float32's own Press threshold ``~1e-5 σ_1``.
 """
 
@@ -73,12 +76,14 @@ METHODS = ("auto", "svd", "gram", "structural")
 _KAPPA = 1e4            # resolved: λ > κ δ, i.e. relative error ≤ 1/(2κ) in σ
 _MAX_PASSES = 4         # refinement passes after the first Gram
 _BLOCK_BYTES = 64 * 2**20
+_STRUCTURAL_BLOCK_BYTES = 256 * 2**20
 _EPS = float(np.finfo(np.float64).eps)
 # Elementwise work (exp, log1p of N·M entries) is single-threaded in numpy
 # and would otherwise cost as much as the products; numpy's ufuncs release
 # the GIL, so contiguous row ranges run in threads. Each row is computed the
 # same way whatever the thread count: the results do not depend on it.
 _THREADS = max(1, min(os.cpu_count() or 1, 8))
+_CHUNK_BYTES = 512 * 2**10
 _POOL = []
 
 
@@ -94,15 +99,28 @@ def _threaded(func, n, min_rows=64):
     return list(_POOL[0].map(func, parts))
 
 
-def _lse_rows_inplace(z):
-    """Row log-sum-exp of a finite (r, M) array, overwriting it."""
+def _by_chunks(func, n, row_bytes):
+    """``func(rows)`` over consecutive row slices of about ``_CHUNK_BYTES``
+    (so that several elementwise passes over a chunk stay in cache), the
+    slices shared out to threads; the results in row order."""
+    step = max(1, _CHUNK_BYTES // max(1, row_bytes))
+
     def part(S):
-        blk = z[S]
-        m = blk.max(axis=1)
-        blk -= m[:, None]
+        return [func(slice(a, min(a + step, S.stop)))
+                for a in range(S.start, S.stop, step)]
+    return [r for results in _threaded(part, n) for r in results]
+
+
+def _lse_rows_inplace(z):
+    """Row log-sum-exp of a finite (r, M) array, overwriting it; the sums
+    and the result are float64 whatever the dtype of `z`."""
+    def chunk(C):
+        blk = z[C]
+        top = blk.max(axis=1)
+        blk -= top[:, None]
         np.exp(blk, out=blk)
-        return m + np.log(blk.sum(axis=1))
-    return np.concatenate(_threaded(part, z.shape[0]))
+        return top.astype(np.float64) + np.log(blk.sum(axis=1, dtype=np.float64))
+    return np.concatenate(_by_chunks(chunk, z.shape[0], z.itemsize * z.shape[1]))
 
 
 # ---------------------------------------------------------------------------
@@ -292,18 +310,42 @@ def _layer_source(layer, X, block_cols, centre):
     K = 1 if log_pi is None else Hk.shape[1]
     b = _check_block(block_cols, M) or _default_block(N * K, M, 3)
 
-    def unnormalised(J):
-        """``Φ[:, J]`` as (N, b) or (N, K, b), in float64."""
-        h = Hk
-        z = h.reshape(-1, h.shape[-1]) @ W[J].T  # one product, not n·K small ones
+    flat = {}   # one buffer per dtype, reused by every block of every pass
+
+    def buffer(shape, dt):
+        size = math.prod(shape)
+        if dt not in flat or flat[dt].size < size:
+            flat[dt] = np.empty(size, dtype=dt)
+        return flat[dt][:size].reshape(shape)
+
+    def unnormalised(J, shift=None, stats=False):
+        """``Φ[:, J]`` (minus ``shift`` per row) as (N, b) or (N, K, b) float64.
+
+        The block of logits is one product (not N·K small ones); φ then runs
+        on chunks of rows small enough to stay in cache, in threads, and
+        with `stats` each row's max, ``Σ exp(Φ - max)`` and ``ΣΦ`` over `J`
+        are taken from the chunk while it is there. The returned array is
+        a buffer that the next call overwrites.
+        """
+        h, w = Hk.reshape(-1, Hk.shape[-1]), W[J]
+        z = np.matmul(h, w.T, out=buffer((h.shape[0], w.shape[0]), dtype))
         if bias is not None:
             z += bias[J]
-        f = np.empty(z.shape, dtype=np.float64)
+        f = z if z.dtype == np.float64 else buffer(z.shape, np.float64)
 
-        def part(S):
-            f[S] = phi(z[S], **params)
-        _threaded(part, z.shape[0])
-        return f.reshape(h.shape[:-1] + (-1,))
+        def chunk(C):
+            fc = f[C]
+            fc[...] = phi(z[C], **params)
+            if shift is not None:
+                fc -= shift[C, None]
+            if not stats:
+                return None
+            top = fc.max(axis=1)
+            return top, np.exp(fc - top[:, None]).sum(axis=1), fc.sum(axis=1)
+
+        out = _by_chunks(chunk, z.shape[0], 8 * z.shape[1])
+        f = f.reshape(Hk.shape[:-1] + (-1,))
+        return (f, [np.concatenate(v) for v in zip(*out)]) if stats else f
 
     if log_pi is None:
         lognorm = np.zeros(N)
@@ -313,16 +355,13 @@ def _layer_source(layer, X, block_cols, centre):
             run_max = np.full(N, -np.inf)
             run_sum, row_sum = np.zeros(N), np.zeros(N)
             for j in range(0, M, b):
-                J = slice(j, j + b)
-                f = unnormalised(J)
-                new_max = np.maximum(run_max, f.max(axis=1))
-
-                def part(S, f=f, new_max=new_max):
-                    return np.exp(f[S] - new_max[S, None]).sum(axis=1)
-                run_sum = run_sum * np.exp(run_max - new_max) \
-                    + np.concatenate(_threaded(part, N))
+                f, (top, sum_exp, sum_f) = unnormalised(slice(j, min(j + b, M)),
+                                                        stats=True)
+                new_max = np.maximum(run_max, top)
+                run_sum = (run_sum * np.exp(run_max - new_max)
+                           + sum_exp * np.exp(top - new_max))
                 run_max = new_max
-                row_sum += f.sum(axis=1)
+                row_sum += sum_f
                 yield f
             lognorm[:] = run_max + np.log(run_sum)
             state["row_sum"] = row_sum
@@ -337,8 +376,7 @@ def _layer_source(layer, X, block_cols, centre):
         def blocks():
             shift = state["row_sum"] / M if centre else lognorm
             for j in range(0, M, b):
-                J = slice(j, j + b)
-                yield unnormalised(J) - shift[:, None]
+                yield unnormalised(slice(j, min(j + b, M)), shift=shift)
 
         return _Source(N, M, blocks, b, computed_in, 3 * N * b * 8, first, finish)
 
@@ -380,7 +418,8 @@ def _peak_estimate(method, shape, n, block_bytes, d=0):
     if method == "svd":
         return 2 * N * M * 8 + 4 * min(N, M) ** 2 * 8
     if method == "structural":
-        return 4 * (N + M) * (d + 3) * 8 + block_bytes
+        return (4 * (N + M) * (d + 3) * 8
+                + min(N * M * 8, max(_STRUCTURAL_BLOCK_BYTES, M * 8)))
     # gram: G, then (refinement) its eigenvectors T, the rotated Gram G',
     # and the Schur complement with its eigenvectors and eigh's workspace
     return 5 * n * n * 8 + block_bytes
@@ -460,55 +499,90 @@ def _positive_definite_above(G, shift):
 
 
 _TWO_STAGE = []
+_BAND = 64              # band width of the two-stage reduction (see below)
+_TWO_STAGE_MIN = 1000   # below this n, the one-stage dsyevd is as fast
 
 
-def _two_stage_eigvalsh():
-    """LAPACK's ``dsyevd_2stage`` (eigenvalues only) from numpy's OpenBLAS.
+def _two_stage():
+    """LAPACK's two-stage tridiagonal reduction from numpy's OpenBLAS.
 
-    scipy wraps only the one-stage ``dsyevd``, whose tridiagonal reduction
-    is half matrix-vector products; the two-stage reduction goes through a
-    band matrix with matrix-matrix products and is about twice as fast at
-    n = 10⁴ on this machine. The routine is looked up in the OpenBLAS that
-    numpy ships (ILP64, LAPACKE interface); where it is absent, None, and
-    the caller uses scipy.
+    scipy wraps only the one-stage ``dsytrd``, half of whose work is
+    matrix-vector products. The two-stage reduction (``dsytrd_sy2sb`` to a
+    band of width `kd` by matrix-matrix products, then ``dsytrd_sb2st`` by
+    bulge chasing inside the band) is faster at n ≥ 10³. Called directly
+    rather than through ``dsyevd_2stage``, which picks ``kd = 32``: at
+    n = 10⁴ on this machine that took 52 s, against 38 s for ``kd = 64``
+    (48 gives the same, 96 makes the bulge chasing spill out of cache:
+    69 s). The routines are looked up in the OpenBLAS numpy ships (ILP64,
+    Fortran interface, hidden string lengths last); where they are absent,
+    None, and the caller uses scipy's ``dsyevd``.
     """
     if _TWO_STAGE:
         return _TWO_STAGE[0]
-    func = None
+    found = None
     try:
         import ctypes
         import glob
-        import os
 
         libdir = os.path.join(os.path.dirname(np.__file__), os.pardir, "numpy.libs")
         for path in sorted(glob.glob(os.path.join(libdir, "libscipy_openblas64_*.so"))):
             lib = ctypes.CDLL(path)
-            f = getattr(lib, "scipy_LAPACKE_dsyevd_2stage64_", None)
-            if f is not None:
-                f.restype = ctypes.c_int64
-                f.argtypes = [ctypes.c_int, ctypes.c_char, ctypes.c_char,
-                              ctypes.c_int64, ctypes.c_void_p, ctypes.c_int64,
-                              ctypes.c_void_p]
-                func = f
+            names = ("scipy_dsytrd_sy2sb_64_", "scipy_dsytrd_sb2st_64_",
+                     "scipy_dsterf_64_")
+            if all(hasattr(lib, name) for name in names):
+                found = tuple(getattr(lib, name) for name in names)
                 break
-    except (OSError, AttributeError):  # pragma: no cover - platform dependent
-        func = None
-    _TWO_STAGE.append(func)
-    return func
+    except OSError:  # pragma: no cover - platform dependent
+        found = None
+    _TWO_STAGE.append(found)
+    return found
 
 
-def _eigvalsh_inplace(G):
-    """Eigenvalues of the symmetric Fortran array `G`, decreasing; `G` is lost."""
-    f = _two_stage_eigvalsh()
-    if f is not None and G.flags.f_contiguous and G.dtype == np.float64:
-        w = np.empty(G.shape[0])
-        info = f(102, b"N", b"U", G.shape[0], G.ctypes.data, G.shape[0],
-                 w.ctypes.data)              # 102: LAPACK_COL_MAJOR
-        if info == 0:
-            return w[::-1]
-        raise np.linalg.LinAlgError(f"dsyevd_2stage failed (info = {info})")
-    return scipy.linalg.eigh(G, eigvals_only=True, overwrite_a=True,
-                             check_finite=False, driver="evd")[::-1]
+def _eigvalsh_lower(G):
+    """Eigenvalues of the symmetric Fortran array `G`, decreasing.
+
+    Only the lower triangle is read, and overwritten (with Householder
+    vectors); the strict upper triangle is left as it was, so the caller
+    can restore `G` from it and the diagonal.
+    """
+    n = G.shape[0]
+    routines = _two_stage() if n >= _TWO_STAGE_MIN else None
+    if routines is None or not (G.flags.f_contiguous and G.dtype == np.float64):
+        w, _, info = lapack.dsyevd(G, compute_v=0, lower=1, overwrite_a=1)
+        if info != 0:
+            raise np.linalg.LinAlgError(f"dsyevd failed (info = {info})")
+        return w[::-1]
+    import ctypes
+
+    sy2sb, sb2st, sterf = routines
+    i64, ptr = ctypes.c_int64, (lambda a: a.ctypes.data_as(ctypes.c_void_p))
+    one = ctypes.c_size_t(1)          # length of each CHARACTER*1 argument
+    kd = min(_BAND, n - 1)
+    ab = np.zeros((kd + 1, n), order="F")
+    tau, d, e = np.empty(n), np.empty(n), np.empty(n)
+    info, query, hquery = i64(0), np.zeros(1), np.zeros(1)
+    N, KD, LD, MINUS1 = (ctypes.byref(i64(v)) for v in (n, kd, kd + 1, -1))
+
+    def check(name):
+        if info.value != 0:
+            raise np.linalg.LinAlgError(f"{name} failed (info = {info.value})")
+
+    sy2sb(b"L", N, KD, ptr(G), N, ptr(ab), LD, ptr(tau), ptr(query), MINUS1,
+          ctypes.byref(info), one)
+    work = np.empty(max(1, int(query[0])))
+    sy2sb(b"L", N, KD, ptr(G), N, ptr(ab), LD, ptr(tau), ptr(work),
+          ctypes.byref(i64(work.size)), ctypes.byref(info), one)
+    check("dsytrd_sy2sb")
+    sb2st(b"Y", b"N", b"L", N, KD, ptr(ab), LD, ptr(d), ptr(e), ptr(hquery),
+          MINUS1, ptr(query), MINUS1, ctypes.byref(info), one, one, one)
+    hous, work = np.empty(max(1, int(hquery[0]))), np.empty(max(1, int(query[0])))
+    sb2st(b"Y", b"N", b"L", N, KD, ptr(ab), LD, ptr(d), ptr(e), ptr(hous),
+          ctypes.byref(i64(hous.size)), ptr(work), ctypes.byref(i64(work.size)),
+          ctypes.byref(info), one, one, one)
+    check("dsytrd_sb2st")
+    sterf(N, ptr(d), ptr(e), ctypes.byref(info))
+    check("dsterf")
+    return np.sort(d)[::-1]
 
 
 def _schur_eigh(Gp, r):
@@ -538,7 +612,7 @@ def _gram_spectrum(source):
     if lam1 == 0.0:
         return np.zeros(n), np.zeros(n), passes, "a zero matrix"
     if _positive_definite_above(G, _KAPPA * delta):
-        sigma = np.sqrt(_eigvalsh_inplace(G))
+        sigma = np.sqrt(_eigvalsh_lower(G))
         return sigma, delta / (2 * sigma), passes, (
             f"every λ of the Gram matrix above κδ = {_KAPPA:.0e}·ε√m·λ_1; "
             "no refinement needed")
@@ -598,18 +672,30 @@ def _structural_layer(layer):
 
 def _structural_spectrum(layer, X, contexts_of, centre):
     X = layer._check_contexts(X)
-    H = contexts_of(X).astype(np.float64)
+    dtype = np.result_type(X, layer.dtype)
+    Hc = contexts_of(X)
+    H = Hc.astype(np.float64)
     N, M = H.shape[0], layer.M
-    W = layer.W.astype(np.float64)
-    b = None if layer.bias is None else layer.bias.astype(np.float64)
-    # one block-sized temporary: the logits, turned into exp in place
-    rows = max(1, _BLOCK_BYTES // max(1, M * 8))
+    W = layer.W.astype(np.float64, copy=False)
+    b = None if layer.bias is None else layer.bias.astype(np.float64, copy=False)
+    # The logits, only needed for lse, are a product in the layer's dtype:
+    # a float32 layer's log-probabilities carry float32 rounding anyway, and
+    # float32 halves the time of the product and of exp. The sums of exp
+    # are float64. One temporary, turned into exp in place; larger than the
+    # Gram path's blocks because a product of ~250 rows by d = 400 runs
+    # ~15% below the rate of one of ~1000 rows.
+    Hl, Wl = Hc.astype(dtype, copy=False), layer.W.astype(dtype, copy=False)
+    bl = None if b is None else layer.bias.astype(dtype, copy=False)
+    item = np.dtype(dtype).itemsize
+    rows = max(1, _STRUCTURAL_BLOCK_BYTES // max(1, M * item))
+    z = np.empty((min(rows, N), M), dtype=dtype)
     lse = np.empty(N)
     for s in range(0, N, rows):
-        z = H[s:s + rows] @ W.T
-        if b is not None:
-            z += b
-        lse[s:s + rows] = _lse_rows_inplace(z)
+        zs = np.matmul(Hl[s:s + rows], Wl.T, out=z[:min(rows, N - s)])
+        if bl is not None:
+            zs += bl
+        lse[s:s + rows] = _lse_rows_inplace(zs)
+    del z
     left = [H] + ([np.ones((N, 1))] if b is not None else []) + [-lse[:, None]]
     right = [W] + ([b[:, None]] if b is not None else []) + [np.ones((M, 1))]
     left, right = np.hstack(left), np.hstack(right)
@@ -623,7 +709,8 @@ def _structural_spectrum(layer, X, contexts_of, centre):
     core = scipy.linalg.svdvals(RL @ RR.T, check_finite=False)
     values = np.zeros(min(N, M))
     values[:len(core)] = core[:min(N, M)]
-    return values, np.full(len(values), _EPS * max(values[0], 0.0))
+    eps = float(np.finfo(dtype).eps)
+    return values, np.full(len(values), eps * max(values[0], 0.0))
 
 
 # ---------------------------------------------------------------------------

@@ -6,7 +6,7 @@ import scipy.linalg
 
 import rankbottleneck as rb
 from rankbottleneck.rank import rank_from_singular_values
-from rankbottleneck.spectrum import _eigvalsh_inplace, _mirror_upper, spectrum
+from rankbottleneck.spectrum import _eigvalsh_lower, _mirror_upper, spectrum
 from rankbottleneck.synthetic import contexts_and_words, random_mixture_layer
 
 THRESHOLDS = ("numpy", "press")
@@ -179,6 +179,31 @@ def test_float32_layer_keeps_float32_epsilon():
         rb.numerical_rank(A, "press").value == 11
 
 
+@pytest.mark.parametrize("activation,method", [("softmax", "structural"),
+                                               ("sigsoftmax", "gram")])
+def test_float32_layer_products_in_float32(activation, method):
+    # A float32 layer's logits (and φ) are computed in float32, the sums and
+    # Grams in float64: the spectrum is that of the exact matrix of the same
+    # float32 H, W to within float32 rounding (ε₃₂ σ_1, the error it
+    # reports), and every threshold rank is the materialised float32
+    # matrix's.
+    H, W, b = contexts_and_words(150, 400, 10, logit_scale=3.0, bias=True, seed=11)
+    H32, W32, b32 = (x.astype(np.float32) for x in (H, W, b))
+    layer = rb.PointwiseLayer(W32, bias=b32, activation=activation)
+    spec = spectrum(layer, H32, method=method)
+    exact = rb.PointwiseLayer(W32.astype(np.float64), bias=b32.astype(np.float64),
+                              activation=activation)
+    s = scipy.linalg.svdvals(exact.log_prob_matrix(H32.astype(np.float64)))
+    eps32 = float(np.finfo(np.float32).eps)
+    assert spec.computed_in == "float32"
+    assert np.max(np.abs(spec.values - s)) <= 4 * eps32 * s[0]
+    if method == "structural":
+        assert np.allclose(spec.error, eps32 * spec.values[0])
+    A32 = layer.log_prob_matrix(H32)
+    assert [spec.rank(m).value for m in THRESHOLDS] == \
+        _dense_ranks(A32, computed_in=np.float32)
+
+
 def test_sparse_layer_is_refused_with_the_way_out():
     H, W, _ = contexts_and_words(40, 60, 4, seed=0)
     layer = rb.PointwiseLayer(W, activation="sparsemax")
@@ -222,13 +247,22 @@ def test_memory_guard_refuses_before_allocating(monkeypatch):
         spectrum(layer, H, method="svd")
 
 
-def test_lapack_helpers():
+@pytest.mark.parametrize("two_stage_from", [10**9, 100])
+def test_lapack_helpers(monkeypatch, two_stage_from):
+    # both eigenvalue paths (scipy's dsyevd; the direct two-stage reduction)
+    # against numpy, and both must leave the strict upper triangle alone:
+    # the Gram path restores G from it
+    spec_mod = __import__("sys").modules["rankbottleneck.spectrum"]
+    monkeypatch.setattr(spec_mod, "_TWO_STAGE_MIN", two_stage_from)
     rng = np.random.default_rng(0)
-    X = rng.standard_normal((50, 80))
-    G = np.asfortranarray(X @ X.T)
-    expected = np.linalg.eigvalsh(G)[::-1]
-    np.testing.assert_allclose(_eigvalsh_inplace(G.copy(order="F")), expected,
-                               rtol=1e-10, atol=1e-10)
+    for n in (50, 300):
+        X = rng.standard_normal((n, n + 30)) * np.logspace(0, -6, n)[:, None]
+        G = np.asfortranarray(X @ X.T)
+        expected = np.linalg.eigvalsh(G)[::-1]
+        work = G.copy(order="F")
+        np.testing.assert_allclose(_eigvalsh_lower(work), expected,
+                                   rtol=0, atol=1e-13 * expected[0])
+        np.testing.assert_array_equal(np.triu(work, 1), np.triu(G, 1))
     U = np.triu(G)
     np.testing.assert_array_equal(_mirror_upper(U.copy(order="F"), step=7), G)
 
