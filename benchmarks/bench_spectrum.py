@@ -88,9 +88,10 @@ def main():
             for act in args.activations:
                 layer = rb.PointwiseLayer(Wd, activation=act)
                 spec, t_fast, m_fast = timed(lambda: rb.spectrum(layer, Hd))
+                stages = ", ".join(f"{name} {sec:.1f} s" for name, sec in spec.stages)
                 line = (f"{N}×{M} {act:<10} {np.dtype(dtype).name}: {spec.method}, "
                         f"{t_fast:.1f} s = {t_fast / floor:.2f}× the N²M floor "
-                        f"({floor:.1f} s), peak {m_fast / 2**20:.0f} MiB")
+                        f"({floor:.1f} s) [{stages}], peak {m_fast / 2**20:.0f} MiB")
                 key = np.dtype(dtype).name
                 predicted = svd_cost.get(key, 0) * N * N * M
                 if predicted > args.max_baseline:

@@ -59,6 +59,7 @@ from __future__ import annotations
 import concurrent.futures
 import math
 import os
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -97,6 +98,18 @@ def _threaded(func, n, min_rows=64):
     if not _POOL:
         _POOL.append(concurrent.futures.ThreadPoolExecutor(_THREADS))
     return list(_POOL[0].map(func, parts))
+
+
+class _Clock:
+    """Wall time per stage, for `Spectrum.stages`."""
+
+    def __init__(self):
+        self.stages, self._t = [], time.perf_counter()
+
+    def lap(self, name):
+        now = time.perf_counter()
+        self.stages.append((name, round(now - self._t, 3)))
+        self._t = now
 
 
 def _by_chunks(func, n, row_bytes):
@@ -151,6 +164,8 @@ class Spectrum:
     peak_bytes : int
         Estimated peak memory of the computation.
     notes : str
+    stages : tuple of (str, float)
+        Wall seconds of each stage, in order: where the time went.
     """
 
     values: np.ndarray = field(repr=False)
@@ -161,6 +176,7 @@ class Spectrum:
     passes: int = 0
     peak_bytes: int = 0
     notes: str = ""
+    stages: tuple = field(default=(), repr=False)
 
     def rank(self, measure=None, *, rtol=None, atol=None, eps=1e-3, scale=None):
         """A :class:`~rankbottleneck.rank.Rank` of these singular values.
@@ -601,9 +617,10 @@ def _schur_eigh(Gp, r):
     return mu[::-1], V[:, ::-1]
 
 
-def _gram_spectrum(source):
+def _gram_spectrum(source, clock):
     n, m = source.n, source.m
     G = source.finish(_gram(source, first=True))
+    clock.lap("pass 1: blocks and Gram")
     passes = 1
     # δ: the eigenvalue error of a Gram matrix of m-term inner products,
     # ε √m λ_1 (rounding errors add like a random walk; eigh adds ~ε λ_1)
@@ -611,14 +628,18 @@ def _gram_spectrum(source):
     delta = _EPS * math.sqrt(m) * lam1
     if lam1 == 0.0:
         return np.zeros(n), np.zeros(n), passes, "a zero matrix"
-    if _positive_definite_above(G, _KAPPA * delta):
+    resolved = _positive_definite_above(G, _KAPPA * delta)
+    clock.lap("λ_1 and Cholesky test")
+    if resolved:
         sigma = np.sqrt(_eigvalsh_lower(G))
+        clock.lap("eigenvalues")
         return sigma, delta / (2 * sigma), passes, (
             f"every λ of the Gram matrix above κδ = {_KAPPA:.0e}·ε√m·λ_1; "
             "no refinement needed")
     lam, T = scipy.linalg.eigh(G, overwrite_a=True, check_finite=False,
                                driver="evd")
     del G
+    clock.lap("eigenvectors")
     lam, T = lam[::-1], np.asfortranarray(T[:, ::-1])
     sigma1 = math.sqrt(max(lam[0], 0.0))
     # σ below ε σ_1 / 10 is rounding noise of B itself (the dense SVD's own
@@ -647,6 +668,7 @@ def _gram_spectrum(source):
         errors += list(err + _EPS * sigma1)
         T[:, r:] = T[:, r:] @ V                   # resolved first, then the rest
         r += new
+        clock.lap(f"refinement pass {levels}")
     order = np.argsort(values)[::-1]
     return (np.asarray(values)[order], np.asarray(errors)[order], passes,
             f"{levels} refinement pass(es) for the σ below √(κδ)")
@@ -670,7 +692,7 @@ def _structural_layer(layer):
     return None
 
 
-def _structural_spectrum(layer, X, contexts_of, centre):
+def _structural_spectrum(layer, X, contexts_of, centre, clock):
     X = layer._check_contexts(X)
     dtype = np.result_type(X, layer.dtype)
     Hc = contexts_of(X)
@@ -696,6 +718,7 @@ def _structural_spectrum(layer, X, contexts_of, centre):
             zs += bl
         lse[s:s + rows] = _lse_rows_inplace(zs)
     del z
+    clock.lap("lse: logits product and exp")
     left = [H] + ([np.ones((N, 1))] if b is not None else []) + [-lse[:, None]]
     right = [W] + ([b[:, None]] if b is not None else []) + [np.ones((M, 1))]
     left, right = np.hstack(left), np.hstack(right)
@@ -707,6 +730,7 @@ def _structural_spectrum(layer, X, contexts_of, centre):
     RL = scipy.linalg.qr(left, mode="r", check_finite=False)[0][:left.shape[1]]
     RR = scipy.linalg.qr(right, mode="r", check_finite=False)[0][:right.shape[1]]
     core = scipy.linalg.svdvals(RL @ RR.T, check_finite=False)
+    clock.lap("two QRs and the core SVD")
     values = np.zeros(min(N, M))
     values[:len(core)] = core[:min(N, M)]
     eps = float(np.finfo(dtype).eps)
@@ -815,25 +839,28 @@ def spectrum(A, contexts=None, *, method="auto", block_cols=None,
            + ("" if method == "gram" else
               "; method='gram' streams the matrix in blocks at O(min(N, M)²) memory"))
 
+    clock = _Clock()
     if method == "structural":
-        values, error = _structural_spectrum(A, X, structural, centre_rows)
+        values, error = _structural_spectrum(A, X, structural, centre_rows, clock)
         return Spectrum(values, error, shape, computed_in, "structural", 1, peak,
                         "A = [H, 1, -lse][W, b, 1]ᵀ: two thin QRs and a "
                         f"({values[values > 0].size}-column) SVD; the other "
-                        "singular values are exactly zero")
+                        "singular values are exactly zero", tuple(clock.stages))
     if method == "svd":
         from .rank import _centre_rows
 
         dense = A.log_prob_matrix(X) if is_layer else A
         dense = _centre_rows(dense) if centre_rows else dense.astype(np.float64, copy=False)
         values = scipy.linalg.svdvals(dense, check_finite=False)
+        clock.lap("dense SVD")
         return Spectrum(values, np.full(len(values), _EPS * values[0] * math.sqrt(n)),
-                        shape, computed_in, "svd", 1, peak, "LAPACK gesdd")
+                        shape, computed_in, "svd", 1, peak, "LAPACK gesdd",
+                        tuple(clock.stages))
     source = (_layer_source(A, X, block_cols, centre_rows) if is_layer
               else _matrix_source(A, block_cols, centre_rows))
-    values, error, passes, notes = _gram_spectrum(source)
+    values, error, passes, notes = _gram_spectrum(source, clock)
     name = "gram" if passes == 1 else f"gram + {passes - 1} refinement pass(es)"
     if passes == 1:
         peak = n * n * 8 + source.block_bytes   # G alone, eigvalsh in place
     return Spectrum(values, error, shape, computed_in, name,
-                    passes + source.prepare_passes, peak, notes)
+                    passes + source.prepare_passes, peak, notes, tuple(clock.stages))

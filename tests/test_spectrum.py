@@ -79,6 +79,9 @@ def test_well_conditioned_matrix_needs_one_pass():
     A = rb.log_prob_matrix(H, W, "sigsoftmax")
     spec = spectrum(A, method="gram")
     assert spec.method == "gram" and spec.passes == 1
+    assert [name for name, _ in spec.stages] == [
+        "pass 1: blocks and Gram", "λ_1 and Cholesky test", "eigenvalues"]
+    assert all(sec >= 0 for _, sec in spec.stages)
     s = scipy.linalg.svdvals(A)
     assert np.max(np.abs(spec.values - s)) <= 1e-13 * s[0]
     assert [spec.rank(m).value for m in THRESHOLDS] == _dense_ranks(A)
@@ -130,6 +133,8 @@ def test_structural_path_for_softmax(bias):
     s = scipy.linalg.svdvals(A)
     spec = spectrum(layer, H)
     assert spec.method == "structural"
+    assert [name for name, _ in spec.stages] == [
+        "lse: logits product and exp", "two QRs and the core SVD"]
     k = 12 + 1 + bias
     assert np.count_nonzero(spec.values) == k          # exact zeros after d+1(+1)
     np.testing.assert_allclose(spec.values[:k], s[:k], rtol=1e-11)
