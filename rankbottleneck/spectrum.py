@@ -692,43 +692,52 @@ def _structural_layer(layer):
     return None
 
 
+def _factor(parts, n):
+    """``np.hstack(parts)`` as one float64 Fortran array (what dgeqrf works
+    on, so that the QR can overwrite it instead of copying it)."""
+    widths = [1 if np.ndim(p) == 1 else p.shape[1] for p in parts]
+    out = np.empty((n, sum(widths)), order="F")
+    j = 0
+    for p, w in zip(parts, widths):
+        out[:, j:j + w] = p.reshape(n, w)
+        j += w
+    return out
+
+
 def _structural_spectrum(layer, X, contexts_of, centre, clock):
     X = layer._check_contexts(X)
     dtype = np.result_type(X, layer.dtype)
-    Hc = contexts_of(X)
-    H = Hc.astype(np.float64)
+    H = contexts_of(X)
     N, M = H.shape[0], layer.M
-    W = layer.W.astype(np.float64, copy=False)
-    b = None if layer.bias is None else layer.bias.astype(np.float64, copy=False)
     # The logits, only needed for lse, are a product in the layer's dtype:
     # a float32 layer's log-probabilities carry float32 rounding anyway, and
     # float32 halves the time of the product and of exp. The sums of exp
     # are float64. One temporary, turned into exp in place; larger than the
     # Gram path's blocks because a product of ~250 rows by d = 400 runs
     # ~15% below the rate of one of ~1000 rows.
-    Hl, Wl = Hc.astype(dtype, copy=False), layer.W.astype(dtype, copy=False)
-    bl = None if b is None else layer.bias.astype(dtype, copy=False)
-    item = np.dtype(dtype).itemsize
-    rows = max(1, _STRUCTURAL_BLOCK_BYTES // max(1, M * item))
+    Hl, W = H.astype(dtype, copy=False), layer.W.astype(dtype, copy=False)
+    b = None if layer.bias is None else layer.bias.astype(dtype, copy=False)
+    rows = max(1, _STRUCTURAL_BLOCK_BYTES // max(1, M * np.dtype(dtype).itemsize))
     z = np.empty((min(rows, N), M), dtype=dtype)
     lse = np.empty(N)
     for s in range(0, N, rows):
-        zs = np.matmul(Hl[s:s + rows], Wl.T, out=z[:min(rows, N - s)])
-        if bl is not None:
-            zs += bl
+        zs = np.matmul(Hl[s:s + rows], W.T, out=z[:min(rows, N - s)])
+        if b is not None:
+            zs += b
         lse[s:s + rows] = _lse_rows_inplace(zs)
-    del z
+    del z, zs
     clock.lap("lse: logits product and exp")
-    left = [H] + ([np.ones((N, 1))] if b is not None else []) + [-lse[:, None]]
-    right = [W] + ([b[:, None]] if b is not None else []) + [np.ones((M, 1))]
-    left, right = np.hstack(left), np.hstack(right)
+    left = _factor([H] + ([] if b is None else [np.ones(N)]) + [-lse], N)
+    right = _factor([W] + ([] if b is None else [b]) + [np.ones(M)], M)
     if centre:
         # A C = left (C right)ᵀ: centring the rows of A centres the columns
         # of the right factor (the all-ones column becomes zero)
-        right = right - right.mean(axis=0, keepdims=True)
+        right -= right.mean(axis=0, keepdims=True)
     # mode="r": the orthogonal factors are never formed
-    RL = scipy.linalg.qr(left, mode="r", check_finite=False)[0][:left.shape[1]]
-    RR = scipy.linalg.qr(right, mode="r", check_finite=False)[0][:right.shape[1]]
+    RL = scipy.linalg.qr(left, mode="r", overwrite_a=True,
+                         check_finite=False)[0][:left.shape[1]]
+    RR = scipy.linalg.qr(right, mode="r", overwrite_a=True,
+                         check_finite=False)[0][:right.shape[1]]
     core = scipy.linalg.svdvals(RL @ RR.T, check_finite=False)
     clock.lap("two QRs and the core SVD")
     values = np.zeros(min(N, M))
