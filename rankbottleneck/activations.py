@@ -111,6 +111,7 @@ def _log1p_exp_neg_abs(x):
 
 
 def _float_array(x):
+    # a cast only: the elementwise maps take ±inf, and their callers validate
     x = np.asarray(x)
     return x if x.dtype.kind == "f" else x.astype(np.float64)
 

@@ -226,7 +226,6 @@ class _Source:
     m: int
     blocks: object          # callable(): iterator of (n, width) float64 blocks
     width: int
-    computed_in: str
     block_bytes: int        # temporaries of one block
     first: object = None
     finish: object = None
@@ -269,7 +268,7 @@ def _matrix_source(A, block_cols, centre):
                 blk -= mean[:, None] if N <= M else mean[j:j + b][None, :]
             yield blk
 
-    return _Source(n, m, blocks, b, np.dtype(A.dtype).name, 2 * n * b * 8)
+    return _Source(n, m, blocks, b, 2 * n * b * 8)
 
 
 def _layer_source(layer, X, block_cols, centre):
@@ -284,13 +283,12 @@ def _layer_source(layer, X, block_cols, centre):
     ``AC = ΦC`` need no normaliser at all: ``ΦCΦᵀ = ΦΦᵀ - s sᵀ/M``.
     Mixtures (MoS, MoSS) first store their ``N·K`` normalisers; a matrix
     with more rows than columns is streamed by its row blocks (``B = Aᵀ``).
+    `X` has been checked by :func:`spectrum`.
     """
     from .layers import MixtureLayer, _mixed_context
 
-    X = layer._check_contexts(X)
     N, M = X.shape[0], layer.M
     dtype = np.result_type(X, layer.dtype)
-    computed_in = np.dtype(dtype).name
     base = layer.base if isinstance(layer, MixtureLayer) else layer.activation
     act = _act.get(base)
     if act.sparse or act.logit_map is None:
@@ -311,7 +309,7 @@ def _layer_source(layer, X, block_cols, centre):
                     blk = blk - blk.mean(axis=0, keepdims=True)
                 yield np.ascontiguousarray(blk)
 
-        return _Source(M, N, rows, b, computed_in, temporaries * M * b * 8)
+        return _Source(M, N, rows, b, temporaries * M * b * 8)
 
     phi, params = act.logit_map, layer.params
     W = layer.W.astype(dtype, copy=False)
@@ -394,7 +392,7 @@ def _layer_source(layer, X, block_cols, centre):
             for j in range(0, M, b):
                 yield unnormalised(slice(j, min(j + b, M)), shift=shift)
 
-        return _Source(N, M, blocks, b, computed_in, 3 * N * b * 8, first, finish)
+        return _Source(N, M, blocks, b, 3 * N * b * 8, first, finish)
 
     # mixtures: log p = lse_k(log π_k + Φ_k - l_k); first the N×K normalisers
     rows = max(1, _BLOCK_BYTES // max(1, 3 * K * M * np.dtype(dtype).itemsize))
@@ -420,7 +418,7 @@ def _layer_source(layer, X, block_cols, centre):
                 blk -= row_mean[:, None]
             yield blk
 
-    return _Source(N, M, mixture_blocks, b, computed_in, 3 * K * N * b * 8,
+    return _Source(N, M, mixture_blocks, b, 3 * K * N * b * 8,
                    prepare_passes=1 + centre)
 
 
@@ -558,8 +556,7 @@ def _eigvalsh_lower(G):
     """Eigenvalues of the symmetric Fortran array `G`, decreasing.
 
     Only the lower triangle is read, and overwritten (with Householder
-    vectors); the strict upper triangle is left as it was, so the caller
-    can restore `G` from it and the diagonal.
+    vectors); the strict upper triangle is left as it was.
     """
     n = G.shape[0]
     routines = _two_stage() if n >= _TWO_STAGE_MIN else None
@@ -598,7 +595,7 @@ def _eigvalsh_lower(G):
     check("dsytrd_sb2st")
     sterf(N, ptr(d), ptr(e), ctypes.byref(info))
     check("dsterf")
-    return np.sort(d)[::-1]
+    return d[::-1]                     # dsterf sorts them increasing
 
 
 def _schur_eigh(Gp, r):
@@ -705,7 +702,6 @@ def _factor(parts, n):
 
 
 def _structural_spectrum(layer, X, contexts_of, centre, clock):
-    X = layer._check_contexts(X)
     dtype = np.result_type(X, layer.dtype)
     H = contexts_of(X)
     N, M = H.shape[0], layer.M
