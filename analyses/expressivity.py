@@ -27,8 +27,12 @@ def main(out_dir="figures", quick=False, seed=0):
     dims = (4, 8) if quick else (4, 8, 16, 32)
     max_iter = 60 if quick else 200
     target = dirichlet_target(N, M, concentration=0.3, seed=seed)
+    # PLIF: 100 pieces on [-10, 10], starting from f(x) = x + 10, slopes learned
+    plif = {"theta": rb.activations.plif_init(100, bound=10.0), "bound": 10.0}
     sweep = rb.expressivity_sweep(target, activations=ACTIVATIONS, dims=dims,
-                                  seeds=(seed,), max_iter=max_iter)
+                                  seeds=(seed,), max_iter=max_iter,
+                                  params={"plif": plif}, learn={"plif": ("theta",)},
+                                  progress=True)
     write_csv(out_dir / f"{NAME}.csv", sweep.rows)
     write_json(out_dir / f"{NAME}.json", {
         "description": f"Dirichlet(0.3) target, N={N}, M={M}; L-BFGS-B, "

@@ -4,7 +4,7 @@ Press and ε-effective (1e-4) ranks of GSS log-probability matrices,
 N = 600, M = 400, d = 16, logit scale 2 (quick: 200 × 120, d = 8), over
 c ∈ {-3, -1.5, 0, 1.5, 3} and k ∈ {0.5, 1, 1.5, 2, 2.5, 3}: the kind of grid
 Parthiban et al. 2021 searched (their best PTB setting was c = -1.5,
-k = 2.5; the exact grid is not in the reference, so this one is stated
+k = 2.5; their exact grid is not published, so this one is stated
 here). k = 1 is softmax: d + 1 in every row.
 
     python analyses/gss_grid.py [--quick] [--out DIR] [--seed N]

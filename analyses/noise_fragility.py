@@ -35,7 +35,7 @@ def main(out_dir="figures", quick=False, seed=0):
     progress = Progress(NAME, len(cs))
     rows = []
     for c in cs:
-        rep = rb.rank_report(noisy_low_rank(n, 10, c=c, seed=seed),
+        rep = rb.rank_report(noisy_low_rank(n, rank=10, c=c, seed=seed),
                              eps_values=(1e-3, 1e-5))
         rows.append({"c": float(c), **{m: rep[m].value for m in MEASURES}})
         progress.step(f"c={c:.0e}")

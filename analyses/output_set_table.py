@@ -16,7 +16,13 @@ from pathlib import Path
 import numpy as np
 
 import rankbottleneck as rb
-from rankbottleneck._output import run_script, Progress, save_figure, write_csv, write_json
+from rankbottleneck._output import (
+    Progress,
+    run_script,
+    save_figure,
+    write_csv,
+    write_json,
+)
 from rankbottleneck.synthetic import contexts_and_words, random_mixture_layer
 
 NAME = "output_set_table"

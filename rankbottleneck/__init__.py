@@ -11,9 +11,21 @@ matplotlib is imported only by the functions that draw, and sympy only when
 
 import importlib
 
-from . import activations, argmax, fit, io, output_set, outputlayer, rank, synthetic
+from . import (
+    activations,
+    argmax,
+    fit,
+    io,
+    output_set,
+    outputlayer,
+    rank,
+    reports,
+    spectra,
+    synthetic,
+)
 from ._validation import InsufficientMemoryError
 from .activations import (
+    Activation,
     log_entmax,
     log_gss,
     log_mixture,
@@ -26,6 +38,7 @@ from .activations import (
     log_sparsemax,
     log_t_softmax,
     plif,
+    register,
 )
 from .argmax import ArgmaxReport, argmaxable, argmaxable_under, dominating_word
 from .fit import FitResult, expressivity_sweep, fit_log_probs
@@ -44,17 +57,9 @@ from .output_set import (
     output_set_dimension,
 )
 from .outputlayer import OutputLayerReport, analyze_output_layer
-from .rank import (
-    Rank,
-    RankComparison,
-    RankReport,
-    compare_ranks,
-    numerical_rank,
-    rank_report,
-    shift_invariant_rank,
-    singular_values,
-)
-from .spectrum import Spectrum, spectrum
+from .rank import Rank, numerical_rank, shift_invariant_rank, singular_values
+from .reports import RankComparison, RankReport, compare_ranks, rank_report
+from .spectra import Spectrum, spectrum
 from .synthetic import contexts_and_words
 
 __version__ = "0.1.0"
@@ -66,6 +71,8 @@ __all__ = [
     "io",
     "outputlayer",
     "rank",
+    "reports",
+    "spectra",
     "output_set",
     "symbolic",
     "synthetic",
@@ -82,6 +89,8 @@ __all__ = [
     "log_sparsemax",
     "log_entmax",
     "log_mixture",
+    "Activation",
+    "register",
     "PointwiseLayer",
     "MixtureLayer",
     "log_prob_matrix",

@@ -14,10 +14,11 @@ import json
 import os
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
+
+from ._progress import progress_bar
 
 __all__: list[str] = []
 
@@ -83,31 +84,20 @@ def save_figure(fig, out_dir, name):
 
 
 class Progress:
-    """One updating line on stderr: ``name: 3/12 (softmax d=8) 4.1 s``.
+    """A figure script's progress bar on stderr (the package's tqdm facility).
 
-    Silent for the first two seconds and at most twice a second after, so
-    short runs print nothing.
+    ``step(label)`` advances it by one; it closes itself after the last step.
     """
 
-    def __init__(self, name, total, quiet_for=2.0):
-        self.name, self.total, self.done = name, total, 0
-        self.start = time.perf_counter()
-        self.quiet_until = self.start + quiet_for
-        self.last = -1.0
-        self.printed = False
+    def __init__(self, name, total, progress=True):
+        self.total = total
+        self._bar = progress_bar(total, name, progress, unit="step")
 
     def step(self, what=""):
-        self.done += 1
-        now = time.perf_counter()
-        final = self.done == self.total
-        if now < self.quiet_until or (now - self.last < 0.5 and not final):
-            return
-        if final and not self.printed and now < self.quiet_until:
-            return
-        self.last, self.printed = now, True
-        print(f"\r{self.name}: {self.done}/{self.total} {what} "
-              f"{now - self.start:.1f} s\033[K", end="\n" if final else "",
-              file=sys.stderr, flush=True)
+        self._bar.set_postfix_str(what, refresh=False)
+        self._bar.update()
+        if self._bar.n >= self.total:
+            self._bar.close()
 
 
 def pyplot():

@@ -88,10 +88,29 @@ def _as_scalar(x, name, *, low=None, high=None, low_open=False, high_open=False)
     return value
 
 
+def _as_int(x, name, *, low=None, high=None):
+    """Return `x` as a Python int inside ``[low, high]`` (either end optional).
+
+    The one integer check of the package: booleans, floats (even integral
+    ones) and strings are refused with ``TypeError``, out-of-range values
+    with ``ValueError``, both naming the argument and what was received.
+    """
+    if not isinstance(x, (int, np.integer)) or isinstance(x, (bool, np.bool_)):
+        raise TypeError(f"{name} must be an integer; got {x!r}")
+    value = int(x)
+    if (low is not None and value < low) or (high is not None and value > high):
+        if high is None and low in (0, 1):
+            what = "a positive integer" if low == 1 else "a non-negative integer"
+        else:
+            what = f"an integer in [{'-inf' if low is None else low}, "
+            what += f"{'inf' if high is None else high}]"
+        raise ValueError(f"{name} must be {what}; got {value}")
+    return value
+
+
 def _check_axis(axis, ndim, name="axis"):
     """Normalise `axis` for an array of `ndim` dimensions."""
-    if not isinstance(axis, (int, np.integer)) or isinstance(axis, bool):
-        raise TypeError(f"{name} must be an integer; got {axis!r}")
+    _as_int(axis, name)
     if not -ndim <= axis < ndim:
         raise ValueError(
             f"{name} must lie in [{-ndim}, {ndim - 1}] for a {ndim}-D array; "

@@ -5,7 +5,7 @@ for some context iff the open polyhedron
 
 .. math:: P_i = \{x : (w_j - w_i)^T x + b_j - b_i < 0 \;\; \forall j \ne i\}
 
-is non-empty (Demeter et al. 2020; Grivas et al. 2022). Without a bias this
+is non-empty (Demeter et al. 2020 [1]_; Grivas et al. 2022 [2]_). Without a bias this
 says that ``w_i`` is a vertex of the convex hull of the rows of ``W``.
 
 Every answer here comes with something the user can check:
@@ -47,19 +47,37 @@ How words are decided, cheapest first:
 A word is reported unargmaxable only with a verified certificate; a word for
 which neither verifies (a numerically degenerate case, e.g. a word exactly on
 the boundary of the hull) is reported *undecided*, never guessed.
+
+References
+----------
+.. [1] D. Demeter, G. Kimmel, D. Downey, "Stolen probability: a structural
+   weakness of neural language models", ACL 2020, arXiv:2005.02433.
+.. [2] A. Grivas, N. Bogoychev, A. Lopez, "Low-rank softmax can have
+   unargmaxable classes in theory but rarely in practice", ACL 2022,
+   arXiv:2203.06462.
 """
 
 from __future__ import annotations
 
 import math
-import sys
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
-import scipy.optimize
 
-from ._validation import _as_float_array, _as_scalar
+from ._feasibility import (
+    ARGMAXABLE,
+    UNARGMAXABLE,
+    UNDECIDED,
+    _certificate_holds,
+    _decide_by_lp,
+    _lp,
+    _LPFailed,
+    _margins,
+)
+from ._progress import progress_bar
+from ._validation import _as_float_array, _as_int, _as_scalar
+from .layers import MixtureLayer, PointwiseLayer
 
 __all__ = [
     "ArgmaxReport",
@@ -70,7 +88,6 @@ __all__ = [
     "dominating_word",
 ]
 
-ARGMAXABLE, UNARGMAXABLE, UNDECIDED = 1, 0, -1
 METHODS = ("duplicate", "self", "whitened", "random", "projection", "lp")
 
 
@@ -170,148 +187,6 @@ class ArgmaxReport:
 
 
 # ---------------------------------------------------------------------------
-# Numerical building blocks
-# ---------------------------------------------------------------------------
-
-
-def _margins(W, b, H, idx):
-    """Margins ``z_i - max_{j≠i} z_j`` of candidate contexts and their bounds.
-
-    `H` (B, d) holds one candidate per word in `idx`. The bound is the
-    worst-case rounding of the two scores compared: ``2 d ε ‖h‖ max‖w‖ +
-    2 ε max|b|``.
-    """
-    S = H @ W.T + b
-    rows = np.arange(len(idx))
-    own = S[rows, idx].copy()
-    S[rows, idx] = -np.inf
-    margin = own - S.max(axis=1)
-    eps = np.finfo(np.float64).eps
-    wmax = np.sqrt(np.max(np.einsum("ij,ij->i", W, W)))
-    tol = (2 * W.shape[1] * eps * np.linalg.norm(H, axis=1) * wmax
-           + 2 * eps * np.max(np.abs(b)) + np.finfo(np.float64).tiny)
-    return margin, tol
-
-
-def _strongest(W, b, h, i, k, violators_only):
-    """Up to `k` competitors of `i` at `h`, strongest first.
-
-    With `violators_only`, only words scoring at least as high as `i`.
-    """
-    s = W @ h + b
-    s_i = s[i]
-    s[i] = -np.inf
-    cand = np.flatnonzero(s >= s_i) if violators_only else np.flatnonzero(s > -np.inf)
-    if len(cand) > k:
-        cand = cand[np.argpartition(-s[cand], k - 1)[:k]]
-    return cand[np.argsort(-s[cand])]
-
-
-def _certificate_holds(W, b, i, j, lam, rtol=1e-9):
-    """Check ``λ ≥ 0, Σλ = 1, w_i = Σ λ_j w_j, b_i ≤ Σ λ_j b_j`` to `rtol`."""
-    j = np.asarray(j, dtype=int)
-    lam = np.asarray(lam, dtype=np.float64)
-    if len(j) == 0 or np.any(j == i) or np.any(lam < 0):
-        return False
-    if abs(lam.sum() - 1) > 1e-12 * len(lam):
-        return False
-    scale = max(np.linalg.norm(W[i]), np.max(np.linalg.norm(W[j], axis=1)), 1e-300)
-    residual = np.linalg.norm(lam @ W[j] - W[i])
-    bscale = max(np.max(np.abs(b[j])), abs(b[i]), 1.0)
-    return bool(residual <= rtol * scale and b[i] <= lam @ b[j] + rtol * bscale)
-
-
-def _polish_certificate(W, b, i, support):
-    """Convex weights on `support` reproducing ``w_i``, by NNLS.
-
-    A heavy last row enforces ``Σλ = 1``; the weights are then renormalised.
-    """
-    ws = W[support]
-    scale = max(np.linalg.norm(W[i]), np.max(np.linalg.norm(ws, axis=1)), 1.0)
-    A = np.vstack([ws.T, np.full(len(support), 1e3 * scale)])
-    y = np.concatenate([W[i], [1e3 * scale]])
-    lam, _ = scipy.optimize.nnls(A, y, maxiter=50 * max(len(support), 10))
-    keep = lam > 0
-    if not keep.any():
-        return support[:0], lam[:0]
-    lam = lam[keep] / lam[keep].sum()
-    return support[keep], lam
-
-
-class _LPFailed(RuntimeError):
-    pass
-
-
-# HiGHS choice first, then dual simplex, then interior point at its default
-# tolerances: an occasional "Not Set" status of one solver is not a verdict.
-_LP_ATTEMPTS = (
-    ("highs", {"primal_feasibility_tolerance": 1e-10,
-               "dual_feasibility_tolerance": 1e-10}),
-    ("highs-ds", {"primal_feasibility_tolerance": 1e-10,
-                  "dual_feasibility_tolerance": 1e-10}),
-    ("highs-ipm", {}),
-)
-
-
-def _lp(W, b, i, J, box):
-    """Chebyshev-centre LP of word `i` against competitors `J`.
-
-    Returns the optimal radius, the centre and the dual weights ``λ ≥ 0`` of
-    the constraints (``-`` HiGHS's marginals).
-    """
-    d = W.shape[1]
-    A = W[J] - W[i]
-    norms = np.linalg.norm(A, axis=1)
-    A_ub = np.hstack([A, norms[:, None]])
-    b_ub = b[i] - b[J]
-    bounds = [(-box, box) if box is not None else (None, None)] * d + [(None, 1.0)]
-    messages = []
-    for method, options in _LP_ATTEMPTS:
-        res = scipy.optimize.linprog(np.r_[np.zeros(d), -1.0], A_ub=A_ub, b_ub=b_ub,
-                                     bounds=bounds, method=method, options=options)
-        if res.status == 0:
-            return -res.fun, res.x[:d], -res.ineqlin.marginals
-        messages.append(f"{method}: {res.message}")
-    raise _LPFailed(f"word {i}: " + "; ".join(messages))
-
-
-def _decide_by_lp(W, b, i, h0, box, k0, max_rounds):
-    """Constraint generation for word `i`: (status, witness, margin, tol, cert, n).
-
-    The working set starts with the `k0` strongest competitors at `h0` (the
-    best context the cheap phase found, where the facet that blocks word `i`
-    is already on top) and grows by the `k0` strongest violators of each LP
-    witness.
-    """
-    M = W.shape[0]
-    J = _strongest(W, b, h0, i, k0, violators_only=False)
-    n_lp = 0
-    undecided = (UNDECIDED, None, np.nan, np.nan, None)
-    try:
-        for round_ in range(max_rounds + 1):
-            if round_ == max_rounds:  # did not settle: every word at once
-                J = np.setdiff1d(np.arange(M), [i])
-            r, x, lam = _lp(W, b, i, J, box)
-            n_lp += 1
-            if r <= 0:
-                support = J[lam > 1e-12 * max(lam.max(), 1e-300)]
-                j, weights = _polish_certificate(W, b, i, support)
-                if _certificate_holds(W, b, i, j, weights):
-                    return UNARGMAXABLE, None, np.nan, np.nan, (j, weights), n_lp
-                return *undecided, n_lp
-            margin, tol = _margins(W, b, x[None], np.array([i]))
-            if margin[0] > tol[0]:
-                return ARGMAXABLE, x, margin[0], tol[0], None, n_lp
-            new = np.setdiff1d(_strongest(W, b, x, i, k0, violators_only=True), J)
-            if len(new) == 0:  # feasible on J, margin at rounding level
-                return *undecided, n_lp
-            J = np.concatenate([J, new])
-    except _LPFailed:
-        pass
-    return *undecided, n_lp
-
-
-# ---------------------------------------------------------------------------
 # The main entry point
 # ---------------------------------------------------------------------------
 
@@ -334,19 +209,139 @@ def _check_embeddings(W, bias):
     return W, b
 
 
-class _Progress:
-    def __init__(self, enabled, total):
-        self.enabled, self.total = enabled, total
-        self.start = time.perf_counter()
-        self.last = 0.0
+class _Decisions:
+    """What is known about every word so far: its status, how it was
+    decided, and the evidence (witness, margin and its tolerance, or
+    certificate). The phases of :func:`argmaxable` fill it in."""
 
-    def show(self, phase, undecided, force=False):
-        now = time.perf_counter()
-        if self.enabled and (force or now - self.last > 1.0):
-            self.last = now
-            print(f"\rargmaxable: {phase}: {self.total - undecided}/{self.total} "
-                  f"words decided, {now - self.start:.1f} s\033[K",
-                  end="\n" if force else "", file=sys.stderr, flush=True)
+    def __init__(self, W, b, box):
+        M, d = W.shape
+        self.W, self.b, self.box = W, b, box
+        self.status = np.full(M, UNDECIDED, dtype=np.int8)
+        self.method = np.full(M, "", dtype="<U10")
+        self.witnesses = np.full((M, d), np.nan)
+        self.margins = np.full(M, np.nan)
+        self.tols = np.full(M, np.nan)
+        self.certificates = {}
+        self.n_lp = 0
+
+    def undecided(self):
+        return np.flatnonzero(self.status == UNDECIDED)
+
+    def accept(self, idx, H, how):
+        """Mark the words `idx` argmaxable where their contexts `H` verify."""
+        margin, tol = _margins(self.W, self.b, H, idx)
+        ok = margin > tol
+        if self.box is not None:
+            ok &= np.all(np.abs(H) <= self.box, axis=1)
+        sel = idx[ok]
+        self.status[sel], self.method[sel] = ARGMAXABLE, how
+        self.witnesses[sel], self.margins[sel], self.tols[sel] = (
+            H[ok], margin[ok], tol[ok])
+        return ok
+
+    def report(self, seconds):
+        return ArgmaxReport(self.status == ARGMAXABLE, self.status, self.method,
+                            self.witnesses, self.margins, self.tols,
+                            self.certificates, self.n_lp, seconds)
+
+
+def _whitening(W):
+    """Mean ``μ`` and (ridged) inverse covariance of the rows of `W`: in
+    ``h = Σ⁻¹(w_i - μ)`` anisotropic embeddings look isotropic."""
+    d = W.shape[1]
+    mu = W.mean(axis=0)
+    cov = np.cov(W, rowvar=False).reshape(d, d)
+    ridge = 1e-10 * max(np.trace(cov) / d, 1e-300)
+    return mu, np.linalg.inv(cov + ridge * np.eye(d))
+
+
+def _phase_duplicates(dec):
+    """1. A word with an identical twin of no smaller bias is never a strict
+    argmax: certificate ``λ = e_j``."""
+    W, b = dec.W, dec.b
+    _, inverse, group_size = np.unique(W, axis=0, return_inverse=True,
+                                       return_counts=True)
+    inverse = inverse.reshape(-1)
+    for g in np.flatnonzero(group_size > 1):
+        members = np.flatnonzero(inverse == g)
+        for i in members:
+            others = members[(members != i) & (b[members] >= b[i])]
+            if len(others):
+                dec.status[i], dec.method[i] = UNARGMAXABLE, "duplicate"
+                dec.certificates[int(i)] = (others[:1], np.array([1.0]))
+
+
+def _phase_candidates(dec, mu, whiten, block):
+    """2a. The whitened ``h = Σ⁻¹(w_i - μ)``, then ``h = w_i``."""
+    W = dec.W
+    for how, make in (("whitened", lambda idx: (W[idx] - mu) @ whiten),
+                      ("self", lambda idx: W[idx])):
+        todo = dec.undecided()
+        for s in range(0, len(todo), block):
+            idx = todo[s:s + block]
+            dec.accept(idx, make(idx), how)
+
+
+def _phase_random(dec, whiten, rng, n_random, block):
+    """2b. Random directions: the top word of each one is argmaxable."""
+    W, b = dec.W, dec.b
+    d = W.shape[1]
+    for s in range(0, n_random, block):
+        if not np.any(dec.status == UNDECIDED):
+            break
+        H = rng.standard_normal((min(block, n_random - s), d)) @ whiten
+        top = np.argmax(H @ W.T + b, axis=1)
+        new = dec.status[top] == UNDECIDED
+        if new.any():
+            idx, first = np.unique(top[new], return_index=True)
+            dec.accept(idx, H[new][first], "random")
+
+
+def _phase_projection(dec, mu, whiten, rounds, block):
+    """2c. Relaxed projection onto the most violated constraint (Agmon–Motzkin);
+    returns the last context of every word it did not decide."""
+    W, b = dec.W, dec.b
+    todo = dec.undecided()
+    best_h = {}
+    for s in range(0, len(todo), block):
+        idx = todo[s:s + block]
+        H = (W[idx] - mu) @ whiten
+        for _ in range(rounds):
+            S = H @ W.T + b
+            rows = np.arange(len(idx))
+            own = S[rows, idx].copy()
+            S[rows, idx] = -np.inf
+            j = np.argmax(S, axis=1)
+            a = W[idx] - W[j]
+            need = (S[rows, j] - own)
+            norm2 = np.einsum("ij,ij->i", a, a)
+            step = np.where(norm2 > 0, 1.5 * (need + 1e-9 * (1 + np.abs(own)))
+                            / np.maximum(norm2, 1e-300), 0.0)
+            H = H + step[:, None] * a
+        ok = dec.accept(idx, H, "projection")
+        for k in np.flatnonzero(~ok):
+            best_h[int(idx[k])] = H[k]
+    return best_h
+
+
+def _phase_lp(dec, start_of, max_rounds, after_each=None):
+    """3. The exact LP with constraint generation, word by word."""
+    W, b = dec.W, dec.b
+    k0 = min(W.shape[0] - 1, 64)
+    for i in dec.undecided():
+        st, x, margin, tol, cert, n = _decide_by_lp(W, b, i, start_of(i), dec.box,
+                                                    k0, max_rounds)
+        dec.n_lp += n
+        dec.status[i] = st
+        if st == ARGMAXABLE:
+            dec.method[i], dec.witnesses[i] = "lp", x
+            dec.margins[i], dec.tols[i] = margin, tol
+        elif st == UNARGMAXABLE:
+            dec.method[i] = "lp"
+            dec.certificates[int(i)] = cert
+        if after_each is not None:
+            after_each()
 
 
 def argmaxable(W, bias=None, *, seed=0, n_random=None, projection_rounds=20,
@@ -380,7 +375,8 @@ def argmaxable(W, bias=None, *, seed=0, n_random=None, projection_rounds=20,
     max_lp_rounds : int
         Constraint-generation rounds before one LP over all words.
     progress : bool, optional
-        Progress on stderr; default when M ≥ 5000.
+        A progress bar of decided words on stderr (default: when stderr is a
+        terminal).
 
     Returns
     -------
@@ -397,112 +393,38 @@ def argmaxable(W, bias=None, *, seed=0, n_random=None, projection_rounds=20,
     """
     start = time.perf_counter()
     W, b = _check_embeddings(W, bias)
-    M, d = W.shape
+    M = W.shape[0]
     if box is not None:
         box = _as_scalar(box, "box", low=0, low_open=True)
+    n_random = min(4 * M, 20000) if n_random is None else _as_int(
+        n_random, "n_random", low=0)
+    projection_rounds = _as_int(projection_rounds, "projection_rounds", low=0)
+    block = _as_int(block, "block", low=1)
+    max_lp_rounds = _as_int(max_lp_rounds, "max_lp_rounds", low=1)
     rng = np.random.default_rng(seed)
-    prog = _Progress(M >= 5000 if progress is None else progress, M)
+    dec = _Decisions(W, b, box)
+    with progress_bar(M, "argmaxable", progress, unit="word") as bar:
+        def advance(phase):
+            done = M - len(dec.undecided())
+            bar.set_postfix_str(phase, refresh=False)
+            bar.update(done - bar.n)
 
-    status = np.full(M, UNDECIDED, dtype=np.int8)
-    method = np.full(M, "", dtype="<U10")
-    witnesses = np.full((M, d), np.nan)
-    margins = np.full(M, np.nan)
-    tols = np.full(M, np.nan)
-    certificates = {}
-
-    def accept(idx, H, margin, tol, how):
-        ok = margin > tol
-        if box is not None:
-            ok &= np.all(np.abs(H) <= box, axis=1)
-        sel = idx[ok]
-        status[sel], method[sel] = ARGMAXABLE, how
-        witnesses[sel], margins[sel], tols[sel] = H[ok], margin[ok], tol[ok]
-        return ok
-
-    # 1. exact duplicates: a word with an identical twin of no smaller bias
-    _, inverse, group_size = np.unique(W, axis=0, return_inverse=True,
-                                       return_counts=True)
-    inverse = inverse.reshape(-1)
-    for g in np.flatnonzero(group_size > 1):
-        members = np.flatnonzero(inverse == g)
-        for i in members:
-            others = members[(members != i) & (b[members] >= b[i])]
-            if len(others):
-                status[i], method[i] = UNARGMAXABLE, "duplicate"
-                certificates[int(i)] = (others[:1], np.array([1.0]))
-
-    # 2a. the whitened h = Σ⁻¹(w_i - μ), then h = w_i
-    mu = W.mean(axis=0)
-    cov = np.cov(W, rowvar=False).reshape(d, d)
-    ridge = 1e-10 * max(np.trace(cov) / d, 1e-300)
-    whiten = np.linalg.inv(cov + ridge * np.eye(d))
-    for how, make in (("whitened", lambda idx: (W[idx] - mu) @ whiten),
-                      ("self", lambda idx: W[idx])):
-        todo = np.flatnonzero(status == UNDECIDED)
-        for s in range(0, len(todo), block):
-            idx = todo[s:s + block]
-            H = make(idx)
-            accept(idx, H, *_margins(W, b, H, idx), how)
-            prog.show(how, int(np.sum(status == UNDECIDED)))
-
-    # 2b. random directions: each one's top word is argmaxable
-    n_random = min(4 * M, 20000) if n_random is None else int(n_random)
-    for s in range(0, n_random, block):
-        if not np.any(status == UNDECIDED):
-            break
-        H = rng.standard_normal((min(block, n_random - s), d)) @ whiten
-        top = np.argmax(H @ W.T + b, axis=1)
-        new = status[top] == UNDECIDED
-        if new.any():
-            idx, first = np.unique(top[new], return_index=True)
-            Hn = H[new][first]
-            accept(idx, Hn, *_margins(W, b, Hn, idx), "random")
-        prog.show("random", int(np.sum(status == UNDECIDED)))
-
-    # 2c. relaxed projection onto the most violated constraint
-    todo = np.flatnonzero(status == UNDECIDED)
-    best_h = {}
-    for s in range(0, len(todo), block):
-        idx = todo[s:s + block]
-        H = (W[idx] - mu) @ whiten
-        for _ in range(projection_rounds):
-            S = H @ W.T + b
-            rows = np.arange(len(idx))
-            own = S[rows, idx].copy()
-            S[rows, idx] = -np.inf
-            j = np.argmax(S, axis=1)
-            a = W[idx] - W[j]
-            need = (S[rows, j] - own)
-            norm2 = np.einsum("ij,ij->i", a, a)
-            step = np.where(norm2 > 0, 1.5 * (need + 1e-9 * (1 + np.abs(own)))
-                            / np.maximum(norm2, 1e-300), 0.0)
-            H = H + step[:, None] * a
-        ok = accept(idx, H, *_margins(W, b, H, idx), "projection")
-        for k in np.flatnonzero(~ok):
-            best_h[int(idx[k])] = H[k]
-        prog.show("projection", int(np.sum(status == UNDECIDED)))
-
-    # 3. exact LP with constraint generation
-    n_lp = 0
-    k0 = min(M - 1, 64)
-    for i in np.flatnonzero(status == UNDECIDED):
-        h0 = best_h.get(int(i), (W[i] - mu) @ whiten)
-        st, x, margin, tol, cert, n = _decide_by_lp(W, b, i, h0, box, k0,
-                                                    max_lp_rounds)
-        n_lp += n
-        status[i] = st
-        if st == ARGMAXABLE:
-            method[i], witnesses[i], margins[i], tols[i] = "lp", x, margin, tol
-        elif st == UNARGMAXABLE:
-            method[i] = "lp"
-            certificates[int(i)] = cert
-        prog.show("LP", int(np.sum(status == UNDECIDED)))
-    prog.show("done", int(np.sum(status == UNDECIDED)), force=prog.enabled)
-    return ArgmaxReport(status == ARGMAXABLE, status, method, witnesses, margins, tols,
-                        certificates, n_lp, time.perf_counter() - start)
+        _phase_duplicates(dec)
+        advance("duplicates")
+        mu, whiten = _whitening(W)
+        _phase_candidates(dec, mu, whiten, block)
+        advance("candidates")
+        _phase_random(dec, whiten, rng, n_random, block)
+        advance("random")
+        best_h = _phase_projection(dec, mu, whiten, projection_rounds, block)
+        advance("projection")
+        _phase_lp(dec, lambda i: best_h.get(int(i), (W[i] - mu) @ whiten),
+                  max_lp_rounds, after_each=lambda: advance("LP"))
+        advance("done")
+    return dec.report(time.perf_counter() - start)
 
 
-def argmaxable_lp_baseline(W, bias=None, words=None, box=None):
+def argmaxable_lp_baseline(W, bias=None, *, words=None, box=None):
     """One Chebyshev-centre LP per word against all the others (the baseline).
 
     What :func:`argmaxable` is measured against: exact, but one full
@@ -611,37 +533,37 @@ class ArgmaxUnderReport:
 
 def argmaxable_under(layer, *, n_contexts=20000, context_scale=None, seed=0,
                      **kwargs):
-    r"""Argmaxable words of a layer, per activation.
+    r"""Argmaxable words of a layer, asked of its activation's capabilities.
 
-    * **Strictly increasing pointwise maps** (softmax, sigsoftmax, GSS with
-      ``k > 0``, PLIF, sigmoid-normalisation): exactly the linear layer's
-      answer. *Proof.* These are ``p = softmax(φ(z))`` with ``φ`` strictly
-      increasing elementwise, so ``z_i > z_j ⟺ φ(z_i) > φ(z_j)`` and the
-      strict argmax of ``log p`` is that of ``z = W h + b`` at every ``h``.
-      Hence the set of contexts where ``i`` is the strict argmax is the same
-      ``P_i``, and word ``i`` is argmaxable under ``φ`` iff it is for the
-      linear layer. ∎
-    * **MoS / MoSS / MoC**: the words that are the mode for some of
-      `n_contexts` sampled contexts (a *lower bound*), and the linear layer's
-      argmaxable words as a proven *upper bound*. *Proof* (MoS, MoSS: all
-      components share ``W`` and ``b``, and ``g = exp`` or ``e^z σ(z)`` is
-      increasing and convex). If ``w_i = Σ λ_j w_j`` and ``b_i ≤ Σ λ_j b_j``
-      then ``z_{ki} ≤ Σ λ_j z_{kj}`` in every component ``k``, so by
-      monotonicity and Jensen ``g(z_{ki}) ≤ Σ λ_j g(z_{kj})``; dividing by the
-      component's normaliser and mixing, ``p_i ≤ Σ λ_j p_j ≤ max_j p_j``: an
-      unargmaxable word is never the strict mode of the mixture. MoC is a
-      linear layer on the mixed context. (The reference text says mixtures
-      can make an interior word the mode; with a shared ``W`` and ``b`` they
-      cannot.)
+    * **Strictly increasing logit maps** (activations declared
+      ``increasing``: softmax, sigsoftmax, GSS, PLIF, sigmoid-normalisation,
+      or a user's): exactly the linear layer's answer. *Proof.* These are
+      ``p = softmax(φ(z))`` with ``φ`` strictly increasing elementwise, so
+      ``z_i > z_j ⟺ φ(z_i) > φ(z_j)`` and the strict argmax of ``log p`` is
+      that of ``z = W h + b`` at every ``h``. Hence the set of contexts where
+      ``i`` is the strict argmax is the same ``P_i``, and word ``i`` is
+      argmaxable under ``φ`` iff it is for the linear layer. ∎
+    * **Mixtures** (MoS, MoSS, MoC): the words that are the mode for some of
+      `n_contexts` sampled contexts (a *lower bound*), and, when the
+      components' ``g = e^φ`` is increasing and convex (declared
+      ``increasing`` and ``convex_g``: softmax, sigsoftmax), the linear
+      layer's argmaxable words as a proven *upper bound*. *Proof* (all
+      components share ``W`` and ``b``). If ``w_i = Σ λ_j w_j`` and
+      ``b_i ≤ Σ λ_j b_j`` then ``z_{ki} ≤ Σ λ_j z_{kj}`` in every component
+      ``k``, so by monotonicity and Jensen ``g(z_{ki}) ≤ Σ λ_j g(z_{kj})``;
+      dividing by the component's normaliser and mixing,
+      ``p_i ≤ Σ λ_j p_j ≤ max_j p_j``: an unargmaxable word is never the
+      strict mode of the mixture. MoC is a linear layer on the mixed context.
     * **Sparse activations**: which words can get *nonzero* probability at
-      all. t-softmax: ``p_i > 0`` iff ``z_i > max_j z_j - t``, the LP of
-      :func:`argmaxable` with every bias difference relaxed by ``t`` (exact).
-      sparsemax: ``p_i > 0`` iff ``Σ_j [z_j - z_i]_+ < 1``; a context with a
-      small enough scale puts every word in the support without a bias, so
-      the answer is exact (all words) there, and sampled (a lower bound) with
-      a bias. ReLU-normalisation: ``p_i > 0`` iff ``z_i > 0``, possible iff
-      ``w_i ≠ 0`` or ``b_i > 0`` (exact). entmax and r-softmax: sampled,
-      lower bound.
+      all, exactly where the activation declares a ``support`` rule
+      (t-softmax: ``p_i > 0`` iff ``z_i > max_j z_j - t``, the LP of
+      :func:`argmaxable` with word ``i``'s bias raised by ``t``;
+      ReLU-normalisation: ``p_i > 0`` iff ``z_i > 0``, possible iff
+      ``w_i ≠ 0`` or ``b_i > 0``; sparsemax without a bias: every word, as a
+      context of small enough scale gives the uniform distribution), and
+      otherwise sampled over a range of context scales (a lower bound).
+    * **Any other dense activation**: the modes of sampled contexts, a lower
+      bound.
 
     Parameters
     ----------
@@ -659,19 +581,19 @@ def argmaxable_under(layer, *, n_contexts=20000, context_scale=None, seed=0,
     -------
     ArgmaxUnderReport
     """
-    from . import activations as act
-    from .layers import MixtureLayer, PointwiseLayer
-
+    if not isinstance(layer, (PointwiseLayer, MixtureLayer)):
+        raise TypeError("layer must be a PointwiseLayer or a MixtureLayer; got "
+                        f"{type(layer).__name__}")
+    n_contexts = _as_int(n_contexts, "n_contexts", low=1)
     rng = np.random.default_rng(seed)
     scale = 1.0 if context_scale is None else _as_scalar(
         context_scale, "context_scale", low=0, low_open=True)
+    act = layer.base if isinstance(layer, MixtureLayer) else layer.activation
     if isinstance(layer, MixtureLayer):
-        G = rng.standard_normal((int(n_contexts), layer.d_context))
+        G = rng.standard_normal((n_contexts, layer.d_context))
         G *= scale / math.sqrt(layer.d_context)
-        modes = np.zeros(layer.M, dtype=bool)
-        for _, blk in layer.blocks(G):
-            modes[np.argmax(blk, axis=1)] = True
-        if layer.base not in ("softmax", "sigsoftmax"):
+        modes = _sampled_modes(layer, G)
+        if not (act.increasing and act.convex_g):
             return ArgmaxUnderReport(modes, "lower-bound", "argmax", None,
                                      f"modes over {n_contexts} sampled contexts")
         linear = argmaxable(layer.W, layer.bias, **kwargs)
@@ -680,38 +602,27 @@ def argmaxable_under(layer, *, n_contexts=20000, context_scale=None, seed=0,
             modes, "exact" if exact else "lower-bound", "argmax", linear,
             f"modes over {n_contexts} sampled contexts; at most the linear layer's "
             f"{int(linear.mask.sum())} argmaxable words (Jensen)", linear.mask)
-    if not isinstance(layer, PointwiseLayer):
-        raise TypeError("layer must be a PointwiseLayer or a MixtureLayer; got "
-                        f"{type(layer).__name__}")
-    spec = act.get(layer.activation)
-    increasing = spec.logit_map is not None and not (
-        layer.activation == "gss" and float(layer.params["k"]) <= 0)
-    if increasing:
+    if act.increasing:
         rep = argmaxable(layer.W, layer.bias, **kwargs)
         return ArgmaxUnderReport(rep.mask, "exact", "argmax", rep,
-                                 f"{layer.activation} is a strictly increasing map "
+                                 f"{act.name} is a strictly increasing map "
                                  "of the logits: same words as the linear layer")
     W = layer.W.astype(np.float64)
-    M = layer.M
-    b = np.zeros(M) if layer.bias is None else layer.bias.astype(np.float64)
-    name = layer.activation
-    if name == "relu_normalized":
-        mask = np.any(W != 0, axis=1) | (b > 0)
-        return ArgmaxUnderReport(mask, "exact-support", "nonzero probability", None,
-                                 "p_i > 0 iff z_i > 0 for some h: w_i ≠ 0 or b_i > 0")
-    if name == "t_softmax":
-        t = float(layer.params["t"])
-        mask = _t_support(W, b, t, box=kwargs.get("box"))
-        return ArgmaxUnderReport(mask, "exact-support", "nonzero probability", None,
-                                 f"LP with every competitor's bias raised by t = {t}")
-    if name == "sparsemax" and layer.bias is None:
-        return ArgmaxUnderReport(np.ones(M, dtype=bool), "exact-support",
-                                 "nonzero probability", None,
-                                 "h → 0 gives the uniform distribution")
+    b = np.zeros(layer.M) if layer.bias is None else layer.bias.astype(np.float64)
+    if not act.sparse:
+        H = rng.standard_normal((n_contexts, layer.d)) * (scale / math.sqrt(layer.d))
+        return ArgmaxUnderReport(_sampled_modes(layer, H), "lower-bound", "argmax",
+                                 None, f"modes over {n_contexts} sampled contexts")
+    if act.support is not None:
+        found = act.support(W, b, **layer.params)
+        if found is not None:
+            mask, note = found
+            return ArgmaxUnderReport(np.asarray(mask, dtype=bool), "exact-support",
+                                     "nonzero probability", None, note)
     # sampled lower bound over several context scales
-    mask = np.zeros(M, dtype=bool)
+    mask = np.zeros(layer.M, dtype=bool)
     scales = scale * np.logspace(-2, 1, 7)
-    per = max(1, int(n_contexts) // len(scales))
+    per = max(1, n_contexts // len(scales))
     for s in scales:
         H = rng.standard_normal((per, layer.d)) * (s / math.sqrt(layer.d))
         for _, blk in layer.blocks(H):
@@ -721,21 +632,9 @@ def argmaxable_under(layer, *, n_contexts=20000, context_scale=None, seed=0,
                              "at scales 0.01 to 10")
 
 
-def _t_support(W, b, t, box=None):
-    """Words that can get nonzero t-softmax probability, exactly.
-
-    ``p_i > 0`` iff ``z_i > z_j - t`` for all ``j``: the argmax problem of
-    word ``i`` with its own bias raised by ``t``.
-    """
-    M, d = W.shape
-    mask = np.zeros(M, dtype=bool)
-    for i in range(M):
-        bi = b.copy()
-        bi[i] += t
-        margin, tol = _margins(W, bi, W[i][None], np.array([i]))
-        if margin[0] > tol[0]:
-            mask[i] = True
-            continue
-        st, *_ = _decide_by_lp(W, bi, i, W[i], box, min(M - 1, 64), 50)
-        mask[i] = st == ARGMAXABLE
-    return mask
+def _sampled_modes(layer, X):
+    """Words that are the argmax of the layer's output for some row of `X`."""
+    modes = np.zeros(layer.M, dtype=bool)
+    for _, blk in layer.blocks(X):
+        modes[np.argmax(blk, axis=1)] = True
+    return modes

@@ -13,6 +13,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from ._output import pyplot, save_figure, write_json
+from .outputlayer import analyze_output_layer
+
 __all__ = ["main"]
 
 _ROOT = Path(__file__).resolve().parent.parent
@@ -79,9 +82,6 @@ def _figures(args):
 
 
 def _analyze(args):
-    from ._output import pyplot, save_figure, write_json
-    from .outputlayer import analyze_output_layer
-
     out = Path(args.out)
     _check_writable(out)
     start = time.perf_counter()

@@ -2,7 +2,7 @@ r"""Expressivity experiments: fit a target distribution with each output layer.
 
 Rank is a proxy; what a modeller cares about is how close a layer can get to
 a target and whether it gets the mode right — the two metrics of Ganea et al.
-2019 (cross-entropy and mode estimation). :func:`fit_log_probs` learns free
+2019 [1]_ (cross-entropy and mode estimation). :func:`fit_log_probs` learns free
 contexts, word embeddings, an optional bias and the activation's own
 parameters by minimising the mean cross-entropy
 
@@ -11,15 +11,26 @@ parameters by minimising the mean cross-entropy
 with analytic gradients and L-BFGS-B. ``L - H(P^*) = KL(P^* ‖ p)`` (mean over
 rows), so the entropy of the target is the floor.
 
-Fittable: softmax, sigsoftmax, GSS (``c, k`` fixed or learned),
-sigmoid-normalisation, PLIF (slopes learned), MoS, MoSS, MoC. Not fittable by
-cross-entropy: the sparse activations (ReLU-normalisation, t-/r-softmax,
-sparsemax, entmax). They give ``p_ij = 0`` exactly, so any target mass on
+Fittable: every dense activation that declares a logit map and its
+derivative (softmax, sigsoftmax, GSS with ``c, k`` fixed or learned,
+sigmoid-normalisation, PLIF with its slopes learned, or a user's own), and
+the mixtures MoS, MoSS, MoC. Not fittable by cross-entropy: the sparse
+activations (ReLU-normalisation, t-/r-softmax, sparsemax, entmax). They give ``p_ij = 0`` exactly, so any target mass on
 such a word makes the cross-entropy infinite and its gradient undefined;
 their own losses (the sparsemax / Fenchel–Young losses of Martins & Astudillo
-2016 and Peters et al. 2019) do not measure the KL divergence the other
+2016 [2]_ and Peters et al. 2019 [3]_) do not measure the KL divergence the other
 layers are compared by, so mixing them into one table would compare
 different quantities. They are refused with that reason.
+
+References
+----------
+.. [1] O.-E. Ganea, S. Gelly, G. Bécigneul, A. Severyn, "Breaking the softmax
+   bottleneck via learnable monotonic pointwise non-linearities", ICML 2019,
+   arXiv:1902.08077.
+.. [2] A. F. T. Martins, R. F. Astudillo, "From softmax to sparsemax",
+   ICML 2016, arXiv:1602.02068.
+.. [3] B. Peters, V. Niculae, A. F. T. Martins, "Sparse sequence-to-sequence
+   models", ACL 2019, arXiv:1905.05702.
 """
 
 from __future__ import annotations
@@ -32,11 +43,13 @@ import numpy as np
 import scipy.optimize
 
 from . import activations as act
-from ._validation import _as_float_array, _as_scalar
+from ._progress import progress_bar
+from ._validation import _as_float_array, _as_int, _as_scalar
 from .layers import MixtureLayer, PointwiseLayer
+from .reports import rank_report
 
 __all__ = [
-    "FITTABLE",
+    "MIXTURES",
     "FitResult",
     "fit_log_probs",
     "loss_and_gradient",
@@ -44,10 +57,9 @@ __all__ = [
     "Sweep",
 ]
 
-POINTWISE = ("softmax", "sigsoftmax", "gss", "sigmoid_normalized", "plif")
+#: mixture layers by name: (kind, default base activation)
 MIXTURES = {"mos": ("mos", "softmax"), "moss": ("mos", "sigsoftmax"),
             "moc": ("moc", "softmax")}
-FITTABLE = POINTWISE + tuple(MIXTURES)
 _SPARSE_REASON = (
     "gives probability exactly 0, so cross-entropy is infinite wherever the "
     "target puts mass there and has no gradient; its own (Fenchel-Young) loss "
@@ -56,67 +68,48 @@ _SPARSE_REASON = (
 
 
 # ---------------------------------------------------------------------------
-# Logit maps and their derivatives
+# What is fitted
 # ---------------------------------------------------------------------------
 
 
-def _sigmoid(x):
-    return np.exp(-act.softplus(-x))
+def _resolve_activation(activation, base=None):
+    """``(label, kind, Activation)`` of a fittable layer, or a clear error.
+
+    `kind` is None for a pointwise layer, ``"mos"``/``"moc"`` for a mixture.
+    Fitting asks the activation for two capabilities: the logit map ``φ``
+    (``log p = φ(z) - lse(φ(z))``) and its derivative (unless the map is a
+    shift, whose derivative is 1).
+    """
+    kind = None
+    if isinstance(activation, str) and activation in MIXTURES:
+        kind, default_base = MIXTURES[activation]
+        spec = act.get(default_base if base is None else base)
+        label = activation if base is None else f"{activation}[{spec.name}]"
+    else:
+        if base is not None:
+            raise TypeError("base is for the mixtures "
+                            f"{sorted(MIXTURES)}; got activation={activation!r}")
+        try:
+            spec = act.get(activation)
+        except ValueError:
+            raise ValueError(
+                f"activation must be one of {sorted(act.available())} or "
+                f"{sorted(MIXTURES)} (or an Activation); got {activation!r}"
+            ) from None
+        label = spec.name
+    if spec.sparse:
+        raise ValueError(f"{spec.name!r} is not fittable by cross-entropy: it "
+                         + _SPARSE_REASON)
+    purpose = "fit_log_probs needs to write log p = φ(z) - lse(φ(z))"
+    spec.require("logit_map", purpose)
+    if not spec.shift_only:
+        spec.require("derivative", "fit_log_probs needs for its analytic gradient")
+    return label, kind, spec
 
 
-def _softplus_sigmoid(x):
-    """``softplus(x)`` and ``σ(x)`` from one ``exp(-|x|)``, both stable."""
-    e = np.exp(-np.abs(x))
-    sp = np.log1p(e) + np.maximum(x, 0)
-    inv = 1 / (1 + e)
-    return sp, np.where(x >= 0, inv, e * inv)
-
-
-def _phi(name, Z, prm):
-    """``φ(Z)`` and ``φ'(Z)`` of ``log p = φ(z) - lse(φ(z))``."""
-    if name == "softmax":
-        return Z, None
-    if name == "sigsoftmax":
-        sp, sig = _softplus_sigmoid(-Z)      # φ = z - softplus(-z)
-        return Z - sp, 1 + sig
-    if name == "gss":
-        c, k = prm["c"], prm["k"]
-        u = Z - c
-        sp, sig = _softplus_sigmoid(u)
-        return k * u + c - (k - 1) * sp, k - (k - 1) * sig
-    if name == "sigmoid_normalized":
-        sp, sig = _softplus_sigmoid(-Z)
-        return -sp, sig
-    if name == "plif":
-        slopes, bound = act.softplus(prm["theta"]), prm["bound"]
-        K = slopes.shape[0]
-        delta = 2 * bound / K
-        knots = -bound + delta * np.arange(K)
-        offsets = delta * np.concatenate(([0.0], np.cumsum(slopes[:-1])))
-        k = np.clip(np.floor((Z + bound) / delta), 0, K - 1).astype(np.intp)
-        prm["_plif"] = (k, knots, delta)  # reused by the theta gradient
-        return (Z - knots[k]) * slopes[k] + offsets[k], slopes[k]
-    raise ValueError(f"no logit map for {name!r}")  # pragma: no cover
-
-
-def _param_grads(name, Z, dPhi, prm):
-    """Gradients of the activation's own parameters from ``dL/dφ``."""
-    if name == "gss" and prm.get("_learn"):
-        u = Z - prm["c"]
-        k = prm["k"]
-        s = _sigmoid(u)
-        return {"c": np.sum(dPhi * (1 - k + (k - 1) * s)),
-                "k": np.sum(dPhi * (u - act.softplus(u)))}
-    if name == "plif":
-        k, knots, delta = prm["_plif"]
-        K = knots.shape[0]
-        own = np.bincount(k.ravel(), (dPhi * (Z - knots[k])).ravel(), minlength=K)
-        mass = np.bincount(k.ravel(), dPhi.ravel(), minlength=K)
-        # f depends on w_m through the piece it lies in and every piece above
-        above = np.concatenate((np.cumsum(mass[::-1])[::-1][1:], [0.0]))
-        dslope = own + delta * above
-        return {"theta": dslope * _sigmoid(prm["theta"])}
-    return {}
+def _derivative(spec, Z, params):
+    """``φ'(Z)``, or None for a shift (``φ' = 1``)."""
+    return None if spec.shift_only else spec.logit_map_derivative(Z, **params)
 
 
 # ---------------------------------------------------------------------------
@@ -125,24 +118,29 @@ def _param_grads(name, Z, dPhi, prm):
 
 
 class _Spec:
-    """Shapes and names of the free parameters of one fitting problem."""
+    """Shapes and names of the free parameters of one fitting problem.
 
-    def __init__(self, name, N, M, d, bias, prm):
-        self.name, self.N, self.M, self.d, self.bias = name, N, M, d, bias
-        self.prm = prm
+    ``act`` is the :class:`~rankbottleneck.activations.Activation`, ``kind``
+    None (pointwise) or ``"mos"``/``"moc"``, ``params`` the activation's
+    bound parameters and ``learn`` the names of those that are learned.
+    """
+
+    def __init__(self, act, kind, N, M, d, bias, params, learn=(), n_components=3):
+        self.act, self.kind = act, kind
+        self.N, self.M, self.d, self.bias = N, M, d, bias
+        self.params, self.learn = dict(params), tuple(learn)
         shapes = {}
-        if name in MIXTURES:
-            K = prm["n_components"]
+        if kind is not None:
+            K = n_components
             shapes.update(G=(N, d), U=(K, d), P=(K, d, d), c=(K, d))
         else:
             shapes["H"] = (N, d)
         shapes["W"] = (M, d)
         if bias:
             shapes["b"] = (M,)
-        if name == "plif":
-            shapes["theta"] = (prm["n_pieces"],)
-        if name == "gss" and prm["_learn"]:
-            shapes.update(c=(), k=())
+        for name in self.learn:
+            # learned parameters live beside the weights, under their own names
+            shapes["param:" + name] = np.shape(self.params[name])
         self.shapes = shapes
         self.sizes = {k: int(np.prod(s)) for k, s in shapes.items()}
         self.size = sum(self.sizes.values())
@@ -159,14 +157,24 @@ class _Spec:
         return np.concatenate([np.asarray(parts[k], dtype=np.float64).ravel()
                                for k in self.shapes])
 
+    def bounds(self):
+        """L-BFGS-B box: free weights, the activation's declared bounds on
+        its learned parameters."""
+        out = []
+        for key, n in self.sizes.items():
+            box = (None, None)
+            if key.startswith("param:"):
+                box = tuple(self.act.param_bounds.get(key[6:], (None, None)))
+            out += [box] * n
+        return out
 
-def _activation_params(spec, p):
-    prm = dict(spec.prm)
-    if spec.name == "gss" and prm["_learn"]:
-        prm["c"], prm["k"] = float(p["c"]), float(p["k"])
-    if spec.name == "plif":
-        prm["theta"] = p["theta"]
-    return prm
+    def activation_params(self, parts):
+        """The activation's parameters at the point `parts`."""
+        params = dict(self.params)
+        for name in self.learn:
+            value = parts["param:" + name]
+            params[name] = float(value) if value.ndim == 0 else value
+        return params
 
 
 # ---------------------------------------------------------------------------
@@ -182,13 +190,22 @@ def _log_softmax_and_probs(Phi, axis=-1):
     return y - np.log(s), e / s
 
 
-def _pointwise_back(name, Z, dlogp, prm):
+def _param_grads(spec, Z, dPhi, params):
+    """Gradients of the learned activation parameters from ``dL/dφ``."""
+    if not spec.learn:
+        return {}
+    grads = spec.act.param_gradients(Z, dPhi, **params)
+    return {"param:" + name: grads[name] for name in spec.learn}
+
+
+def _pointwise_back(spec, Z, dlogp, params):
     """log p, dL/dZ and parameter gradients for a pointwise layer."""
-    Phi, dphi = _phi(name, Z, prm)
+    Phi = spec.act.logit_map(Z, **params)
     logp, p = _log_softmax_and_probs(Phi)
     dPhi = dlogp - p * dlogp.sum(axis=-1, keepdims=True)
+    dphi = _derivative(spec.act, Z, params)
     dZ = dPhi if dphi is None else dPhi * dphi
-    return logp, dZ, _param_grads(name, Z, dPhi, prm)
+    return logp, dZ, _param_grads(spec, Z, dPhi, params)
 
 
 def _xent(target, logp):
@@ -199,31 +216,31 @@ def _xent(target, logp):
 def loss_and_gradient(x, spec, target):
     """Mean cross-entropy and its gradient with respect to the flat `x`."""
     p = spec.unpack(x)
-    prm = _activation_params(spec, p)
+    prm = spec.activation_params(p)
     N = spec.N
     dlogp = -target / N
     W = p["W"]
     b = p.get("b", 0.0)
     grads = {}
-    if spec.name in POINTWISE:
+    if spec.kind is None:
         H = p["H"]
         Z = H @ W.T + b
-        logp, dZ, g = _pointwise_back(spec.name, Z, dlogp, prm)
+        logp, dZ, g = _pointwise_back(spec, Z, dlogp, prm)
         grads.update(g)
         grads["H"] = dZ @ W
         grads["W"] = dZ.T @ H
         if spec.bias:
             grads["b"] = dZ.sum(axis=0)
         return _xent(target, logp) / N, spec.pack({**p, **grads}), logp
-    kind, base = MIXTURES[spec.name]
     G, U, P, c = p["G"], p["U"], p["P"], p["c"]
     logpi = act._log_normalize(G @ U.T)                       # (N, K)
     pi = np.exp(logpi)
     Hk = np.tanh(np.einsum("ng,kdg->nkd", G, P) + c)           # (N, K, d)
-    if kind == "moc":
+    if spec.kind == "moc":
         hbar = np.einsum("nk,nkd->nd", pi, Hk)
         Z = hbar @ W.T + b
-        logp, dZ, _ = _pointwise_back(base, Z, dlogp, prm)
+        logp, dZ, g = _pointwise_back(spec, Z, dlogp, prm)
+        grads.update(g)
         dhbar = dZ @ W
         grads["W"] = dZ.T @ hbar
         db = dZ.sum(axis=0)
@@ -233,7 +250,7 @@ def loss_and_gradient(x, spec, target):
         da = pi * (dpi - np.sum(pi * dpi, axis=1, keepdims=True))
     else:
         Zk = Hk @ W.T + b                                      # (N, K, M)
-        Phi, dphi = _phi(base, Zk, prm)
+        Phi = spec.act.logit_map(Zk, **prm)
         comp, pk = _log_softmax_and_probs(Phi)
         joint = logpi[:, :, None] + comp
         logp = act.logsumexp(joint, axis=1)
@@ -241,7 +258,9 @@ def loss_and_gradient(x, spec, target):
         dcomp = dlogp[:, None, :] * resp
         dpi_log = dcomp.sum(axis=2)                            # dL/dlog π
         dPhi = dcomp - pk * dcomp.sum(axis=2, keepdims=True)
+        dphi = _derivative(spec.act, Zk, prm)
         dZ = dPhi if dphi is None else dPhi * dphi
+        grads.update(_param_grads(spec, Zk, dPhi, prm))
         grads["W"] = np.einsum("nkm,nkd->md", dZ, Hk)
         db = dZ.sum(axis=(0, 1))
         dHk = dZ @ W
@@ -336,22 +355,6 @@ def _check_target(target, log_target):
     return T
 
 
-def _resolve_activation(activation):
-    if activation in FITTABLE:
-        return activation
-    try:
-        spec = act.get(activation)
-    except ValueError:
-        raise ValueError(
-            f"activation must be one of {FITTABLE}; got {activation!r}"
-        ) from None
-    if spec.sparse:
-        raise ValueError(f"{activation!r} is not fittable by cross-entropy: it "
-                         + _SPARSE_REASON)
-    raise ValueError(  # pragma: no cover - every dense activation is fittable
-        f"activation must be one of {FITTABLE}; got {activation!r}")
-
-
 def _init(spec, rng, T):
     N, M, d = spec.N, spec.M, spec.d
     scale = 1.0 / math.sqrt(d)
@@ -360,51 +363,75 @@ def _init(spec, rng, T):
         # the bias starts at the log unigram distribution of the target
         parts["b"] = np.log(np.maximum(T.mean(axis=0), 1e-12))
         parts["b"] -= parts["b"].mean()
-    if spec.name in MIXTURES:
-        K = spec.prm["n_components"]
+    if spec.kind is not None:
+        K = spec.shapes["U"][0]
         parts.update(G=rng.standard_normal((N, d)), U=rng.standard_normal((K, d)) * scale,
                      P=rng.standard_normal((K, d, d)) * scale,
                      c=rng.standard_normal((K, d)) * 0.1)
     else:
         parts["H"] = rng.standard_normal((N, d)) * scale
-    if spec.name == "plif":
-        parts["theta"] = act.plif_init(spec.prm["n_pieces"], spec.prm["bound"],
-                                       scale=0.0)
-    if spec.name == "gss" and spec.prm["_learn"]:
-        parts.update(c=spec.prm["c"], k=spec.prm["k"])
+    for name in spec.learn:
+        parts["param:" + name] = spec.params[name]
     return spec.pack(parts)
 
 
-def fit_log_probs(target, activation="softmax", d=16, *, seed=0, max_iter=500,
-                  bias=False, log_target=False, learn_params=False, c=0.0, k=2.0,
-                  n_pieces=100, bound=10.0, n_components=3, tol=1e-10):
+def _check_learn(spec, learn, label):
+    if isinstance(learn, str):
+        learn = (learn,)
+    try:
+        learn = tuple(learn)
+    except TypeError:
+        raise TypeError(f"learn must be a sequence of parameter names; got "
+                        f"{learn!r}") from None
+    unknown = [n for n in learn if n not in spec.params]
+    if unknown:
+        raise ValueError(f"learn names parameters {unknown} that {label!r} does not "
+                         f"have; its parameters: {sorted(spec.params) or 'none'}")
+    if learn:
+        spec.require("param_gradients", "fit_log_probs needs to learn "
+                     f"{list(learn)}")
+    return learn
+
+
+def fit_log_probs(target, activation="softmax", d=16, *, params=None, learn=(),
+                  base=None, n_components=3, bias=False, log_target=False, seed=0,
+                  max_iter=500, tol=1e-10):
     r"""Fit a target distribution matrix with one output layer.
 
     Parameters
     ----------
     target : (N, M) array_like
         ``P*``: rows are distributions (or their logs with `log_target`).
-    activation : str
-        One of :data:`FITTABLE`: ``"softmax"``, ``"sigsoftmax"``, ``"gss"``,
-        ``"sigmoid_normalized"``, ``"plif"``, ``"mos"``, ``"moss"``, ``"moc"``.
+    activation : str or Activation
+        A dense registered activation with a logit map and its derivative
+        (softmax, sigsoftmax, GSS, sigmoid-normalisation, PLIF, or a user's
+        own), or a mixture of :data:`MIXTURES`: ``"mos"``, ``"moss"``,
+        ``"moc"``.
     d : int
         Context dimension (for mixtures, of ``g`` and of the components).
+    params : dict, optional
+        The activation's parameters (initial values of the learned ones),
+        e.g. ``{"c": 0.0, "k": 2.0}`` for GSS or
+        ``{"theta": plif_init(100, 10.0), "bound": 10.0}`` for PLIF.
+    learn : sequence of str
+        Parameters of the activation to learn too (the activation must
+        declare ``param_gradients``): ``("c", "k")`` for GSS, ``("theta",)``
+        for PLIF's slopes.
+    base : str or Activation, optional
+        For a mixture: the activation of its components instead of the
+        default (softmax for MoS and MoC, sigsoftmax for MoSS).
+    n_components : int
+        Mixture components ``K``.
+    bias : bool
+        Learn an output bias.
+    log_target : bool
+        `target` holds log-probabilities.
     seed : None, int or numpy.random.Generator
         Initialisation.
     max_iter : int
         L-BFGS-B iterations.
-    bias : bool
-        Learn an output bias.
-    learn_params : bool
-        GSS: learn ``c`` and ``k`` too (else fixed at `c`, `k`).
-    c, k : float
-        GSS parameters (initial values when learned).
-    n_pieces, bound : int, float
-        PLIF pieces and half-width; the slopes are learned.
-    n_components : int
-        Mixture components ``K``.
     tol : float
-        L-BFGS-B ``ftol`` and ``gtol``.
+        L-BFGS-B ``ftol`` and ``gtol``, ``≥ 0``.
 
     Returns
     -------
@@ -412,33 +439,23 @@ def fit_log_probs(target, activation="softmax", d=16, *, seed=0, max_iter=500,
 
     Raises
     ------
+    TypeError
+        When the activation lacks a capability fitting needs (the message
+        names it).
     FloatingPointError
         When the loss or gradient becomes NaN/inf, naming the iteration.
     """
-    from .rank import rank_report
-
     T = _check_target(target, log_target)
-    activation = _resolve_activation(activation)
-    if (not isinstance(d, (int, np.integer)) or isinstance(d, bool) or d < 1):
-        raise ValueError(f"d must be a positive integer; got {d!r}")
-    if not isinstance(max_iter, (int, np.integer)) or max_iter < 1:
-        raise ValueError(f"max_iter must be a positive integer; got {max_iter!r}")
-    prm = {"_learn": bool(learn_params) and activation == "gss"}
-    if activation == "gss":
-        prm["c"] = _as_scalar(c, "c")
-        prm["k"] = _as_scalar(k, "k")
-    if activation == "plif":
-        if not isinstance(n_pieces, (int, np.integer)) or n_pieces < 1:
-            raise ValueError(f"n_pieces must be a positive integer; got {n_pieces!r}")
-        prm["n_pieces"] = int(n_pieces)
-        prm["bound"] = _as_scalar(bound, "bound", low=0, low_open=True)
-    if activation in MIXTURES:
-        if not isinstance(n_components, (int, np.integer)) or n_components < 1:
-            raise ValueError(
-                f"n_components must be a positive integer; got {n_components!r}")
-        prm["n_components"] = int(n_components)
+    label, kind, spec_act = _resolve_activation(activation, base)
+    d = _as_int(d, "d", low=1)
+    max_iter = _as_int(max_iter, "max_iter", low=1)
+    n_components = _as_int(n_components, "n_components", low=1)
+    tol = _as_scalar(tol, "tol", low=0)
+    bound_params = spec_act.check(dict(params or {}))
+    learn = _check_learn(spec_act, learn, label)
     N, M = T.shape
-    spec = _Spec(activation, N, M, int(d), bool(bias), prm)
+    spec = _Spec(spec_act, kind, N, M, d, bool(bias), bound_params, learn,
+                 n_components)
     rng = np.random.default_rng(seed)
     x0 = _init(spec, rng, T)
     entropy = float(-np.sum(np.where(T > 0, T * np.log(np.where(T > 0, T, 1)), 0)) / N)
@@ -450,7 +467,7 @@ def fit_log_probs(target, activation="softmax", d=16, *, seed=0, max_iter=500,
         loss, grad, _ = loss_and_gradient(x, spec, T)
         if not (np.isfinite(loss) and np.all(np.isfinite(grad))):
             raise FloatingPointError(
-                f"fitting {activation} (d={d}) produced a non-finite loss or "
+                f"fitting {label} (d={d}) produced a non-finite loss or "
                 f"gradient at iteration {state['iter']}: lower the learning scale "
                 "(bound, initial c/k) or the iteration count"
             )
@@ -463,27 +480,23 @@ def fit_log_probs(target, activation="softmax", d=16, *, seed=0, max_iter=500,
     start = time.perf_counter()
     res = scipy.optimize.minimize(fun, x0, jac=True, method="L-BFGS-B",
                                   callback=callback,
+                                  bounds=spec.bounds() if spec.learn else None,
                                   options={"maxiter": int(max_iter), "ftol": tol,
                                            "gtol": tol})
     loss, _, logp = loss_and_gradient(res.x, spec, T)
     seconds = time.perf_counter() - start
     p = spec.unpack(res.x)
-    prm_fit = _activation_params(spec, p)
+    fitted = spec.activation_params(p)
     b = p.get("b")
-    if activation in MIXTURES:
-        kind, base = MIXTURES[activation]
-        layer = MixtureLayer(p["W"], p["U"], p["P"], p["c"], b, base=base, kind=kind)
+    if kind is not None:
+        layer = MixtureLayer(p["W"], p["U"], p["P"], p["c"], b, base=spec_act,
+                             kind=kind, params=fitted)
         contexts = p["G"]
     else:
-        params = {}
-        if activation == "gss":
-            params = {"c": prm_fit["c"], "k": prm_fit["k"]}
-        elif activation == "plif":
-            params = {"theta": prm_fit["theta"], "bound": prm_fit["bound"]}
-        layer = PointwiseLayer(p["W"], b, activation, params)
+        layer = PointwiseLayer(p["W"], b, spec_act, fitted)
         contexts = p["H"]
     mode = float(np.mean(np.argmax(logp, axis=1) == np.argmax(T, axis=1)))
-    return FitResult(activation, int(d), layer, contexts, logp, np.array(history),
+    return FitResult(label, d, layer, contexts, logp, np.array(history),
                      float(loss), entropy, float(loss) - entropy, mode,
                      rank_report(logp, d=int(d), bias=bool(bias)), int(res.nit),
                      bool(res.success), str(res.message), seconds)
@@ -535,35 +548,65 @@ class Sweep:
         return axes
 
 
-def expressivity_sweep(target, activations=("softmax", "sigsoftmax", "gss", "plif",
-                                            "mos"),
-                       dims=(4, 8, 16), seeds=(0,), *, max_iter=300, progress=None,
-                       **kwargs):
+def expressivity_sweep(target, *, activations=("softmax", "sigsoftmax", "gss", "mos"),
+                       dims=(4, 8, 16), seeds=(0,), params=None, learn=None,
+                       max_iter=300, progress=None, **kwargs):
     """Fit every activation at every d and seed; one row per fit.
 
-    Rows hold ``activation, d, seed, kl, cross_entropy, entropy,
-    mode_accuracy, press_rank, effective_rank_1e-3, n_iter, converged,
-    seconds``. ``**kwargs`` go to :func:`fit_log_probs`.
-    """
-    from ._output import Progress
+    Parameters
+    ----------
+    target : (N, M) array_like
+        As for :func:`fit_log_probs`.
+    activations : sequence of str
+        Names as for :func:`fit_log_probs` (a single string is refused, so
+        that ``"softmax"`` is not read as seven letters).
+    dims, seeds : sequence of int
+    params, learn : dict, optional
+        Per activation name, the ``params`` and ``learn`` arguments of
+        :func:`fit_log_probs`, e.g. ``params={"plif": {"theta":
+        plif_init(100, 10.0), "bound": 10.0}}, learn={"plif": ("theta",)}``.
+    max_iter : int
+    progress : bool, optional
+        A progress bar on stderr (default: when stderr is a terminal).
+    **kwargs
+        Passed to :func:`fit_log_probs` for every fit.
 
+    Returns
+    -------
+    Sweep
+        Rows hold ``activation, d, seed, kl, cross_entropy, entropy,
+        mode_accuracy, press_rank, effective_rank_1e-3, n_iter, converged,
+        seconds``.
+    """
+    if isinstance(activations, str):
+        raise TypeError("activations must be a sequence of names, e.g. "
+                        f"({activations!r},); got the string {activations!r}")
+    params, learn = dict(params or {}), dict(learn or {})
     _check_target(target, kwargs.get("log_target", False))
     for name in activations:
-        _resolve_activation(name)
-    prog = Progress("expressivity_sweep", len(activations) * len(dims) * len(seeds))
+        _resolve_activation(name, kwargs.get("base"))
+    for what, table in (("params", params), ("learn", learn)):
+        stray = sorted(set(table) - set(activations))
+        if stray:
+            raise ValueError(f"{what} names {stray}, which are not among "
+                             f"activations {list(activations)}")
     rows = []
-    for name in activations:
-        for d in dims:
-            for seed in seeds:
-                r = fit_log_probs(target, name, d, seed=seed, max_iter=max_iter,
-                                  **kwargs)
-                rows.append({
-                    "activation": name, "d": d, "seed": seed, "kl": r.kl,
-                    "cross_entropy": r.cross_entropy, "entropy": r.entropy,
-                    "mode_accuracy": r.mode_accuracy,
-                    "press_rank": r.rank["press"].value,
-                    "effective_rank_1e-3": r.rank["effective(1e-03)"].value,
-                    "n_iter": r.n_iter, "converged": r.converged,
-                    "seconds": r.seconds})
-                prog.step(f"{name} d={d} seed={seed}")
+    with progress_bar(len(activations) * len(dims) * len(seeds),
+                      "expressivity_sweep", progress, unit="fit") as bar:
+        for name in activations:
+            for d in dims:
+                for seed in seeds:
+                    r = fit_log_probs(target, name, d, seed=seed, max_iter=max_iter,
+                                      params=params.get(name),
+                                      learn=learn.get(name, ()), **kwargs)
+                    rows.append({
+                        "activation": name, "d": d, "seed": seed, "kl": r.kl,
+                        "cross_entropy": r.cross_entropy, "entropy": r.entropy,
+                        "mode_accuracy": r.mode_accuracy,
+                        "press_rank": r.rank["press"].value,
+                        "effective_rank_1e-3": r.rank["effective(1e-03)"].value,
+                        "n_iter": r.n_iter, "converged": r.converged,
+                        "seconds": r.seconds})
+                    bar.set_postfix_str(f"{name} d={d} seed={seed}", refresh=False)
+                    bar.update()
     return Sweep(rows)

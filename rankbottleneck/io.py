@@ -238,7 +238,7 @@ def _pick(tensors, key, what, path):
     return key
 
 
-def describe_embeddings(path, key=None, bias_key=None):
+def describe_embeddings(path, *, key=None, bias_key=None):
     """Shape and stored dtype of the embedding in `path`, without reading it.
 
     Returns
@@ -439,7 +439,7 @@ def _loading_bytes(shape, stored):
     return n * (item + max(4, item) + (4 if stored == "bfloat16" else 0))
 
 
-def load_embeddings(path, key=None, bias_key=None, *, vocab=None):
+def load_embeddings(path, *, key=None, bias_key=None, vocab=None):
     """Read an output embedding matrix ``W`` (and optionally its bias).
 
     Parameters
@@ -482,7 +482,7 @@ def load_embeddings(path, key=None, bias_key=None, *, vocab=None):
     >>> emb.words, emb.W.shape
     (('the', 'of'), (2, 3))
     """
-    shape, stored, key = describe_embeddings(path, key, bias_key)
+    shape, stored, key = describe_embeddings(path, key=key, bias_key=bias_key)
     path = Path(path)
     if stored not in ("float16", "bfloat16", "float32", "float64"):
         raise TypeError(f"the embedding {key or path.name!r} must hold float16, "

@@ -7,11 +7,18 @@ of study. Two families:
 * :class:`PointwiseLayer`: ``log f(W h + b)`` for a registered activation
   ``f`` (softmax, sigsoftmax, GSS, PLIF, the sparse maps, ...).
 * :class:`MixtureLayer`: MoS / MoSS (a mixture of K activations with
-  context-dependent priors, Yang et al. 2018; Kanai et al. 2018) and MoC (the
+  context-dependent priors, Yang et al. 2018 [1]_; Kanai et al. 2018 [2]_) and MoC (the
   contexts are mixed instead, a control whose rank stays ≤ d+1).
 
 Matrices are built in row blocks, so the peak memory is ``A`` plus the
 temporaries of one block, never several N×M arrays.
+
+References
+----------
+.. [1] Z. Yang, Z. Dai, R. Salakhutdinov, W. W. Cohen, "Breaking the softmax
+   bottleneck: a high-rank RNN language model", ICLR 2018, arXiv:1711.03953.
+.. [2] S. Kanai, Y. Fujiwara, Y. Yamanaka, S. Adachi, "Sigsoftmax:
+   reanalysis of the softmax bottleneck", NeurIPS 2018, arXiv:1805.10829.
 """
 
 from __future__ import annotations
@@ -23,9 +30,11 @@ import numpy as np
 from . import activations as _act
 from ._validation import (
     _as_float_array,
+    _as_int,
     _check_fits_in_memory,
     _result_dtype,
 )
+from .activations._mixture import _check_log_priors
 
 __all__ = [
     "PointwiseLayer",
@@ -43,18 +52,14 @@ _BLOCK_BYTES = 64 * 2**20
 def _block_rows(block_rows, n_rows, bytes_per_row):
     if block_rows is None:
         return int(max(1, min(n_rows, _BLOCK_BYTES // max(1, bytes_per_row))))
-    if (not isinstance(block_rows, (int, np.integer)) or isinstance(block_rows, bool)
-            or block_rows < 1):
-        raise ValueError(f"block_rows must be a positive integer; got {block_rows!r}")
-    return int(block_rows)
+    return _as_int(block_rows, "block_rows", low=1)
 
 
 def _check_params_early(activation, params):
-    """Bind and exercise the parameters on a tiny input before heavy work."""
+    """The :class:`~rankbottleneck.activations.Activation` and its bound
+    parameters, exercised on a tiny input before any heavy work."""
     act = _act.get(activation)
-    bound = act.bind(params)
-    act.log_prob(np.array([[0.0, 1.0]]), **bound)
-    return act, bound
+    return act, act.check(params)
 
 
 def _as_matrix(x, name, ncols=None, ncols_name=None):
@@ -148,7 +153,7 @@ class _Layer:
 
 @dataclass(frozen=True, eq=False)
 class PointwiseLayer(_Layer):
-    r"""``log p = log f(W h + b)`` for a registered activation ``f``.
+    r"""``log p = log f(W h + b)`` for an activation ``f``.
 
     Parameters
     ----------
@@ -156,15 +161,17 @@ class PointwiseLayer(_Layer):
         Word embeddings, one row per word.
     bias : (M,) array_like, optional
         Output bias ``b``.
-    activation : str
-        A name from :func:`rankbottleneck.activations.available`.
+    activation : str or Activation
+        A registered name (:func:`rankbottleneck.activations.available`) or
+        an :class:`~rankbottleneck.activations.Activation`; the layer keeps
+        the object, so ``layer.activation.name`` is its name.
     params : dict
         The activation's parameters (e.g. ``{"r": 0.5}`` for r-softmax).
     """
 
     W: np.ndarray
     bias: np.ndarray | None = None
-    activation: str = "softmax"
+    activation: object = "softmax"
     params: dict = field(default_factory=dict)
 
     def __post_init__(self):
@@ -172,7 +179,7 @@ class PointwiseLayer(_Layer):
         object.__setattr__(self, "W", W)
         object.__setattr__(self, "bias", _as_bias(self.bias, W.shape[0]))
         act, bound = _check_params_early(self.activation, dict(self.params))
-        object.__setattr__(self, "activation", act.name)
+        object.__setattr__(self, "activation", act)
         object.__setattr__(self, "params", bound)
 
     # shift, exp and log each hold one block-sized temporary, plus the block
@@ -201,7 +208,7 @@ class PointwiseLayer(_Layer):
 
     def __call__(self, H):
         """Log-probabilities of contexts `H` (..., d) → (..., M)."""
-        return _act.get(self.activation).log_prob(self.logits(H), **self.params)
+        return self.activation.log_prob(self.logits(H), **self.params)
 
     def __repr__(self):
         params = ", ".join(
@@ -210,7 +217,7 @@ class PointwiseLayer(_Layer):
         )
         return (
             f"PointwiseLayer(M={self.M}, d={self.d}, bias={self.bias is not None}, "
-            f"activation={self.activation!r}{', ' + params if params else ''})"
+            f"activation={self.activation.name!r}{', ' + params if params else ''})"
         )
 
 
@@ -242,8 +249,9 @@ class MixtureLayer(_Layer):
     offsets : (K, d) array_like, optional
         ``c_k``; zero by default.
     bias : (M,) array_like, optional
-    base : str
-        Registered activation of each component.
+    base : str or Activation
+        Activation of each component (a registered name or an object; the
+        layer keeps the object).
     kind : {"mos", "moc"}
     params : dict
         Parameters of `base`.
@@ -254,7 +262,7 @@ class MixtureLayer(_Layer):
     projections: np.ndarray
     offsets: np.ndarray | None = None
     bias: np.ndarray | None = None
-    base: str = "softmax"
+    base: object = "softmax"
     kind: str = "mos"
     params: dict = field(default_factory=dict)
 
@@ -282,7 +290,7 @@ class MixtureLayer(_Layer):
         act, bound = _check_params_early(self.base, dict(self.params))
         for name, value in [("W", W), ("priors", U), ("projections", P),
                             ("offsets", c), ("bias", _as_bias(self.bias, M)),
-                            ("base", act.name), ("params", bound)]:
+                            ("base", act), ("params", bound)]:
             object.__setattr__(self, name, value)
 
     @property
@@ -334,14 +342,20 @@ class MixtureLayer(_Layer):
                     self.params)
 
     def __repr__(self):
-        name = {"mos": "MoS" if self.base == "softmax" else
-                "MoSS" if self.base == "sigsoftmax" else f"MoS[{self.base}]",
-                "moc": "MoC"}[self.kind]
+        base = self.base.name
+        name = ("MoC" if self.kind == "moc" else
+                {"softmax": "MoS", "sigsoftmax": "MoSS"}.get(base, f"MoS[{base}]"))
         return (
             f"MixtureLayer({name}: K={self.K}, M={self.M}, d={self.d}, "
             f"d_g={self.d_context}, bias={self.bias is not None}, "
-            f"base={self.base!r})"
+            f"base={base!r})"
         )
+
+
+def _activation_of(layer):
+    """The :class:`~rankbottleneck.activations.Activation` that turns a
+    layer's logits into log-probabilities (a mixture's component activation)."""
+    return layer.base if isinstance(layer, MixtureLayer) else layer.activation
 
 
 def _mixed_context(log_pi, Hk):
@@ -349,9 +363,9 @@ def _mixed_context(log_pi, Hk):
     return np.einsum("...k,...kd->...d", np.exp(log_pi), Hk)
 
 
-def _mix(log_pi, Hk, W, bias, base, kind, params):
-    """Combine log-priors (..., K) and component contexts (..., K, d)."""
-    act = _act.get(base)
+def _mix(log_pi, Hk, W, bias, act, kind, params):
+    """Combine log-priors (..., K) and component contexts (..., K, d) under
+    the Activation `act`."""
     dtype = np.result_type(log_pi, Hk, W)
     W = W.astype(dtype, copy=False)
     b = 0 if bias is None else bias.astype(dtype, copy=False)
@@ -363,7 +377,7 @@ def _mix(log_pi, Hk, W, bias, base, kind, params):
     return _act.logsumexp(comp, axis=-2)
 
 
-def log_prob_matrix(H, W, activation="softmax", bias=None, block_rows=None,
+def log_prob_matrix(H, W, activation="softmax", *, bias=None, block_rows=None,
                     **params):
     r"""The N×M log-probability matrix of a pointwise output layer.
 
@@ -379,8 +393,9 @@ def log_prob_matrix(H, W, activation="softmax", bias=None, block_rows=None,
         Contexts.
     W : (M, d) array_like
         Word embeddings.
-    activation : str
-        A name from :func:`rankbottleneck.activations.available`.
+    activation : str or Activation
+        A registered name (:func:`rankbottleneck.activations.available`) or
+        an :class:`~rankbottleneck.activations.Activation`.
     bias : (M,) array_like, optional
     block_rows : int, optional
         Rows per block (peak memory is A plus one block's temporaries).
@@ -407,7 +422,7 @@ def log_prob_matrix(H, W, activation="softmax", bias=None, block_rows=None,
     return layer.log_prob_matrix(H, block_rows=block_rows)
 
 
-def mixture_log_prob_matrix(H, W, priors, projections, offsets=None, bias=None,
+def mixture_log_prob_matrix(H, W, priors, projections, offsets=None, *, bias=None,
                             base="softmax", kind="mos", block_rows=None, **params):
     r"""The N×M log-probability matrix of a MoS / MoSS / MoC layer.
 
@@ -421,7 +436,7 @@ def mixture_log_prob_matrix(H, W, priors, projections, offsets=None, bias=None,
 
 
 def mixture_log_probs_from_components(component_contexts, prior_probs, W,
-                                      bias=None, base="softmax", kind="mos",
+                                      bias=None, *, base="softmax", kind="mos",
                                       **params):
     r"""A mixture built straight from component contexts and priors.
 
@@ -436,7 +451,7 @@ def mixture_log_probs_from_components(component_contexts, prior_probs, W,
         Mixture weights; each row a probability distribution.
     W : (M, d) array_like
     bias : (M,) array_like, optional
-    base : str
+    base : str or Activation
     kind : {"mos", "moc"}
 
     Returns
@@ -461,9 +476,9 @@ def mixture_log_probs_from_components(component_contexts, prior_probs, W,
             f"prior_probs must be non-negative; got minimum {pi.min()}"
         )
     with np.errstate(divide="ignore"):
-        log_pi = _act._check_log_priors(np.log(pi), "prior_probs (as logs)")
+        log_pi = _check_log_priors(np.log(pi), "prior_probs (as logs)")
     if kind not in ("mos", "moc"):
         raise ValueError(f"kind must be 'mos' or 'moc'; got {kind!r}")
-    _, bound = _check_params_early(base, params)
-    return _mix(log_pi, Hk, W, _as_bias(bias, W.shape[0]), base, kind, bound)
+    act, bound = _check_params_early(base, params)
+    return _mix(log_pi, Hk, W, _as_bias(bias, W.shape[0]), act, kind, bound)
 

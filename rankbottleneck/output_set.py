@@ -1,7 +1,7 @@
 r"""The set of log-outputs of a layer, not only one matrix of them.
 
 For a layer ``F(h) = log f(W h + b)`` the papers argue about the *set*
-``S = {F(h) : h ∈ R^d}`` (Kanai et al. 2018). Two numbers describe it and are
+``S = {F(h) : h ∈ R^d}`` (Kanai et al. 2018 [1]_). Two numbers describe it and are
 easily confused:
 
 * the dimension of its **span** (linear or affine): how many directions of
@@ -25,12 +25,19 @@ affine span, rows centred   d       d          ``C y - C y₀ = C W (h - h₀)``
 local dimension             d       d          ``J = (I - 1 pᵀ) W``
 =========================== ======= ========== ====================================
 
-(The issue that asked for this module guessed "affine span ≤ d"; that holds
-only after centring the rows.) MoC with softmax components obeys the same
+(The affine span is ``d + 1``, not ``d``: ``≤ d`` holds only after
+centring the rows.) MoC with softmax components obeys the same
 bounds; sigsoftmax, GSS, PLIF and MoS generically span ``R^M``.
 
 :func:`estimate_hidden_size` uses the centred bound to read ``d`` off the
-outputs of an unknown softmax model (Finlayson et al. 2024).
+outputs of an unknown softmax model (Finlayson et al. 2024 [2]_).
+
+References
+----------
+.. [1] S. Kanai, Y. Fujiwara, Y. Yamanaka, S. Adachi, "Sigsoftmax:
+   reanalysis of the softmax bottleneck", NeurIPS 2018, arXiv:1805.10829.
+.. [2] M. Finlayson, X. Ren, S. Swayamdipta, "Logits of API-protected LLMs
+   leak proprietary information", 2024, arXiv:2403.09539.
 """
 
 from __future__ import annotations
@@ -40,16 +47,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._validation import _as_float_array, _as_scalar
-from .layers import MixtureLayer, PointwiseLayer
-from .rank import (
+from ._measures import (
     DEFAULT_LOG_FLOOR,
     Rank,
     _as_matrix,
     _computed_in,
     rank_from_singular_values,
-    singular_values,
 )
+from ._validation import _as_float_array, _as_int, _as_scalar
+from .layers import MixtureLayer, PointwiseLayer, _activation_of
+from .rank import singular_values
 
 __all__ = [
     "OutputSetDimension",
@@ -75,10 +82,11 @@ def _context_dim(layer):
 
 
 def _is_logits_minus_shift(layer):
-    """Layers whose log-outputs are ``logits - shift``: softmax and MoC-softmax."""
-    if isinstance(layer, PointwiseLayer):
-        return layer.activation == "softmax"
-    return layer.kind == "moc" and layer.base == "softmax"
+    """Layers whose log-outputs are ``logits - shift``: a ``shift_only``
+    activation (softmax), pointwise or in the MoC control."""
+    if not _activation_of(layer).shift_only:
+        return False
+    return isinstance(layer, PointwiseLayer) or layer.kind == "moc"
 
 
 def _span_bounds(layer):
@@ -202,8 +210,8 @@ def output_set_dimension(layer, n_samples=None, *, seed=None, context_scale=1.0,
     needed = bounds["linear"] + 2
     if n_samples is None:
         n_samples = bounds["linear"] + 20
-    if (not isinstance(n_samples, (int, np.integer)) or isinstance(n_samples, bool)
-            or n_samples < needed):
+    n_samples = _as_int(n_samples, "n_samples")
+    if n_samples < needed:
         raise ValueError(
             f"n_samples must be at least {needed} to resolve the span bound "
             f"{bounds['linear']} of this layer (bound + 2); got {n_samples!r}"

@@ -30,7 +30,6 @@ matrices are computed in float64 from the stored values (exact upcasts).
 from __future__ import annotations
 
 import math
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,17 +37,21 @@ from pathlib import Path
 import numpy as np
 import scipy.linalg
 
-from ._validation import _as_float_array, _check_fits_in_memory
+from . import io as _io
+from ._measures import Rank, rank_from_singular_values
+from ._progress import progress_bar
+from ._validation import _as_float_array, _as_int, _check_fits_in_memory
 from .argmax import ArgmaxReport, argmaxable
 from .layers import PointwiseLayer
 from .output_set import estimate_hidden_size
-from .rank import Rank, rank_from_singular_values, rank_report
+from .reports import rank_report
 
 __all__ = ["OutputLayerReport", "analyze_output_layer", "energy_dimension"]
 
-ACTIVATIONS = ("softmax", "sigsoftmax", "gss")
+#: the activations every report compares, with their parameters; the first
+#: is the baseline whose thresholds and bound the figure draws
+ACTIVATIONS = {"softmax": {}, "sigsoftmax": {}, "gss": {"c": 1.0, "k": 3.0}}
 # GSS(c, k) of Parthiban et al. 2021 other than sigsoftmax's (0, 2)
-GSS_PARAMS = {"c": 1.0, "k": 3.0}
 N_TOKENS_SHOWN = 10
 
 
@@ -274,8 +277,8 @@ class OutputLayerReport:
         ax.legend(fontsize=8)
 
         ax = axes[1]
-        for act, rep in self.ranks.items():
-            if act == "softmax":   # its thresholds and bound stand for all three
+        for k, (act, rep) in enumerate(self.ranks.items()):
+            if k == 0:   # the baseline's thresholds and bound stand for all
                 rep.plot(ax=ax, label=f"{act} (Press {rep['press'].value})")
             else:
                 v = rep.singular_values
@@ -314,13 +317,15 @@ def _peak_bytes(M, d, N, itemsize):
     return M * d * (itemsize + 8 * 4) + 3 * N * M * 8
 
 
-def _stage(name, seconds, progress):
+def _stage(name, seconds, bar):
+    """Start stage `name`; the returned ``done()`` records its wall seconds
+    and advances the progress bar."""
     start = time.perf_counter()
+    bar.set_postfix_str(name, refresh=False)
 
     def done():
         seconds[name] = time.perf_counter() - start
-        if progress:
-            print(f"analyze: {name}: {seconds[name]:.1f} s", file=sys.stderr, flush=True)
+        bar.update()
 
     return done
 
@@ -354,7 +359,8 @@ def analyze_output_layer(W, bias=None, *, words=None, n_contexts=None, contexts=
     argmax : bool
         Decide the argmaxable words (the slowest stage for large ``d``).
     progress : bool, optional
-        Stage times on stderr; default when ``M ≥ 5000``.
+        A progress bar of the stages on stderr (default: when stderr is a
+        terminal); stage times are in the report's ``seconds`` either way.
 
     Returns
     -------
@@ -369,14 +375,13 @@ def analyze_output_layer(W, bias=None, *, words=None, n_contexts=None, contexts=
     >>> rep.hidden_size["softmax"].d, rep.ranks["softmax"]["press"].value
     (16, 17)
     """
-    from . import io as _io
 
     if isinstance(W, (str, Path)):
-        shape, stored, _ = _io.describe_embeddings(W, key, bias_key)
+        shape, stored, _ = _io.describe_embeddings(W, key=key, bias_key=bias_key)
         if len(shape) == 2:
             N = n_contexts if isinstance(n_contexts, int) else shape[1] + 100
             _check_memory(shape[0], shape[1], N, _io._itemsize(stored))
-        W = _io.load_embeddings(W, key, bias_key, vocab=vocab)
+        W = _io.load_embeddings(W, key=key, bias_key=bias_key, vocab=vocab)
     elif vocab is not None or key is not None or bias_key is not None:
         raise TypeError("key, bias_key and vocab are for a file path; W is an array "
                         "(pass words= and bias= instead)")
@@ -413,21 +418,19 @@ def analyze_output_layer(W, bias=None, *, words=None, n_contexts=None, contexts=
         n_contexts = H.shape[0]
     if n_contexts is None:
         n_contexts = d + 100
-    if (not isinstance(n_contexts, (int, np.integer)) or isinstance(n_contexts, bool)
-            or n_contexts < d + 2):
+    n_contexts = _as_int(n_contexts, "n_contexts")
+    if n_contexts < d + 2:
         raise ValueError(f"n_contexts must be an integer ≥ d + 2 = {d + 2} (the hidden "
                          f"size is read off more than d + 1 outputs); got {n_contexts!r}")
-    n_contexts = int(n_contexts)
     if contexts is None and logit_std is not None:
         if not (np.isfinite(logit_std) and logit_std > 0):
             raise ValueError(f"logit_std must be a positive number; got {logit_std!r}")
     _check_memory(M, d, n_contexts, stored.itemsize)
-    if progress is None:
-        progress = M >= 5000
     rng = np.random.default_rng(seed)
     seconds = {}
-
-    done = _stage("spectrum of W", seconds, progress)
+    bar = progress_bar(2 + len(ACTIVATIONS) if argmax else 1 + len(ACTIVATIONS),
+                       "analyze", progress, unit="stage")
+    done = _stage("spectrum of W", seconds, bar)
     W64 = W.astype(np.float64)
     b64 = None if bias is None else bias.astype(np.float64)
     s = scipy.linalg.svdvals(W64, check_finite=False)
@@ -456,10 +459,9 @@ def analyze_output_layer(W, bias=None, *, words=None, n_contexts=None, contexts=
     else:
         H, scale = H.astype(np.float64), float("nan")
     ranks, hidden = {}, {}
-    for act in ACTIVATIONS:
-        done = _stage(f"log-probabilities under {act}", seconds, progress)
-        layer = PointwiseLayer(W64, b64, activation=act,
-                               params=GSS_PARAMS if act == "gss" else {})
+    for act, params in ACTIVATIONS.items():
+        done = _stage(f"log-probabilities under {act}", seconds, bar)
+        layer = PointwiseLayer(W64, b64, activation=act, params=params)
         Y = layer.log_prob_matrix(H)
         ranks[act] = rank_report(Y, d=d, bias=bias is not None, computed_in=np.float64)
         hidden[act] = estimate_hidden_size(Y, computed_in=np.float64)
@@ -468,11 +470,12 @@ def analyze_output_layer(W, bias=None, *, words=None, n_contexts=None, contexts=
 
     report_argmax, tokens = None, ()
     if argmax:
-        done = _stage("argmaxable words", seconds, progress)
+        done = _stage("argmaxable words", seconds, bar)
         report_argmax = argmaxable(W64, b64, seed=rng, progress=progress)
         first = report_argmax.unargmaxable[:N_TOKENS_SHOWN]
         tokens = tuple(words[i] if words is not None else f"#{i}" for i in first)
         done()
+    bar.close()
     return OutputLayerReport(
         (M, d), stored.name, bias is not None, s, s_centred, dims, dims_c, rank_W, rank_Wc,
         mean_norm_ratio, mean_cosine, report_argmax, tokens, n_contexts, float(scale),

@@ -4,14 +4,23 @@ Every function returns its sympy expressions, so a notebook can display the
 proof objects, together with a plain verdict.
 
 * :func:`softmax_residual` — ``log_softmax(W h) - W h`` is a multiple of the
-  all-ones vector (Kanai et al. 2018, Theorem 2): the bottleneck.
-* :func:`residual_not_constant` — the same residual for sigsoftmax and
-  GSS(c, k ≠ 1) is not, and is non-linear in the logits.
+  all-ones vector (Kanai et al. 2018 [1]_, Theorem 2): the bottleneck.
+* :func:`residual_not_constant` — the same residual for sigsoftmax,
+  GSS(c, k ≠ 1) or any activation with a declared sympy form ``g`` is not,
+  and is non-linear in the logits.
 * :func:`monotone_preserves_order` — a strictly increasing ``f`` keeps the
-  order of the logits (Ganea et al. 2019), by the mean value theorem.
+  order of the logits (Ganea et al. 2019 [2]_), by the mean value theorem.
 * :func:`check_activation_properties` — the four properties of Kanai et al.
   for a normalised pointwise ``g`` with their evidence, and a numerical verdict
   on the bottleneck.
+
+References
+----------
+.. [1] S. Kanai, Y. Fujiwara, Y. Yamanaka, S. Adachi, "Sigsoftmax:
+   reanalysis of the softmax bottleneck", NeurIPS 2018, arXiv:1805.10829.
+.. [2] O.-E. Ganea, S. Gelly, G. Bécigneul, A. Severyn, "Breaking the softmax
+   bottleneck via learnable monotonic pointwise non-linearities", ICML 2019,
+   arXiv:1902.08077.
 """
 
 from __future__ import annotations
@@ -20,6 +29,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import sympy as sp
+
+from ._validation import _as_int
+from .activations import Activation, get
+from .activations._base import _log_normalize
+from .rank import numerical_rank
 
 __all__ = [
     "SymbolicResult",
@@ -82,12 +96,9 @@ class SymbolicResult:
 
 
 def _check_sizes(M, d):
-    for name, v, low in (("M", M, 2), ("d", d, 1)):
-        if not isinstance(v, (int, np.integer)) or v < low or v > 8:
-            raise ValueError(
-                f"{name} must be an integer in [{low}, 8] for a symbolic proof; "
-                f"got {v!r}"
-            )
+    # symbolic proofs grow quickly with the sizes: at most 8 of each
+    _as_int(M, "M", low=2, high=8)
+    _as_int(d, "d", low=1, high=8)
 
 
 def _logits(M, d):
@@ -96,7 +107,7 @@ def _logits(M, d):
     return W, h, W * h
 
 
-def softmax_residual(M=3, d=2):
+def softmax_residual(*, M=3, d=2):
     r"""Prove ``log_softmax(W h) - W h = -lse(W h) · 1`` for symbolic W, h.
 
     Every entry of the residual is the same expression, so the differences
@@ -123,20 +134,13 @@ def softmax_residual(M=3, d=2):
         f"every residual entry equals {residual[0]}; r_i - r_0 ≡ 0")
 
 
-def _log_sigmoid(x):
-    return -sp.log(1 + sp.exp(-x))
+def _log_map(activation, x, params):
+    """``φ = log g`` of a normalised pointwise activation, in the variable `x`,
+    from the sympy form the activation declares."""
+    return sp.expand_log(sp.log(_g_of(activation, x, params)), force=True)
 
 
-def _log_map(name, x, c, k):
-    """``log g`` of a normalised pointwise activation, before normalisation."""
-    if name == "sigsoftmax":
-        return x + _log_sigmoid(x)
-    if name == "gss":
-        return k * (x - c) + c - (k - 1) * sp.log(1 + sp.exp(x - c))
-    raise ValueError(f"activation must be 'sigsoftmax' or 'gss'; got {name!r}")
-
-
-def residual_not_constant(activation="sigsoftmax", M=3, d=2, c=0, k=2):
+def residual_not_constant(activation="sigsoftmax", *, M=3, d=2, **params):
     r"""Show that ``log f(W h) - W h`` is *not* a multiple of the ones vector.
 
     For sigsoftmax and GSS(c, k ≠ 1) the residual differences are
@@ -151,32 +155,35 @@ def residual_not_constant(activation="sigsoftmax", M=3, d=2, c=0, k=2):
 
     Parameters
     ----------
-    activation : {"sigsoftmax", "gss"}
+    activation : str or Activation
+        Any activation that declares a sympy form ``g`` (``sympy_g``);
+        sigsoftmax, GSS, sigmoid-normalisation, PLIF among the built-ins.
     M, d : int
-    c, k : number
-        GSS parameters (``k = 1`` is softmax, for which the statement fails).
+    **params
+        The activation's parameters, e.g. ``c, k`` for GSS (``k = 1`` is
+        softmax, for which the statement fails).
 
     Returns
     -------
     SymbolicResult
     """
     _check_sizes(M, d)
-    c, k = sp.nsimplify(c), sp.nsimplify(k)
     W, h, zz = _logits(M, d)
-    phi = [_log_map(activation, zz[i], c, k) for i in range(M)]
+    phi = [_log_map(activation, zz[i], params) for i in range(M)]
     lse = sp.log(sum(sp.exp(p) for p in phi))
     residual = sp.Matrix([phi[i] - lse - zz[i] for i in range(M)])
     diff = sp.simplify(residual[1] - residual[0])
     z1 = sp.Symbol("z_1", real=True)
-    second = sp.simplify(sp.diff(_log_map(activation, z1, c, k) - z1, z1, 2))
+    second = sp.simplify(sp.diff(_log_map(activation, z1, params) - z1, z1, 2))
     point = {s: sp.Rational(((i * 7 + 3) % 11) - 5, 3)
              for i, s in enumerate(sorted(W.free_symbols | h.free_symbols,
                                           key=lambda s: s.name))}
     value = sp.N(diff.subs(point), 50)
     holds = bool(abs(value) > sp.Float("1e-40")) and second != 0
+    name = getattr(activation, "name", activation)
+    shown = "".join(f", {key}={value}" for key, value in params.items())
     return SymbolicResult(
-        f"log {activation}(W h) - W h is not a multiple of 1 (M={M}, d={d}"
-        + (f", c={c}, k={k})" if activation == "gss" else ")"),
+        f"log {name}(W h) - W h is not a multiple of 1 (M={M}, d={d}{shown})",
         holds,
         {"W": W, "h": h, "residual": residual, "difference": diff,
          "second_derivative": second, "point": point, "value": value},
@@ -272,66 +279,29 @@ def _as_expression(g, var=z):
     return g.subs({s: var for s in g.free_symbols if s.name == var.name})
 
 
-_NOT_POINTWISE = {
-    "t_softmax": "t-softmax weights each logit by its distance to the row maximum",
-    "r_softmax": "r-softmax thresholds at a quantile of the whole row",
-    "sparsemax": "sparsemax subtracts a threshold computed from the whole row",
-    "entmax": "entmax subtracts a threshold computed from the whole row",
-}
-
-
 def g_expression(name, **params):
-    r"""The unnormalised ``g(z)`` of a registered pointwise activation.
+    r"""The unnormalised ``g(z)`` of an activation, from its declared sympy form.
 
     ``p_i = g(z_i) / Σ_j g(z_j)``: softmax ``e^z``, sigsoftmax ``e^z σ(z)``,
     GSS ``e^{k(z-c)+c} / (1+e^{z-c})^{k-1}``, sigmoid ``σ(z)``, ReLU
     ``max(z, 0)``, PLIF ``e^{f(z)}`` with ``f`` piecewise linear (at most 64
-    pieces symbolically). The sparse maps are not of this form and raise.
+    pieces symbolically), or a user's activation registered with
+    ``sympy_g``. The sparse maps (t-, r-softmax, sparsemax, entmax) are not
+    of this form and raise.
     """
-    if name in _NOT_POINTWISE:
+    return _g_of(name, z, params)
+
+
+def _g_of(name, var, params):
+    """``g`` of the activation `name` in the sympy variable `var`."""
+    act = get(name)
+    if act.sympy_g is None:
         raise ValueError(
-            f"{name!r} is not a normalised function of one logit "
-            f"({_NOT_POINTWISE[name]}); the pointwise checker needs g(z)"
+            f"{act.name!r} is not a normalised function of one logit with a "
+            "declared sympy form g(z) (the Activation's sympy_g); the pointwise "
+            "checker needs g(z)"
         )
-    if name == "softmax":
-        return sp.exp(z)
-    if name == "sigsoftmax":
-        return sp.exp(z) / (1 + sp.exp(-z))
-    if name == "gss":
-        c = sp.nsimplify(params.get("c", 0))
-        k = sp.nsimplify(params.get("k", 2))
-        return sp.exp(k * (z - c) + c) / (1 + sp.exp(z - c)) ** (k - 1)
-    if name == "sigmoid_normalized":
-        return 1 / (1 + sp.exp(-z))
-    if name == "relu_normalized":
-        return sp.Max(z, 0)
-    if name == "plif":
-        return sp.exp(_plif_expression(params.get("theta"), params.get("bound", 20.0)))
-    from .activations import get
-
-    get(name)  # raises the registry's error for unknown names
-    raise ValueError(f"no symbolic g for activation {name!r}")  # pragma: no cover
-
-
-def _plif_expression(theta, bound):
-    from .activations import _plif_slopes
-
-    if theta is None:
-        raise ValueError("plif needs theta (and bound) to build g symbolically")
-    slopes, bound = _plif_slopes(theta, bound)
-    K = len(slopes)
-    if K > 64:
-        raise ValueError(f"theta must have at most 64 pieces symbolically; got {K}")
-    delta = sp.nsimplify(2 * bound / K)
-    T = sp.nsimplify(bound)
-    w = [sp.nsimplify(float(v)) for v in slopes]
-    pieces, offset = [], 0
-    for i in range(K):
-        knot = -T + i * delta
-        cond = z < knot + delta if i < K - 1 else True
-        pieces.append(((z - knot) * w[i] + offset, cond))
-        offset += delta * w[i]
-    return sp.Piecewise(*pieces)
+    return act.sympy_g(var, **act.bind(params))
 
 
 @dataclass(frozen=True)
@@ -406,8 +376,8 @@ def check_activation_properties(g, *, name=None, M=48, d=4, seed=0, **params):
     3. **non-negative**: ``g(z) ≥ 0``.
     4. **monotonically increasing**: ``g'(z) ≥ 0``.
 
-    Also reported: whether ``log g`` is unbounded above (its limit at +∞).
-    The reference names this as sigmoid-normalisation's failure:
+    Also reported: whether ``log g`` is unbounded above (its limit at +∞),
+    which Kanai et al. name as sigmoid-normalisation's failure:
     ``log σ(z) ≤ 0``, so one word's log-probability can exceed another's by at
     most ``-log σ(z_j)``, however large its logit.
 
@@ -417,9 +387,10 @@ def check_activation_properties(g, *, name=None, M=48, d=4, seed=0, **params):
 
     Parameters
     ----------
-    g : sympy expression in ``z`` or str
-        ``g`` itself, or a registered activation name (see
-        :func:`g_expression`; ``**params`` go to it).
+    g : sympy expression in ``z``, str or Activation
+        ``g`` itself, or an activation that declares its sympy form (a
+        registered name or the object; see :func:`g_expression`;
+        ``**params`` go to it).
     name : str, optional
         Label for the report.
     M, d, seed : int
@@ -429,8 +400,8 @@ def check_activation_properties(g, *, name=None, M=48, d=4, seed=0, **params):
     -------
     ActivationProperties
     """
-    if isinstance(g, str):
-        label = name or g
+    if isinstance(g, (str, Activation)):
+        label = name or getattr(g, "name", g)
         g = g_expression(g, **params)
     else:
         label = name or "g"
@@ -495,8 +466,6 @@ def _two_different_values(expr):
 
 
 def _numeric_span(g, M, d, seed, shift_positive):
-    from .activations import _log_normalize
-    from .rank import numerical_rank
 
     rng = np.random.default_rng(seed)
     W = rng.standard_normal((M, d)) / np.sqrt(d)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import activations as _act
-from ._validation import _as_scalar
+from ._validation import _as_int, _as_scalar
 from .layers import MixtureLayer
 
 __all__ = [
@@ -28,14 +28,7 @@ __all__ = [
 _KINDS = ("gaussian", "anisotropic", "unit")
 
 
-def _positive_int(value, name):
-    if (not isinstance(value, (int, np.integer)) or isinstance(value, bool)
-            or value < 1):
-        raise ValueError(f"{name} must be a positive integer; got {value!r}")
-    return int(value)
-
-
-def embeddings(n, d, kind="gaussian", decay=1.0, seed=None):
+def embeddings(n, d, *, kind="gaussian", decay=1.0, seed=None):
     r"""``n`` vectors in ``R^d``, one per row.
 
     Parameters
@@ -55,8 +48,8 @@ def embeddings(n, d, kind="gaussian", decay=1.0, seed=None):
     -------
     (n, d) float64 ndarray
     """
-    n = _positive_int(n, "n")
-    d = _positive_int(d, "d")
+    n = _as_int(n, "n", low=1)
+    d = _as_int(d, "d", low=1)
     decay = _as_scalar(decay, "decay", low=0)
     if kind not in _KINDS:
         raise ValueError(f"kind must be one of {_KINDS}; got {kind!r}")
@@ -106,7 +99,7 @@ def _logit_std(H, W):
     return float(np.sqrt(max(second - mean**2, 0.0)))
 
 
-def contexts_and_words(N, M, d, kind="gaussian", logit_scale=1.0, bias=False,
+def contexts_and_words(N, M, d, *, kind="gaussian", logit_scale=1.0, bias=False,
                        decay=1.0, seed=None):
     r"""Synthetic contexts and word embeddings with a chosen logit scale.
 
@@ -137,14 +130,14 @@ def contexts_and_words(N, M, d, kind="gaussian", logit_scale=1.0, bias=False,
     """
     logit_scale = _as_scalar(logit_scale, "logit_scale", low=0, low_open=True)
     rng = np.random.default_rng(seed)
-    H = embeddings(N, d, kind, decay, rng)
-    W = embeddings(M, d, kind, decay, rng)
+    H = embeddings(N, d, kind=kind, decay=decay, seed=rng)
+    W = embeddings(M, d, kind=kind, decay=decay, seed=rng)
     factor = np.sqrt(logit_scale / _logit_std(H, W))
     b = logit_scale * rng.standard_normal(M) if bias else None
     return ContextsAndWords(H * factor, W * factor, b, logit_scale, kind)
 
 
-def random_mixture_layer(M, d, K, kind="mos", base="softmax", d_context=None,
+def random_mixture_layer(M, d, K, *, kind="mos", base="softmax", d_context=None,
                          bias=False, logit_scale=1.0, seed=None, **params):
     r"""A MoS / MoSS / MoC layer with random weights.
 
@@ -153,10 +146,10 @@ def random_mixture_layer(M, d, K, kind="mos", base="softmax", d_context=None,
     a standard deviation of roughly `logit_scale`. ``U`` and ``P_k`` have
     ``N(0, 1/d_g)`` entries, the offsets ``N(0, 1)``.
     """
-    M = _positive_int(M, "M")
-    d = _positive_int(d, "d")
-    K = _positive_int(K, "K")
-    d_g = d if d_context is None else _positive_int(d_context, "d_context")
+    M = _as_int(M, "M", low=1)
+    d = _as_int(d, "d", low=1)
+    K = _as_int(K, "K", low=1)
+    d_g = d if d_context is None else _as_int(d_context, "d_context", low=1)
     logit_scale = _as_scalar(logit_scale, "logit_scale", low=0, low_open=True)
     rng = np.random.default_rng(seed)
     W = rng.standard_normal((M, d)) * (logit_scale / np.sqrt(d))
@@ -168,7 +161,7 @@ def random_mixture_layer(M, d, K, kind="mos", base="softmax", d_context=None,
                         params=params)
 
 
-def teacher_target(N, M, d_teacher, temperature=1.0, seed=None):
+def teacher_target(N, M, d_teacher, *, temperature=1.0, seed=None):
     r"""Target distributions from a wide softmax teacher.
 
     ``P* = softmax(H W^T / temperature)`` with Gaussian ``H`` (N, d_teacher),
@@ -187,14 +180,14 @@ def teacher_target(N, M, d_teacher, temperature=1.0, seed=None):
     return _act.softmax(H @ W.T)
 
 
-def dirichlet_target(N, M, concentration=1.0, seed=None):
+def dirichlet_target(N, M, *, concentration=1.0, seed=None):
     r"""Rows drawn from a symmetric Dirichlet(`concentration`): full rank.
 
     Drawn as normalised Gamma variables; a small concentration gives peaked
     rows, and entries that underflow to exactly 0.
     """
-    N = _positive_int(N, "N")
-    M = _positive_int(M, "M")
+    N = _as_int(N, "N", low=1)
+    M = _as_int(M, "M", low=1)
     concentration = _as_scalar(concentration, "concentration", low=0,
                                low_open=True)
     rng = np.random.default_rng(seed)
@@ -208,7 +201,7 @@ def dirichlet_target(N, M, concentration=1.0, seed=None):
     return G / total
 
 
-def multimode_target(N, M, n_modes=3, smoothing=0.0, seed=None):
+def multimode_target(N, M, *, n_modes=3, smoothing=0.0, seed=None):
     r"""Sparse multi-mode rows: `n_modes` random words share the mass.
 
     Each row puts Dirichlet(1) weights on `n_modes` distinct random words;
@@ -216,9 +209,9 @@ def multimode_target(N, M, n_modes=3, smoothing=0.0, seed=None):
     ``(1 - smoothing) P + smoothing / M``, so that ``smoothing > 0`` gives a
     target with no zeros.
     """
-    N = _positive_int(N, "N")
-    M = _positive_int(M, "M")
-    n_modes = _positive_int(n_modes, "n_modes")
+    N = _as_int(N, "N", low=1)
+    M = _as_int(M, "M", low=1)
+    n_modes = _as_int(n_modes, "n_modes", low=1)
     if n_modes > M:
         raise ValueError(f"n_modes must be at most M = {M}; got {n_modes}")
     smoothing = _as_scalar(smoothing, "smoothing", low=0, high=1)
@@ -230,14 +223,14 @@ def multimode_target(N, M, n_modes=3, smoothing=0.0, seed=None):
     return (1 - smoothing) * P + smoothing / M
 
 
-def noisy_low_rank(n, rank=10, c=0.0, signal_norm=None, seed=None):
+def noisy_low_rank(n, *, rank=10, c=0.0, signal_norm=None, seed=None):
     r"""A rank-`rank` n×n matrix plus Gaussian noise of standard deviation ``c/n²``.
 
     The noise experiment of Parthiban et al. 2021 (supplement): Press rank
     climbs to thousands as ``c`` grows from 1e-26 to 1e-20 while the
     ε-effective rank stays at `rank`.
 
-    The reference does not give the scale of the rank-`rank` part. Its
+    The paper does not give the scale of the rank-`rank` part. Its
     published pattern at ``n = 10⁴`` (Press rank 10 at ``c = 1e-26``, 1,159 at
     1e-24) puts the noise edge ``2(c/n²)√n`` at the Press threshold
     ``0.5·√(2n+1)·σ_1·ε`` near ``c = 1e-24``, i.e. ``σ_1 ≈ 10⁻¹⁶ = n⁻⁴``;
@@ -248,8 +241,8 @@ def noisy_low_rank(n, rank=10, c=0.0, signal_norm=None, seed=None):
     -------
     (n, n) ndarray
     """
-    n = _positive_int(n, "n")
-    rank = _positive_int(rank, "rank")
+    n = _as_int(n, "n", low=1)
+    rank = _as_int(rank, "rank", low=1)
     if rank > n:
         raise ValueError(f"rank must be at most n = {n}; got {rank}")
     c = _as_scalar(c, "c", low=0)

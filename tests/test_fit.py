@@ -3,29 +3,33 @@
 import numpy as np
 import pytest
 
+from rankbottleneck import activations as act
 from rankbottleneck import fit as F
 from rankbottleneck.synthetic import dirichlet_target, teacher_target
 
-CASES = [
-    ("softmax", {}), ("sigsoftmax", {}),
-    ("gss", {"c": 0.3, "k": 1.7}), ("gss", {"_learn": True, "c": -0.5, "k": 2.5}),
-    ("sigmoid_normalized", {}), ("plif", {"n_pieces": 6, "bound": 1.5}),
-    ("mos", {"n_components": 3}), ("moss", {"n_components": 2}),
-    ("moc", {"n_components": 3}),
+PLIF6 = {"theta": act.plif_init(6, 1.5), "bound": 1.5}
+CASES = [  # name, params, learned, base, K
+    ("softmax", {}, (), None, 3), ("sigsoftmax", {}, (), None, 3),
+    ("gss", {"c": 0.3, "k": 1.7}, (), None, 3),
+    ("gss", {"c": -0.5, "k": 2.5}, ("c", "k"), None, 3),
+    ("sigmoid_normalized", {}, (), None, 3), ("plif", PLIF6, ("theta",), None, 3),
+    ("mos", {}, (), None, 3), ("moss", {}, (), None, 2), ("moc", {}, (), None, 3),
+    ("mos", {"c": 0.2, "k": 1.5}, ("c", "k"), "gss", 2),
+    ("moc", {"c": 0.2, "k": 1.5}, ("k",), "gss", 2),
 ]
 
 
 @pytest.mark.parametrize("bias", [False, True])
-@pytest.mark.parametrize("name, extra", CASES)
-def test_gradient_matches_central_differences(name, extra, bias):
+@pytest.mark.parametrize("name, params, learn, base, K", CASES)
+def test_gradient_matches_central_differences(name, params, learn, base, K, bias):
     rng = np.random.default_rng(1)
-    T = dirichlet_target(6, 8, 0.5, seed=0)
-    prm = {"_learn": False, **extra}
-    spec = F._Spec(name, 6, 8, 3, bias, prm)
+    T = dirichlet_target(6, 8, concentration=0.5, seed=0)
+    _, kind, a = F._resolve_activation(name, base)
+    spec = F._Spec(a, kind, 6, 8, 3, bias, a.bind(params), learn, K)
     x = F._init(spec, rng, T) + 0.3 * rng.standard_normal(spec.size)
     if name == "plif":  # spread logits over several pieces, uneven slopes
         parts = spec.unpack(x)
-        parts["theta"][:] = rng.normal(size=6)
+        parts["param:theta"][:] = rng.normal(size=6)
         parts["H"] *= 5
         x = spec.pack(parts)
     _, grad, _ = F.loss_and_gradient(x, spec, T)
@@ -40,7 +44,7 @@ def test_gradient_matches_central_differences(name, extra, bias):
 
 
 def test_loss_is_the_cross_entropy_of_the_layer():
-    T = dirichlet_target(10, 12, 1.0, seed=2)
+    T = dirichlet_target(10, 12, concentration=1.0, seed=2)
     r = F.fit_log_probs(T, "mos", d=3, max_iter=5, bias=True)
     logp = r.layer.log_prob_matrix(r.contexts)
     np.testing.assert_allclose(logp, r.log_probs, rtol=1e-10, atol=1e-10)
@@ -62,8 +66,11 @@ def test_high_rank_target_comparison_is_reported_honestly():
     # MoS 0.6966 (60), PLIF 0.6355 (60). Sigsoftmax and GSS are full rank yet
     # no better than softmax (Parthiban et al. 2021: high rank is not
     # sufficient); MoS and PLIF do get lower.
-    T = dirichlet_target(120, 60, 0.3, seed=1)
-    kl = {name: F.fit_log_probs(T, name, d=4, max_iter=200).kl
+    T = dirichlet_target(120, 60, concentration=0.3, seed=1)
+    plif = {"theta": act.plif_init(100, 10.0), "bound": 10.0}
+    kl = {name: F.fit_log_probs(T, name, d=4, max_iter=200,
+                                **({"params": plif, "learn": ("theta",)}
+                                   if name == "plif" else {})).kl
           for name in ("softmax", "sigsoftmax", "mos", "plif")}
     assert kl["softmax"] > 0.1                     # bounded away from zero
     assert kl["mos"] < kl["softmax"]
@@ -72,13 +79,14 @@ def test_high_rank_target_comparison_is_reported_honestly():
 
 
 def test_gss_parameters_can_be_learned():
-    T = dirichlet_target(40, 30, 0.5, seed=3)
-    r = F.fit_log_probs(T, "gss", d=3, learn_params=True, c=0.0, k=2.0, max_iter=50)
+    T = dirichlet_target(40, 30, concentration=0.5, seed=3)
+    r = F.fit_log_probs(T, "gss", d=3, params={"c": 0.0, "k": 2.0},
+                        learn=("c", "k"), max_iter=50)
     assert (r.layer.params["c"], r.layer.params["k"]) != (0.0, 2.0)
 
 
 def test_sweep_rows():
-    T = dirichlet_target(30, 20, 0.5, seed=4)
+    T = dirichlet_target(30, 20, concentration=0.5, seed=4)
     sw = F.expressivity_sweep(T, activations=("softmax", "moc"), dims=(2, 4),
                               seeds=(0, 1), max_iter=20)
     assert len(sw.rows) == 8
@@ -116,7 +124,7 @@ def test_bad_arguments(kwargs, pattern):
 
 
 def test_nan_during_optimisation_names_the_iteration(monkeypatch):
-    T = dirichlet_target(10, 8, 1.0, seed=5)
+    T = dirichlet_target(10, 8, concentration=1.0, seed=5)
     real = F.loss_and_gradient
     calls = {"n": 0}
 

@@ -88,7 +88,7 @@ def test_safetensors_several_tensors(tmp_path, W, rng):
     np.testing.assert_array_equal(emb.bias, b)
     assert emb.W.dtype == np.float32
     shape, stored, key = describe_embeddings(tmp_path / "model.safetensors",
-                                             "transformer.wte.weight")
+                                             key="transformer.wte.weight")
     assert (shape, stored, key) == ((10, 6), "float32", "transformer.wte.weight")
 
 

@@ -5,8 +5,10 @@ import pytest
 import scipy.linalg
 
 import rankbottleneck as rb
+from rankbottleneck import _lapack, _threads
+from rankbottleneck._lapack import _eigvalsh_lower
 from rankbottleneck.rank import rank_from_singular_values
-from rankbottleneck.spectrum import _eigvalsh_lower, _mirror_upper, spectrum
+from rankbottleneck.spectra import _mirror_upper, spectrum
 from rankbottleneck.synthetic import contexts_and_words, random_mixture_layer
 
 THRESHOLDS = ("numpy", "press")
@@ -63,7 +65,7 @@ def test_gram_rank_equals_dense_svd_when_values_straddle_the_tolerance(case, tra
 
 @pytest.mark.parametrize("c", [1e-26, 1e-22, 1e-21, 1e-20, 1e-18])
 def test_noise_fragility_ranks_agree(c):
-    A = rb.synthetic.noisy_low_rank(300, 10, c, seed=0)
+    A = rb.synthetic.noisy_low_rank(300, rank=10, c=c, seed=0)
     spec = spectrum(A, method="gram")
     s = scipy.linalg.svdvals(A)
     for m, dense in zip(THRESHOLDS, _dense_ranks(A)):
@@ -257,8 +259,7 @@ def test_lapack_helpers(monkeypatch, two_stage_from):
     # both eigenvalue paths (scipy's dsyevd; the direct two-stage reduction)
     # against numpy, and both must leave the strict upper triangle alone:
     # the Gram path restores G from it
-    spec_mod = __import__("sys").modules["rankbottleneck.spectrum"]
-    monkeypatch.setattr(spec_mod, "_TWO_STAGE_MIN", two_stage_from)
+    monkeypatch.setattr(_lapack, "_TWO_STAGE_MIN", two_stage_from)
     rng = np.random.default_rng(0)
     for n in (50, 300):
         X = rng.standard_normal((n, n + 30)) * np.logspace(0, -6, n)[:, None]
@@ -276,13 +277,12 @@ def test_lapack_helpers(monkeypatch, two_stage_from):
 def test_thread_count_does_not_change_the_spectrum(monkeypatch, activation):
     # the elementwise work is split over row ranges; each row is computed the
     # same way whatever the split, so the result is bitwise the same
-    spec_mod = __import__("sys").modules["rankbottleneck.spectrum"]
     H, W, b = contexts_and_words(700, 1500, 12, bias=True, seed=4)
     layer = rb.PointwiseLayer(W, b, activation=activation)
     method = "structural" if activation == "softmax" else "gram"
     runs = []
     for threads in (1, 3):
-        monkeypatch.setattr(spec_mod, "_THREADS", threads)
-        monkeypatch.setattr(spec_mod, "_POOL", [])
+        monkeypatch.setattr(_threads, "_THREADS", threads)
+        monkeypatch.setattr(_threads, "_POOL", [])
         runs.append(spectrum(layer, H, method=method, block_cols=256).values)
     np.testing.assert_array_equal(runs[0], runs[1])

@@ -58,7 +58,7 @@ def test_teacher_target_rank():
     # log P* = logits - lse: rank d_teacher + 1 when d_teacher < min(N, M)
     P = syn.teacher_target(80, 60, 12, seed=8)
     assert np.linalg.matrix_rank(np.log(P)) == 13
-    assert np.linalg.matrix_rank(np.log(syn.dirichlet_target(80, 60, 1.0,
+    assert np.linalg.matrix_rank(np.log(syn.dirichlet_target(80, 60, concentration=1.0,
                                                              seed=8))) == 60
 
 

@@ -56,9 +56,7 @@ eigen-solve. A float32 Gram would lose every ``σ_i`` below ``√ε₃₂ σ_1 �
 
 from __future__ import annotations
 
-import concurrent.futures
 import math
-import os
 import time
 from dataclasses import dataclass, field
 
@@ -67,9 +65,20 @@ import scipy.linalg
 from scipy.linalg import lapack
 from scipy.linalg.blas import dsyrk
 
-from . import activations as _act
-from ._output import Progress
-from ._validation import _check_fits_in_memory, _format_bytes
+from ._lapack import _eigvalsh_lower
+from ._measures import (
+    Rank,
+    _as_matrix,
+    _centre_rows,
+    _machine_eps,
+    _reject_neginf,
+    rank_from_singular_values,
+)
+from ._progress import progress_bar
+from ._threads import _by_chunks
+from ._validation import _as_int, _check_fits_in_memory, _format_bytes
+from .activations import logsumexp
+from .layers import MixtureLayer, _activation_of, _Layer, _mixed_context
 
 __all__ = ["Spectrum", "spectrum", "METHODS"]
 
@@ -79,27 +88,6 @@ _MAX_PASSES = 4         # refinement passes after the first Gram
 _BLOCK_BYTES = 64 * 2**20
 _STRUCTURAL_BLOCK_BYTES = 256 * 2**20
 _EPS = float(np.finfo(np.float64).eps)
-# Elementwise work (exp, log1p of N·M entries) is single-threaded in numpy
-# and would otherwise cost as much as the products; numpy's ufuncs release
-# the GIL, so contiguous row ranges run in threads. Each row is computed the
-# same way whatever the thread count: the results do not depend on it.
-_THREADS = max(1, min(os.cpu_count() or 1, 8))
-_CHUNK_BYTES = 512 * 2**10
-_POOL = []
-
-
-def _threaded(func, n, min_rows=64):
-    """``[func(rows) for rows in slices of range(n)]``, the slices in threads."""
-    k = max(1, min(_THREADS, n // min_rows))
-    edges = [n * i // k for i in range(k + 1)]
-    parts = [slice(a, b) for a, b in zip(edges, edges[1:])]
-    if k == 1:
-        return [func(parts[0])]
-    if not _POOL:
-        _POOL.append(concurrent.futures.ThreadPoolExecutor(_THREADS))
-    return list(_POOL[0].map(func, parts))
-
-
 class _Clock:
     """Wall time per stage, for `Spectrum.stages`."""
 
@@ -110,18 +98,6 @@ class _Clock:
         now = time.perf_counter()
         self.stages.append((name, round(now - self._t, 3)))
         self._t = now
-
-
-def _by_chunks(func, n, row_bytes):
-    """``func(rows)`` over consecutive row slices of about ``_CHUNK_BYTES``
-    (so that several elementwise passes over a chunk stay in cache), the
-    slices shared out to threads; the results in row order."""
-    step = max(1, _CHUNK_BYTES // max(1, row_bytes))
-
-    def part(S):
-        return [func(slice(a, min(a + step, S.stop)))
-                for a in range(S.start, S.stop, step)]
-    return [r for results in _threaded(part, n) for r in results]
 
 
 def _lse_rows_inplace(z):
@@ -186,8 +162,6 @@ class Spectrum:
         within their error estimate of the threshold (0: the count is the
         dense SVD's).
         """
-        from .rank import Rank, rank_from_singular_values
-
         r = rank_from_singular_values(self.values, measure, shape=self.shape,
                                       computed_in=self.computed_in, rtol=rtol,
                                       atol=atol, eps=eps, scale=scale)
@@ -239,12 +213,7 @@ class _Source:
 
 
 def _check_block(block, m, name="block_cols"):
-    if block is None:
-        return None
-    if (not isinstance(block, (int, np.integer)) or isinstance(block, bool)
-            or not 1 <= block <= m):
-        raise ValueError(f"{name} must be an integer in [1, {m}]; got {block!r}")
-    return int(block)
+    return None if block is None else _as_int(block, name, low=1, high=m)
 
 
 def _default_block(n, m, temporaries):
@@ -283,21 +252,23 @@ def _layer_source(layer, X, block_cols, centre):
     ``AC = ΦC`` need no normaliser at all: ``ΦCΦᵀ = ΦΦᵀ - s sᵀ/M``.
     Mixtures (MoS, MoSS) first store their ``N·K`` normalisers; a matrix
     with more rows than columns is streamed by its row blocks (``B = Aᵀ``).
-    `X` has been checked by :func:`spectrum`.
+    A dense activation that declares no logit map is streamed by rows when
+    ``N > M``; otherwise its matrix is built (memory permitting) and
+    streamed from memory. `X` has been checked by :func:`spectrum`.
     """
-    from .layers import MixtureLayer, _mixed_context
-
     N, M = X.shape[0], layer.M
     dtype = np.result_type(X, layer.dtype)
-    base = layer.base if isinstance(layer, MixtureLayer) else layer.activation
-    act = _act.get(base)
-    if act.sparse or act.logit_map is None:
+    act = _activation_of(layer)
+    if act.sparse:
         raise ValueError(
-            f"the streamed spectrum needs finite log-probabilities of the form "
-            f"φ(z) - lse(φ(z)); activation {base!r} has zeros (-inf): build "
-            "the matrix with layer.log_prob_matrix(H) and use rank_report(A), "
-            "which reports its support"
+            f"the streamed spectrum needs finite log-probabilities; activation "
+            f"{act.name!r} has zeros (-inf): build the matrix with "
+            "layer.log_prob_matrix(H) and use rank_report(A), which reports its "
+            "support"
         )
+    if N <= M and act.logit_map is None:
+        # no φ: the normalisers cannot be streamed with the columns
+        return _matrix_source(layer.log_prob_matrix(X), block_cols, centre)
     if N > M:
         temporaries = 4 * getattr(layer, "K", 1)
         b = _check_block(block_cols, N) or _default_block(M, N, temporaries)
@@ -401,11 +372,11 @@ def _layer_source(layer, X, block_cols, centre):
         z = Hk[s0:s0 + rows]
         f = phi((z.reshape(-1, z.shape[-1]) @ W.T + (0 if bias is None else bias))
                 .reshape(z.shape[0], K, M), **params)
-        lognorm[s0:s0 + rows] = _act.logsumexp(f, axis=-1)
+        lognorm[s0:s0 + rows] = logsumexp(f, axis=-1)
 
     def column(J):
         f = unnormalised(J) - lognorm[:, :, None].astype(dtype)
-        return _act.logsumexp(f + log_pi[:, :, None], axis=1).astype(np.float64)
+        return logsumexp(f + log_pi[:, :, None], axis=1).astype(np.float64)
 
     row_mean = None
     if centre:
@@ -444,22 +415,23 @@ def _peak_estimate(method, shape, n, block_bytes, d=0):
 # ---------------------------------------------------------------------------
 
 
-def _gram(source, rotate=None, what="Gram", first=False):
+def _gram(source, rotate=None, what="Gram", first=False, progress=None):
     """``Σ_b F_b F_bᵀ`` with ``F_b = rotateᵀ B_b`` (or ``B_b``), in float64.
 
     Only the upper triangle is accumulated (``dsyrk``) into one Fortran
     array, then mirrored: one n×n matrix, no per-block temporaries of that size.
-    Progress on stderr when the pass takes more than two seconds.
+    A progress bar per pass when `progress` asks for one.
     """
     n = source.n if rotate is None else rotate.shape[1]
     G = np.zeros((n, n), order="F")
-    progress = Progress(f"spectrum, {what}", -(-source.m // source.width))
-    for blk in source.first() if first else source.blocks():
-        F = blk if rotate is None else rotate.T @ blk
-        # F (n×b) in C order is Fᵀ in Fortran order: syrk(trans=1) on it
-        G = dsyrk(1.0, np.ascontiguousarray(F).T, beta=1.0, c=G, trans=1,
-                  lower=0, overwrite_c=1)
-        progress.step("blocks")
+    with progress_bar(-(-source.m // source.width), f"spectrum, {what}", progress,
+                      unit="block") as bar:
+        for blk in source.first() if first else source.blocks():
+            F = blk if rotate is None else rotate.T @ blk
+            # F (n×b) in C order is Fᵀ in Fortran order: syrk(trans=1) on it
+            G = dsyrk(1.0, np.ascontiguousarray(F).T, beta=1.0, c=G, trans=1,
+                      lower=0, overwrite_c=1)
+            bar.update()
     _mirror_upper(G)
     return G
 
@@ -512,92 +484,6 @@ def _positive_definite_above(G, shift):
     return info == 0
 
 
-_TWO_STAGE = []
-_BAND = 64              # band width of the two-stage reduction (see below)
-_TWO_STAGE_MIN = 1000   # below this n, the one-stage dsyevd is as fast
-
-
-def _two_stage():
-    """LAPACK's two-stage tridiagonal reduction from numpy's OpenBLAS.
-
-    scipy wraps only the one-stage ``dsytrd``, half of whose work is
-    matrix-vector products. The two-stage reduction (``dsytrd_sy2sb`` to a
-    band of width `kd` by matrix-matrix products, then ``dsytrd_sb2st`` by
-    bulge chasing inside the band) is faster at n ≥ 10³. Called directly
-    rather than through ``dsyevd_2stage``, which picks ``kd = 32``: at
-    n = 10⁴ on this machine that took 52 s, against 38 s for ``kd = 64``
-    (48 gives the same, 96 makes the bulge chasing spill out of cache:
-    69 s). The routines are looked up in the OpenBLAS numpy ships (ILP64,
-    Fortran interface, hidden string lengths last); where they are absent,
-    None, and the caller uses scipy's ``dsyevd``.
-    """
-    if _TWO_STAGE:
-        return _TWO_STAGE[0]
-    found = None
-    try:
-        import ctypes
-        import glob
-
-        libdir = os.path.join(os.path.dirname(np.__file__), os.pardir, "numpy.libs")
-        for path in sorted(glob.glob(os.path.join(libdir, "libscipy_openblas64_*.so"))):
-            lib = ctypes.CDLL(path)
-            names = ("scipy_dsytrd_sy2sb_64_", "scipy_dsytrd_sb2st_64_",
-                     "scipy_dsterf_64_")
-            if all(hasattr(lib, name) for name in names):
-                found = tuple(getattr(lib, name) for name in names)
-                break
-    except OSError:  # pragma: no cover - platform dependent
-        found = None
-    _TWO_STAGE.append(found)
-    return found
-
-
-def _eigvalsh_lower(G):
-    """Eigenvalues of the symmetric Fortran array `G`, decreasing.
-
-    Only the lower triangle is read, and overwritten (with Householder
-    vectors); the strict upper triangle is left as it was.
-    """
-    n = G.shape[0]
-    routines = _two_stage() if n >= _TWO_STAGE_MIN else None
-    if routines is None or not (G.flags.f_contiguous and G.dtype == np.float64):
-        w, _, info = lapack.dsyevd(G, compute_v=0, lower=1, overwrite_a=1)
-        if info != 0:
-            raise np.linalg.LinAlgError(f"dsyevd failed (info = {info})")
-        return w[::-1]
-    import ctypes
-
-    sy2sb, sb2st, sterf = routines
-    i64, ptr = ctypes.c_int64, (lambda a: a.ctypes.data_as(ctypes.c_void_p))
-    one = ctypes.c_size_t(1)          # length of each CHARACTER*1 argument
-    kd = min(_BAND, n - 1)
-    ab = np.zeros((kd + 1, n), order="F")
-    tau, d, e = np.empty(n), np.empty(n), np.empty(n)
-    info, query, hquery = i64(0), np.zeros(1), np.zeros(1)
-    N, KD, LD, MINUS1 = (ctypes.byref(i64(v)) for v in (n, kd, kd + 1, -1))
-
-    def check(name):
-        if info.value != 0:
-            raise np.linalg.LinAlgError(f"{name} failed (info = {info.value})")
-
-    sy2sb(b"L", N, KD, ptr(G), N, ptr(ab), LD, ptr(tau), ptr(query), MINUS1,
-          ctypes.byref(info), one)
-    work = np.empty(max(1, int(query[0])))
-    sy2sb(b"L", N, KD, ptr(G), N, ptr(ab), LD, ptr(tau), ptr(work),
-          ctypes.byref(i64(work.size)), ctypes.byref(info), one)
-    check("dsytrd_sy2sb")
-    sb2st(b"Y", b"N", b"L", N, KD, ptr(ab), LD, ptr(d), ptr(e), ptr(hquery),
-          MINUS1, ptr(query), MINUS1, ctypes.byref(info), one, one, one)
-    hous, work = np.empty(max(1, int(hquery[0]))), np.empty(max(1, int(query[0])))
-    sb2st(b"Y", b"N", b"L", N, KD, ptr(ab), LD, ptr(d), ptr(e), ptr(hous),
-          ctypes.byref(i64(hous.size)), ptr(work), ctypes.byref(i64(work.size)),
-          ctypes.byref(info), one, one, one)
-    check("dsytrd_sb2st")
-    sterf(N, ptr(d), ptr(e), ctypes.byref(info))
-    check("dsterf")
-    return d[::-1]                     # dsterf sorts them increasing
-
-
 def _schur_eigh(Gp, r):
     """Eigen-pairs of the Schur complement of ``Gp[:r, :r]`` in ``Gp``."""
     Gzz = Gp[r:, r:]
@@ -614,9 +500,9 @@ def _schur_eigh(Gp, r):
     return mu[::-1], V[:, ::-1]
 
 
-def _gram_spectrum(source, clock):
+def _gram_spectrum(source, clock, progress=None):
     n, m = source.n, source.m
-    G = source.finish(_gram(source, first=True))
+    G = source.finish(_gram(source, first=True, progress=progress))
     clock.lap("pass 1: blocks and Gram")
     passes = 1
     # δ: the eigenvalue error of a Gram matrix of m-term inner products,
@@ -647,7 +533,8 @@ def _gram_spectrum(source, clock):
     errors = list(delta / (2 * np.sqrt(lam[:r])))
     levels = 0
     while r < n and levels < _MAX_PASSES:
-        Gp = _gram(source, rotate=T, what=f"refinement {levels + 1}")
+        Gp = _gram(source, rotate=T, what=f"refinement {levels + 1}",
+                   progress=progress)
         passes += 1
         levels += 1
         mu, V = _schur_eigh(Gp, r)
@@ -677,16 +564,17 @@ def _gram_spectrum(source, clock):
 
 
 def _structural_layer(layer):
-    """Contexts → the ``H`` of ``A = H Wᵀ + 1bᵀ - lse 1ᵀ``, if the layer is
-    ``logits - shift`` (softmax, MoC over softmax); else None."""
-    from .layers import MixtureLayer, PointwiseLayer, _mixed_context
-
-    if isinstance(layer, PointwiseLayer) and layer.activation == "softmax":
-        return lambda X: X
-    if (isinstance(layer, MixtureLayer) and layer.kind == "moc"
-            and layer.base == "softmax"):
+    """Contexts → the ``H`` of ``A = H Wᵀ + 1bᵀ - lse 1ᵀ``, if the layer's
+    log-probabilities are its logits minus a shift (an activation declared
+    ``shift_only``, such as softmax, pointwise or in the MoC control);
+    else None."""
+    if not _activation_of(layer).shift_only:
+        return None
+    if isinstance(layer, MixtureLayer):
+        if layer.kind != "moc":
+            return None
         return lambda G: _mixed_context(*layer.components(G))
-    return None
+    return lambda X: X
 
 
 def _factor(parts, n):
@@ -748,7 +636,7 @@ def _structural_spectrum(layer, X, contexts_of, centre, clock):
 
 
 def spectrum(A, contexts=None, *, method="auto", block_cols=None,
-             centre_rows=False, computed_in=None):
+             centre_rows=False, computed_in=None, progress=None):
     r"""All singular values of a matrix, or of a layer's log-probability matrix.
 
     Parameters
@@ -760,7 +648,8 @@ def spectrum(A, contexts=None, *, method="auto", block_cols=None,
     contexts : (N, d) array_like
         Contexts, when `A` is a layer.
     method : {"auto", "svd", "gram", "structural"}
-        ``"auto"``: ``"structural"`` for a softmax or MoC layer, else
+        ``"auto"``: ``"structural"`` for a layer whose activation is a shift
+        of the logits (softmax; the MoC control over it), else
         ``"svd"`` when the matrix has at most 4·10⁶ entries, else ``"gram"``
         (see the module notes for the error analysis of each).
     block_cols : int, optional
@@ -772,6 +661,9 @@ def spectrum(A, contexts=None, *, method="auto", block_cols=None,
     computed_in : dtype, optional
         Dtype the entries were computed in (sets ε for rank thresholds);
         default the matrix's or the layer's.
+    progress : bool, optional
+        A progress bar per pass of the Gram path on stderr (default: when
+        stderr is a terminal).
 
     Returns
     -------
@@ -794,8 +686,6 @@ def spectrum(A, contexts=None, *, method="auto", block_cols=None,
     >>> s.rank("press").value, s.method
     (9, 'gram + 1 refinement pass(es)')
     """
-    from .layers import _Layer
-
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}; got {method!r}")
     is_layer = isinstance(A, _Layer)
@@ -817,8 +707,6 @@ def spectrum(A, contexts=None, *, method="auto", block_cols=None,
     else:
         if contexts is not None:
             raise TypeError("contexts are only for a layer; A is a matrix")
-        from .rank import _as_matrix, _reject_neginf
-
         A = _as_matrix(A)
         _reject_neginf(A)
         shape = A.shape
@@ -829,8 +717,6 @@ def spectrum(A, contexts=None, *, method="auto", block_cols=None,
             method = "svd" if A.size <= 4_000_000 else "gram"
         if computed_in is None:
             computed_in = A.dtype
-    from .rank import _machine_eps
-
     computed_in = _machine_eps(computed_in)[1]
     N, M = shape
     n, m = min(shape), max(shape)
@@ -852,8 +738,6 @@ def spectrum(A, contexts=None, *, method="auto", block_cols=None,
                         f"({values[values > 0].size}-column) SVD; the other "
                         "singular values are exactly zero", tuple(clock.stages))
     if method == "svd":
-        from .rank import _centre_rows
-
         dense = A.log_prob_matrix(X) if is_layer else A
         dense = _centre_rows(dense) if centre_rows else dense.astype(np.float64, copy=False)
         values = scipy.linalg.svdvals(dense, check_finite=False)
@@ -863,7 +747,7 @@ def spectrum(A, contexts=None, *, method="auto", block_cols=None,
                         tuple(clock.stages))
     source = (_layer_source(A, X, block_cols, centre_rows) if is_layer
               else _matrix_source(A, block_cols, centre_rows))
-    values, error, passes, notes = _gram_spectrum(source, clock)
+    values, error, passes, notes = _gram_spectrum(source, clock, progress)
     name = "gram" if passes == 1 else f"gram + {passes - 1} refinement pass(es)"
     if passes == 1:
         peak = n * n * 8 + source.block_bytes   # G alone, eigvalsh in place

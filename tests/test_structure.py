@@ -1,0 +1,96 @@
+"""The package's structure: no import cycles, no module hidden by a function,
+every public name exported, no docstring pointing outside the repository."""
+
+import ast
+import importlib
+import inspect
+import pathlib
+import pkgutil
+
+import rankbottleneck as rb
+
+ROOT = pathlib.Path(rb.__file__).parent
+
+
+def _modules():
+    names = ["rankbottleneck"]
+    for info in pkgutil.walk_packages([str(ROOT)], prefix="rankbottleneck."):
+        if not info.name.endswith("__main__"):      # importing it runs the CLI
+            names.append(info.name)
+    return names
+
+
+def _module_level_imports(name, anywhere=False):
+    """Package modules imported at module level (with `anywhere`, inside
+    functions too)."""
+    module = importlib.import_module(name)
+    tree = ast.parse(pathlib.Path(module.__file__).read_text())
+    package = name if module.__file__.endswith("__init__.py") else name.rpartition(".")[0]
+    found = set()
+    for node in (ast.walk(tree) if anywhere else tree.body):
+        if isinstance(node, ast.ImportFrom) and node.level:
+            base = package
+            for _ in range(node.level - 1):
+                base = base.rpartition(".")[0]
+            target = f"{base}.{node.module}" if node.module else base
+            found.add(target)
+            if node.module is None:
+                found.update(f"{base}.{a.name}" for a in node.names)
+        elif isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.startswith("rankbottleneck"))
+    return {f for f in found if f in MODULES and f != name}
+
+
+MODULES = set(_modules())
+
+
+def test_no_import_cycles():
+    # lazy imports inside functions count too: a cycle through one is still a
+    # cycle between the modules' concepts
+    graph = {name: _module_level_imports(name, anywhere=True) for name in MODULES}
+    # a package's __init__ may import its own submodules; cycles elsewhere not
+    state = {}
+
+    def visit(node, path):
+        if state.get(node) == "done":
+            return
+        assert state.get(node) != "open", f"import cycle: {' -> '.join(path + [node])}"
+        state[node] = "open"
+        for child in graph[node]:
+            if child.startswith(node + "."):
+                continue
+            visit(child, path + [node])
+        state[node] = "done"
+
+    for name in sorted(graph):
+        visit(name, [])
+
+
+def test_rank_and_spectra_do_not_import_each_other_both_ways():
+    assert "rankbottleneck.spectra" in _module_level_imports("rankbottleneck.rank")
+    assert "rankbottleneck.rank" not in _module_level_imports("rankbottleneck.spectra")
+
+
+def test_no_module_is_shadowed_by_a_function():
+    for name in MODULES:
+        parent, _, leaf = name.rpartition(".")
+        if not parent:
+            continue
+        attr = getattr(importlib.import_module(parent), leaf, None)
+        assert attr is None or inspect.ismodule(attr), (
+            f"{parent}.{leaf} is a {type(attr).__name__}, hiding the module {name}")
+
+
+def test_public_api_is_exported_and_exists():
+    for name in rb.__all__:
+        assert hasattr(rb, name), name
+    for name in MODULES:
+        module = importlib.import_module(name)
+        for exported in getattr(module, "__all__", []):
+            assert hasattr(module, exported), f"{name}.{exported}"
+
+
+def test_docstrings_do_not_point_outside_the_repository():
+    for path in ROOT.rglob("*.py"):
+        text = path.read_text()
+        assert "shared/reference" not in text and "../shared" not in text, path
