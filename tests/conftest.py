@@ -36,3 +36,15 @@ def ensure_positive_max(z):
 @pytest.fixture
 def rng():
     return np.random.default_rng(12345)
+
+
+def gradient_error(loss_and_gradient, x, h=1e-5):
+    """Relative error of an analytic gradient against central differences:
+    ``loss_and_gradient(x) -> (loss, grad, ...)``."""
+    grad = loss_and_gradient(x)[1]
+    num = np.empty_like(x)
+    for i in range(x.size):
+        e = np.zeros_like(x)
+        e[i] = h
+        num[i] = (loss_and_gradient(x + e)[0] - loss_and_gradient(x - e)[0]) / (2 * h)
+    return np.linalg.norm(num - grad) / np.linalg.norm(num)
