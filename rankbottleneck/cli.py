@@ -14,7 +14,8 @@ import time
 from pathlib import Path
 
 from ._output import pyplot, save_figure, write_json
-from .outputlayer import analyze_output_layer
+from .lm import UnsupportedModelError, _is_model_path, analyze_model
+from .outputlayer import analyze_logits, analyze_output_layer
 
 __all__ = ["main"]
 
@@ -66,31 +67,34 @@ def _figures(args):
     out = Path(args.out)
     _check_writable(out)
     total = time.perf_counter()
+    made = 0
     for name in names:
         start = time.perf_counter()
+        module = _load(available[name])
+        # a figure that needs an optional extra says so instead of failing
+        reason = getattr(module, "unavailable", lambda: None)()
+        if reason is not None:
+            if args.only:
+                raise ValueError(f"{name}: {reason}")
+            print(f"{name}: skipped: {reason}", flush=True)
+            continue
         try:
-            summary = _load(available[name]).main(out, quick=args.quick,
-                                                  seed=args.seed)
+            summary = module.main(out, quick=args.quick, seed=args.seed)
+            made += 1
         except KeyboardInterrupt:
             raise ValueError(
                 f"interrupted during {name}: the figures finished before it are "
                 f"complete, and none of {name}'s files was written (every write is "
                 "atomic)") from None
         print(f"{name}: {summary} [{time.perf_counter() - start:.1f} s]", flush=True)
-    print(f"{len(names)} figures in {time.perf_counter() - total:.1f} s -> {out}")
+    print(f"{made} figures in {time.perf_counter() - total:.1f} s -> {out}")
     return 0
 
 
-def _analyze(args):
-    out = Path(args.out)
-    _check_writable(out)
-    start = time.perf_counter()
-    report = analyze_output_layer(
-        args.path, key=args.key, bias_key=args.bias_key, vocab=args.vocab,
-        n_contexts=args.contexts, logit_std=args.logit_std, seed=args.seed,
-        argmax=not args.no_argmax)
-    name = f"{Path(args.path).name.split('.')[0]}-analysis"
+def _write_report(report, out, name, start):
     data = report.as_dict()
+    data["seconds"] = dict(data["seconds"]) if isinstance(data["seconds"], dict) else {
+        "analysis": data["seconds"]}
     data["seconds"]["total"] = time.perf_counter() - start
     paths = [write_json(out / f"{name}.json", data)]
     plt = pyplot()
@@ -100,6 +104,48 @@ def _analyze(args):
     print(report.summary())
     print(f"{data['seconds']['total']:.1f} s -> " + ", ".join(str(p) for p in paths))
     return 0
+
+
+def _analyze(args):
+    out = Path(args.out)
+    start = time.perf_counter()
+    if args.logits is not None:
+        if args.path is not None or args.text is not None:
+            raise ValueError("--logits analyses a dumped N × V matrix on its own; "
+                             "pass either PATH (with --text) or --logits")
+        _check_writable(out)
+        report = analyze_logits(args.logits)
+        name = f"{Path(args.logits).name.split('.')[0]}-logits-analysis"
+        return _write_report(report, out, name, start)
+    if args.path is None:
+        raise ValueError("analyze needs PATH (an output layer or a model) or "
+                         "--logits FILE.npy")
+    _check_writable(out)
+    name = f"{Path(args.path).name.split('.')[0]}-analysis"
+    if args.text is not None:
+        if not _is_model_path(args.path):
+            raise ValueError(f"--text needs a model to run: a .gguf file or a local "
+                             f"Hugging Face folder; got {args.path!r}")
+        try:
+            report = analyze_model(args.path, Path(args.text),
+                                   n_contexts=args.contexts or 2000, seed=args.seed,
+                                   argmax=not args.no_argmax)
+        except UnsupportedModelError as exc:
+            if Path(args.path).is_dir():
+                raise
+            print(f"rankbottleneck: {exc}; analysing the head alone with synthetic "
+                  "contexts", file=sys.stderr)
+            report = analyze_output_layer(
+                args.path, n_contexts=args.contexts, logit_std=args.logit_std,
+                seed=args.seed, argmax=not args.no_argmax)
+            report = report.replace(notes=(*report.notes, f"fallback: {exc}; the head "
+                                           "alone, with synthetic contexts"))
+        return _write_report(report, out, name, start)
+    report = analyze_output_layer(
+        args.path, key=args.key, bias_key=args.bias_key, vocab=args.vocab,
+        n_contexts=args.contexts, logit_std=args.logit_std, seed=args.seed,
+        argmax=not args.no_argmax)
+    return _write_report(report, out, name, start)
 
 
 def main(argv=None):
@@ -114,13 +160,22 @@ def main(argv=None):
     ana = sub.add_parser(
         "analyze", help="spectrum, anisotropy, argmaxable words and rank of a real "
                         "output layer")
-    ana.add_argument("path", help=".npy, .npz, .safetensors or word2vec/GloVe text")
+    ana.add_argument("path", nargs="?",
+                     help=".npy, .npz, .safetensors, .gguf or word2vec/GloVe text; with "
+                          "--text a model (.gguf file or local Hugging Face folder)")
+    ana.add_argument("--text", metavar="FILE",
+                     help="run the model over this text and analyse its real hidden "
+                          "states (needs the [lm] extra)")
+    ana.add_argument("--logits", metavar="FILE.npy",
+                     help="an N × V matrix of logits or log-probabilities dumped from "
+                          "any model: ranks and hidden size")
     ana.add_argument("--key", help="tensor name in .npz/.safetensors (e.g. "
                                    "lm_head.weight)")
     ana.add_argument("--bias-key", help="tensor name of the output bias")
     ana.add_argument("--vocab", help="tokens, one per line (or a vocab.json)")
     ana.add_argument("--contexts", type=int, metavar="N",
-                     help="sampled contexts (default d + 100)")
+                     help="contexts: sampled (default d + 100), or with --text the "
+                          "model's first N positions (default 2000)")
     ana.add_argument("--logit-std", type=float, default=3.0,
                      help="scale of the sampled contexts (default 3)")
     ana.add_argument("--no-argmax", action="store_true",

@@ -11,7 +11,13 @@
   with ``dtype``, ``shape`` and ``data_offsets``, then the raw buffer);
 * word2vec / GloVe text (``.txt``, ``.vec``, also gzipped): one word and its
   vector per line, with or without a ``"<count> <dim>"`` header line; the
-  words are returned too.
+  words are returned too;
+* ``.gguf`` — the llama.cpp format, through the ``gguf`` package (extra
+  ``[io]``): the output head ``output.weight``, or the tied
+  ``token_embd.weight`` when the file has none, dequantized to float32 for
+  every quantization the package supports; the vocabulary from the file's
+  tokenizer metadata, and the quantization, architecture and hidden size in
+  ``notes``.
 
 float16 and bfloat16 tensors are upcast to float32 (exactly: every float16
 and bfloat16 value is a float32 value) and the result says so in ``notes``.
@@ -36,7 +42,8 @@ import numpy as np
 
 from ._validation import _check_finite, _check_fits_in_memory
 
-__all__ = ["Embeddings", "load_embeddings", "load_vocab", "describe_embeddings"]
+__all__ = ["Embeddings", "load_embeddings", "load_vocab", "describe_embeddings",
+           "gguf_metadata"]
 
 _TEXT_SUFFIXES = {".txt", ".vec", ".w2v", ".glove", ".tsv"}
 # safetensors dtype codes → names (float8 formats have no numpy dtype either)
@@ -112,10 +119,12 @@ def _check_path(path, name="path"):
 
 
 def _format(path):
-    """``"npy"``, ``"npz"``, ``"safetensors"`` or ``"text"``: by suffix, else
-    by the first bytes."""
+    """``"npy"``, ``"npz"``, ``"safetensors"``, ``"gguf"`` or ``"text"``: by
+    suffix, else by the first bytes."""
     suffixes = [s.lower() for s in path.suffixes]
     last = suffixes[-1] if suffixes else ""
+    if last == ".gguf":
+        return "gguf"
     if last == ".npy":
         return "npy"
     if last == ".npz":
@@ -132,6 +141,8 @@ def _format(path):
         head = fh.read(16)
     if head.startswith(b"\x93NUMPY"):
         return "npy"
+    if head.startswith(b"GGUF"):
+        return "gguf"
     if head.startswith(b"PK"):
         return "npz"
     if len(head) > 8 and head[8:9] == b"{":
@@ -142,6 +153,9 @@ def _format(path):
 
 
 def _dtype_name(dtype):
+    if isinstance(dtype, str) and dtype in _GGUF_FLOAT_TYPES and dtype not in (
+            "F32", "F16", "BF16", "F64"):
+        return dtype                  # a GGUF block type: no numpy name
     if isinstance(dtype, str) and dtype.isupper():
         return _SAFETENSORS_DTYPES.get(dtype, dtype.lower())
     return np.dtype(dtype).name
@@ -265,7 +279,13 @@ def describe_embeddings(path, *, key=None, bias_key=None):
                              "bias")
         shape, dtype = _npy_header(path)
         return shape, _dtype_name(dtype), None
-    tensors = (_npz_headers(path) if kind == "npz" else _safetensors_header(path)[0])
+    if kind == "gguf":
+        tensors = _gguf_headers(_gguf_reader(path))
+        if key is None:
+            key = next((k for k in _GGUF_HEADS if k in tensors), None)
+    else:
+        tensors = (_npz_headers(path) if kind == "npz"
+                   else _safetensors_header(path)[0])
     if not tensors:
         raise ValueError(f"path {str(path)!r} holds no arrays")
     key = _pick(tensors, key, "key", path)
@@ -273,6 +293,134 @@ def describe_embeddings(path, *, key=None, bias_key=None):
         _pick(tensors, bias_key, "bias_key", path)
     shape, dtype = tensors[key][:2]
     return tuple(shape), _dtype_name(dtype), key
+
+
+# ---------------------------------------------------------------------------
+# GGUF (llama.cpp)
+# ---------------------------------------------------------------------------
+
+# the output head of a GGUF file: its own tensor, else the tied embedding
+_GGUF_HEADS = ("output.weight", "token_embd.weight")
+# GGUF tensor types that hold real numbers (dequantized to float32); the
+# integer types are refused like any integer tensor
+_GGUF_FLOAT_TYPES = frozenset({
+    "F32", "F16", "BF16", "F64", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "Q8_1",
+    "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K", "Q8_K", "IQ2_XXS", "IQ2_XS",
+    "IQ3_XXS", "IQ1_S", "IQ4_NL", "IQ3_S", "IQ2_S", "IQ4_XS", "IQ1_M", "TQ1_0",
+    "TQ2_0", "MXFP4"})
+
+
+def _gguf_module():
+    try:
+        import gguf
+    except ImportError:
+        raise ValueError("reading .gguf files needs the gguf package: pip install "
+                         "'rankbottleneck[io]' (or pip install gguf)") from None
+    return gguf
+
+
+_GGUF_CACHE = {}
+
+
+def _gguf_reader(path):
+    """The file's GGUFReader (memory-mapped: no tensor data is read), or a
+    ValueError naming the path when it is not a readable GGUF file.
+
+    Parsing the metadata of a real model (its tokenizer's vocabulary and
+    merges) takes seconds, so the last reader is kept, keyed by the file's
+    path, size and modification time.
+    """
+    gguf = _gguf_module()
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    if key in _GGUF_CACHE:
+        return _GGUF_CACHE[key]
+    try:
+        reader = gguf.GGUFReader(str(path))
+    except Exception as exc:      # the reader raises many kinds on bad bytes
+        raise ValueError(f"path {str(path)!r} is not a readable GGUF file: "
+                         f"{type(exc).__name__}: {exc}") from None
+    _GGUF_CACHE.clear()
+    _GGUF_CACHE[key] = reader
+    return reader
+
+
+def _gguf_headers(reader):
+    """``{name: (numpy shape, type name)}``; GGUF lists dimensions innermost
+    first, numpy outermost first."""
+    return {t.name: (tuple(int(n) for n in reversed(t.shape.tolist())),
+                     t.tensor_type.name) for t in reader.tensors}
+
+
+def _gguf_field(reader, name, default=None):
+    field_ = reader.fields.get(name)
+    if field_ is None:
+        return default
+    try:
+        return field_.contents()
+    except Exception:             # a malformed field is as good as absent
+        return default
+
+
+def gguf_metadata(path):
+    """Architecture, hidden size, vocabulary size and tokens of a GGUF file.
+
+    Returns
+    -------
+    dict
+        ``architecture``, ``hidden_size``, ``vocab_size``, ``block_count``,
+        ``tokens`` (tuple of str or None), ``head`` (the output tensor's
+        name) and ``tied`` (whether the head is the token embedding).
+    """
+    path = _check_path(path)
+    reader = _gguf_reader(path)
+    return _gguf_meta(reader)
+
+
+def _gguf_meta(reader):
+    arch = _gguf_field(reader, "general.architecture", "")
+    tensors = _gguf_headers(reader)
+    head = next((k for k in _GGUF_HEADS if k in tensors), None)
+    tokens = _gguf_field(reader, "tokenizer.ggml.tokens")
+    return {"architecture": arch,
+            "hidden_size": _gguf_field(reader, f"{arch}.embedding_length"),
+            "vocab_size": _gguf_field(reader, f"{arch}.vocab_size"),
+            "block_count": _gguf_field(reader, f"{arch}.block_count"),
+            "tokens": None if tokens is None else tuple(str(t) for t in tokens),
+            "head": head, "tied": head == "token_embd.weight"}
+
+
+def _read_gguf(path, key, bias_key, notes):
+    """``W``, bias, the bias's stored type and the words of a GGUF file."""
+    gguf = _gguf_module()
+    reader = _gguf_reader(path)
+    by_name = {t.name: t for t in reader.tensors}
+    headers = _gguf_headers(reader)
+
+    def dequantized(name):
+        t = by_name[name]
+        try:
+            arr = gguf.quants.dequantize(t.data, t.tensor_type)
+        except Exception as exc:
+            raise ValueError(f"{str(path)!r}: tensor {name!r} ({t.tensor_type.name}) "
+                             f"could not be dequantized: {type(exc).__name__}: "
+                             f"{exc}") from None
+        return np.asarray(arr, dtype=np.float32).reshape(headers[name][0])
+
+    W = dequantized(key)
+    bias = None if bias_key is None else dequantized(bias_key)
+    meta = _gguf_meta(reader)
+    if key == "token_embd.weight" and meta["tied"]:
+        notes.append("tied head: the file has no output.weight, so W is the token "
+                     "embedding token_embd.weight.")
+    notes.append(f"GGUF: architecture {meta['architecture'] or '?'}, hidden size "
+                 f"{meta['hidden_size'] or '?'}, {key} stored as {headers[key][1]}.")
+    words = meta["tokens"]
+    if words is not None and len(words) != W.shape[0]:
+        notes.append(f"the file's {len(words)} tokens do not match W's {W.shape[0]} "
+                     "rows; no words attached.")
+        words = None
+    return W, bias, None if bias_key is None else headers[bias_key][1], words
 
 
 # ---------------------------------------------------------------------------
@@ -377,11 +525,16 @@ def _read_safetensors(path, names):
 
 def _as_embedding_float(arr, what, stored, notes):
     """Upcast half precisions to float32, refuse non-floating tensors."""
+    if stored in _GGUF_FLOAT_TYPES:
+        if stored not in ("F32", "F64"):
+            notes.append(f"{what} stored as GGUF {stored}, dequantized to float32 "
+                         "by the gguf package.")
+        return np.ascontiguousarray(arr)
     if arr.dtype.kind != "f":
         raise TypeError(f"{what} must hold floating-point numbers; got dtype "
                         f"{stored}")
-    if arr.dtype.itemsize < 4 or stored == "bfloat16":
-        if stored != "bfloat16":
+    if arr.dtype.itemsize < 4 or stored in ("float16", "bfloat16"):
+        if arr.dtype.itemsize < 4:
             arr = arr.astype(np.float32)
         notes.append(f"{what} stored as {stored}, upcast to float32 (exact).")
     elif arr.dtype.itemsize > 8:
@@ -428,7 +581,10 @@ def load_vocab(path):
 
 
 def _itemsize(stored):
-    """Bytes per entry of a stored dtype name (bfloat16 has no numpy dtype)."""
+    """Bytes per entry of a stored dtype name (bfloat16 has no numpy dtype; a
+    GGUF block type is read as float32 and counted so)."""
+    if stored in _GGUF_FLOAT_TYPES:
+        return 4
     return 2 if stored == "bfloat16" else np.dtype(stored).itemsize
 
 
@@ -445,12 +601,15 @@ def load_embeddings(path, *, key=None, bias_key=None, vocab=None):
     Parameters
     ----------
     path : str or Path
-        ``.npy``, ``.npz``, ``.safetensors`` or word2vec/GloVe text (with or
-        without a ``"<count> <dim>"`` header line; ``.gz`` allowed).
+        ``.npy``, ``.npz``, ``.safetensors``, ``.gguf`` or word2vec/GloVe
+        text (with or without a ``"<count> <dim>"`` header line; ``.gz``
+        allowed).
     key : str, optional
-        Array name in an ``.npz`` or tensor name in a ``.safetensors`` file
-        (e.g. ``"lm_head.weight"``); may be omitted when the file holds one
-        array.
+        Array name in an ``.npz``, tensor name in a ``.safetensors`` or
+        ``.gguf`` file (e.g. ``"lm_head.weight"``, ``"output.weight"``); may
+        be omitted when the file holds one array, and for a GGUF file, whose
+        output head is found by name (``output.weight``, else the tied
+        ``token_embd.weight``).
     bias_key : str, optional
         Name of the (M,) output bias in the same file.
     vocab : str or Path, optional
@@ -484,7 +643,7 @@ def load_embeddings(path, *, key=None, bias_key=None, vocab=None):
     """
     shape, stored, key = describe_embeddings(path, key=key, bias_key=bias_key)
     path = Path(path)
-    if stored not in ("float16", "bfloat16", "float32", "float64"):
+    if stored not in ("float16", "bfloat16", "float32", "float64", *_GGUF_FLOAT_TYPES):
         raise TypeError(f"the embedding {key or path.name!r} must hold float16, "
                         f"bfloat16, float32 or float64 numbers; got {stored}")
     if len(shape) != 2:
@@ -505,6 +664,8 @@ def load_embeddings(path, *, key=None, bias_key=None, vocab=None):
             W = data[key]
             bias = None if bias_key is None else data[bias_key]
         bias_stored = None if bias is None else bias.dtype.name
+    elif kind == "gguf":
+        W, bias, bias_stored, words = _read_gguf(path, key, bias_key, notes)
     else:
         names = [key] + ([bias_key] if bias_key is not None else [])
         arrays, stored_dtypes = _read_safetensors(path, names)

@@ -29,9 +29,10 @@ matrices are computed in float64 from the stored values (exact upcasts).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -41,18 +42,27 @@ from . import io as _io
 from ._measures import Rank, rank_from_singular_values
 from ._progress import progress_bar
 from ._validation import _as_float_array, _as_int, _check_fits_in_memory
+from .activations import logsumexp, plif_init
 from .argmax import ArgmaxReport, argmaxable
 from .layers import PointwiseLayer
-from .output_set import estimate_hidden_size
+from .output_set import hidden_size_by_rows
 from .reports import rank_report
 
-__all__ = ["OutputLayerReport", "analyze_output_layer", "energy_dimension"]
+__all__ = ["OutputLayerReport", "analyze_output_layer", "energy_dimension",
+           "LogitsReport", "analyze_logits"]
 
 #: the activations every report compares, with their parameters; the first
-#: is the baseline whose thresholds and bound the figure draws
-ACTIVATIONS = {"softmax": {}, "sigsoftmax": {}, "gss": {"c": 1.0, "k": 3.0}}
+#: is the baseline (the model's own, whose thresholds and bound the figure
+#: draws and whose hidden-size estimate is followed against N). PLIF has no
+#: trained slopes here: 64 pieces on [-20, 20] with slopes softplus(θ),
+#: θ = log(e - 1) + 0.5·N(0, 1) (seed 0), a fixed strictly increasing map.
+ACTIVATIONS = {"softmax": {}, "sigsoftmax": {}, "gss": {"c": 1.0, "k": 3.0},
+               "plif": {"theta": plif_init(64, bound=20.0, scale=0.5, seed=0),
+                        "bound": 20.0}}
 # GSS(c, k) of Parthiban et al. 2021 other than sigsoftmax's (0, 2)
 N_TOKENS_SHOWN = 10
+# up to this many entries every activation's hidden size is estimated too
+_SMALL = 4_000_000
 
 
 def energy_dimension(singular_values, fraction):
@@ -114,6 +124,19 @@ class OutputLayerReport:
     seconds : dict
         Wall time of each stage.
     notes : tuple of str
+    source : str
+        The file or model the head came from.
+    contexts_source : str
+        Which contexts the log-probability matrices use: real hidden states
+        (and where from) or sampled ones.
+    configured_d : int or None
+        The model's configured hidden size, when known.
+    context_anisotropy : dict or None
+        For given contexts ``H``: ``energy_dims`` (90/99%), ``mean_cosine``
+        and ``mean_norm_ratio``, as for ``W``.
+    hidden_size_by_n : tuple of (int, HiddenSizeEstimate)
+        The estimate from the first ``n`` softmax outputs, for several ``n``:
+        how many the estimate needs before it settles.
     """
 
     shape: tuple
@@ -137,10 +160,34 @@ class OutputLayerReport:
     seconds: dict
     notes: tuple = ()
     source: str = ""
+    contexts_source: str = ""
+    configured_d: int | None = None
+    context_anisotropy: dict | None = None
+    hidden_size_by_n: tuple = field(default=(), repr=False)
 
     @property
     def d(self):
         return self.shape[1]
+
+    def replace(self, **changes):
+        """A copy with some fields changed (:func:`dataclasses.replace`)."""
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def settled_at(self):
+        """The fewest outputs from which the hidden-size estimate equals its
+        final value at every larger ``n`` tried (None without a cliff)."""
+        if not self.hidden_size_by_n:
+            return None
+        final = self.hidden_size_by_n[-1][1].d
+        if final is None:
+            return None
+        n_settled = self.hidden_size_by_n[-1][0]
+        for n, est in reversed(self.hidden_size_by_n):
+            if est.d != final:
+                break
+            n_settled = n
+        return n_settled
 
     def summary(self):
         """A few lines for a terminal."""
@@ -169,15 +216,22 @@ class OutputLayerReport:
                 line += (": " + ", ".join(self.unargmaxable_tokens)
                          + (f", … ({more} more)" if more > 0 else ""))
             lines.append(line)
-        lines.append(f"  log-probabilities of {self.n_contexts} sampled contexts "
+        lines.append(f"  contexts: {self.contexts_source}")
+        if self.context_anisotropy is not None:
+            a = self.context_anisotropy
+            lines.append(f"  H: 90%/99% of the energy in {a['energy_dims'][0.9]}/"
+                         f"{a['energy_dims'][0.99]} directions; ‖mean‖/mean‖h‖ = "
+                         f"{a['mean_norm_ratio']:.3f}, mean cosine {a['mean_cosine']:.3f}")
+        lines.append(f"  log-probabilities of {self.n_contexts} contexts "
                      f"(softmax bound d+{1 + self.has_bias} = {d + 1 + self.has_bias}):")
         for act, rep in self.ranks.items():
             eff = ", ".join(f"{r.label} {r.value}" for r in rep.ranks
                             if r.measure == "effective")
-            hs = self.hidden_size[act]
+            hs = self.hidden_size.get(act)
             lines.append(f"    {act:<10} numpy {rep['numpy'].value}, Press "
                          f"{rep['press'].value}, {eff}; hidden size "
-                         + (f"{hs.d} (gap 10^{math.log10(hs.gap):.1f})" if hs.cliff
+                         + ("not estimated" if hs is None else
+                            f"{hs.d} (gap 10^{math.log10(hs.gap):.1f})" if hs.cliff
                             else "no cliff"))
         hs = self.hidden_size.get("softmax")
         if hs is not None:
@@ -188,7 +242,12 @@ class OutputLayerReport:
             else:
                 verdict = "found" if hs.d == expected else "MISSED"
             lines.append(f"  hidden size from softmax outputs: {hs.d}; rank(W − w̄) = "
-                         f"{expected}: {verdict}")
+                         f"{expected}: {verdict}"
+                         + ("" if self.configured_d is None else
+                            f"; configured d = {self.configured_d}"))
+            if self.settled_at is not None:
+                lines.append(f"  the estimate settles from {self.settled_at} outputs on "
+                             f"(tried n = {[n for n, _ in self.hidden_size_by_n]})")
         return "\n".join(lines)
 
     def __repr__(self):
@@ -223,7 +282,12 @@ class OutputLayerReport:
                 "mean_cosine": self.mean_cosine,
             },
             "contexts": {"n": self.n_contexts, "scale": self.context_scale,
-                         "logit_std": self.logit_std},
+                         "logit_std": self.logit_std, "source": self.contexts_source,
+                         "anisotropy": self.context_anisotropy},
+            "configured_d": self.configured_d,
+            "hidden_size_by_n": [{"n": n, "d": e.d, "gap": e.gap}
+                                 for n, e in self.hidden_size_by_n],
+            "hidden_size_settled_at": self.settled_at,
             "log_prob_ranks": {
                 act: {"ranks": {r.label: {"value": r.value, "threshold": r.threshold,
                                           "rule": r.rule} for r in rep.ranks},
@@ -332,7 +396,8 @@ def _stage(name, seconds, bar):
 
 def analyze_output_layer(W, bias=None, *, words=None, n_contexts=None, contexts=None,
                          logit_std=3.0, seed=0, argmax=True, key=None, bias_key=None,
-                         vocab=None, progress=None):
+                         vocab=None, configured_d=None, contexts_source=None,
+                         progress=None):
     r"""Spectrum, anisotropy, argmaxable words and the bottleneck of a real W.
 
     Parameters
@@ -358,6 +423,10 @@ def analyze_output_layer(W, bias=None, *, words=None, n_contexts=None, contexts=
         For the contexts and the argmax search.
     argmax : bool
         Decide the argmaxable words (the slowest stage for large ``d``).
+    configured_d : int, optional
+        The model's configured hidden size, reported beside the estimate.
+    contexts_source : str, optional
+        Where `contexts` came from, for the report (default: "given").
     progress : bool, optional
         A progress bar of the stages on stderr (default: when stderr is a
         terminal); stage times are in the report's ``seconds`` either way.
@@ -433,40 +502,55 @@ def analyze_output_layer(W, bias=None, *, words=None, n_contexts=None, contexts=
     done = _stage("spectrum of W", seconds, bar)
     W64 = W.astype(np.float64)
     b64 = None if bias is None else bias.astype(np.float64)
-    s = scipy.linalg.svdvals(W64, check_finite=False)
-    mean = W64.mean(axis=0)
-    s_centred = scipy.linalg.svdvals(W64 - mean, check_finite=False)
-    norms = np.linalg.norm(W64, axis=1)
+    shape_W = _anisotropy(W64)
+    s, s_centred, norms = shape_W["s"], shape_W["s_centred"], shape_W["norms"]
+    mean_cosine, mean_norm_ratio = shape_W["mean_cosine"], shape_W["mean_norm_ratio"]
+    dims, dims_c = shape_W["energy_dims"], shape_W["energy_dims_centred"]
     computed_in = stored if stored == np.float64 else np.float32
     rank_W = rank_from_singular_values(s, "press", shape=W.shape, computed_in=computed_in)
     rank_Wc = rank_from_singular_values(s_centred, "press", shape=W.shape,
                                         computed_in=computed_in, scale=s[0])
-    unit = W64 / np.where(norms > 0, norms, 1.0)[:, None]
-    total = unit.sum(axis=0)
-    mean_cosine = float((total @ total - np.sum(norms > 0)) / (M * (M - 1)))
-    mean_norm_ratio = float(np.linalg.norm(mean) / np.mean(norms))
-    del unit
-    dims = {f: energy_dimension(s, f) for f in (0.9, 0.99)}
-    dims_c = {f: energy_dimension(s_centred, f) for f in (0.9, 0.99)}
     if rank_W.value < d:
         notes.append(f"W has Press rank {rank_W.value} < d = {d}: the outputs cannot "
                      "reveal more than that.")
     done()
 
+    context_anisotropy = None
     if contexts is None:
         scale = logit_std / math.sqrt(np.mean(norms**2)) if np.any(norms) else 1.0
         H = scale * rng.standard_normal((n_contexts, d))
+        contexts_source = (f"{n_contexts} sampled isotropic Gaussian contexts, logit "
+                           f"std {logit_std:g} (synthetic)")
     else:
         H, scale = H.astype(np.float64), float("nan")
-    ranks, hidden = {}, {}
-    for act, params in ACTIVATIONS.items():
+        contexts_source = contexts_source or f"{n_contexts} given contexts"
+        a = _anisotropy(H)
+        context_anisotropy = {k: a[k] for k in ("energy_dims", "mean_cosine",
+                                                "mean_norm_ratio")}
+    ranks, hidden, by_n = {}, {}, ()
+    small = n_contexts * M <= _SMALL
+    for k, (act, params) in enumerate(ACTIVATIONS.items()):
         done = _stage(f"log-probabilities under {act}", seconds, bar)
         layer = PointwiseLayer(W64, b64, activation=act, params=params)
-        Y = layer.log_prob_matrix(H)
-        ranks[act] = rank_report(Y, d=d, bias=bias is not None, computed_in=np.float64)
-        hidden[act] = estimate_hidden_size(Y, computed_in=np.float64)
-        del Y
+        # the spectra from the layer: structural for softmax, streamed Gram
+        # otherwise, never a dense SVD of an N × M matrix
+        ranks[act] = rank_report(layer, contexts=H, d=d, bias=bias is not None,
+                                 computed_in=np.float64, shift_invariant=k == 0 or small)
+        if k == 0 or small:
+            # the hidden size is read off the outputs alone, as from a model
+            # behind an API: the baseline's against n (one QR serves every
+            # prefix), the counterfactuals' at n = N when that is cheap
+            steps = hidden_size_by_rows(layer.log_prob_matrix(H),
+                                        None if k == 0 else [n_contexts],
+                                        computed_in=np.float64)
+            hidden[act] = steps[-1][1]
+            if k == 0:
+                by_n = tuple(steps)
         done()
+    if not small:
+        notes.append(f"hidden size and shift-invariant ranks for "
+                     f"{next(iter(ACTIVATIONS))} only: at N × M = {n_contexts} × {M} "
+                     "each would cost the counterfactuals another full pass.")
 
     report_argmax, tokens = None, ()
     if argmax:
@@ -480,7 +564,27 @@ def analyze_output_layer(W, bias=None, *, words=None, n_contexts=None, contexts=
         (M, d), stored.name, bias is not None, s, s_centred, dims, dims_c, rank_W, rank_Wc,
         mean_norm_ratio, mean_cosine, report_argmax, tokens, n_contexts, float(scale),
         None if contexts is not None else float(logit_std), ranks, hidden, seconds,
-        tuple(notes), source, norms)
+        tuple(notes), source, contexts_source,
+        None if configured_d is None else _as_int(configured_d, "configured_d"),
+        context_anisotropy, by_n, norms)
+
+
+def _anisotropy(X):
+    """Spectra, energy dimensions, mean-row ratio and exact mean cosine of
+    the rows of `X` (float64)."""
+    n = X.shape[0]
+    s = scipy.linalg.svdvals(X, check_finite=False)
+    mean = X.mean(axis=0)
+    s_centred = scipy.linalg.svdvals(X - mean, check_finite=False)
+    norms = np.linalg.norm(X, axis=1)
+    unit = X / np.where(norms > 0, norms, 1.0)[:, None]
+    total = unit.sum(axis=0)
+    return {"s": s, "s_centred": s_centred, "norms": norms,
+            "mean_cosine": float((total @ total - np.sum(norms > 0)) / (n * (n - 1))),
+            "mean_norm_ratio": float(np.linalg.norm(mean) / np.mean(norms)),
+            "energy_dims": {f: energy_dimension(s, f) for f in (0.9, 0.99)},
+            "energy_dims_centred": {f: energy_dimension(s_centred, f)
+                                    for f in (0.9, 0.99)}}
 
 
 def _check_memory(M, d, N, itemsize):
@@ -489,3 +593,152 @@ def _check_memory(M, d, N, itemsize):
         f"analysing a {M}×{d} output layer with {N} contexts",
         "pass fewer contexts (n_contexts / --contexts), or analyse a subset of the "
         "rows of W")
+
+
+# ---------------------------------------------------------------------------
+# A matrix of outputs dumped from any model
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class LogitsReport:
+    """What the outputs of an unknown model reveal (:func:`analyze_logits`).
+
+    Attributes
+    ----------
+    shape : (N, V)
+    kind : str
+        ``"logits"`` (turned into log-probabilities by log-softmax) or
+        ``"log-probabilities"`` (every row's ``lse`` is 0).
+    computed_in : str
+        The dtype the numbers came in; thresholds use its ε.
+    ranks : RankReport
+        Of the N × V log-probability matrix (float64).
+    hidden_size : HiddenSizeEstimate
+        From all N rows.
+    hidden_size_by_n : tuple of (int, HiddenSizeEstimate)
+    source : str
+    seconds : float
+    """
+
+    shape: tuple
+    kind: str
+    computed_in: str
+    ranks: object = field(repr=False)
+    hidden_size: object = field(repr=False)
+    hidden_size_by_n: tuple = field(repr=False, default=())
+    source: str = ""
+    seconds: float = 0.0
+
+    def summary(self):
+        N, V = self.shape
+        hs = self.hidden_size
+        lines = [f"{N} output rows × {V} tokens ({self.kind}, {self.computed_in})"
+                 + (f" from {self.source}" if self.source else "")]
+        eff = ", ".join(f"{r.label} {r.value}" for r in self.ranks.ranks
+                        if r.measure == "effective")
+        lines.append(f"  ranks: numpy {self.ranks['numpy'].value}, Press "
+                     f"{self.ranks['press'].value}, {eff}")
+        lines.append("  hidden size: " + (f"{hs.d} (gap 10^{math.log10(hs.gap):.1f})"
+                                          if hs.cliff else hs.message))
+        return "\n".join(lines)
+
+    def __repr__(self):
+        return (f"LogitsReport({self.shape[0]}×{self.shape[1]} {self.kind}: Press rank "
+                f"{self.ranks['press'].value}, hidden size {self.hidden_size.d})")
+
+    def as_dict(self):
+        return {"source": self.source, "shape": list(self.shape), "kind": self.kind,
+                "computed_in": self.computed_in,
+                "ranks": {r.label: {"value": r.value, "threshold": r.threshold,
+                                    "rule": r.rule} for r in self.ranks.ranks},
+                "shift_invariant": {r.label: r.value for r in self.ranks.shift_invariant},
+                "singular_values": self.ranks.singular_values,
+                "hidden_size": {"d": self.hidden_size.d, "gap": self.hidden_size.gap,
+                                "message": self.hidden_size.message},
+                "hidden_size_by_n": [{"n": n, "d": e.d, "gap": e.gap}
+                                     for n, e in self.hidden_size_by_n],
+                "seconds": self.seconds}
+
+    def plot(self, axes=None):
+        """The normalised spectrum with its tolerances, and the hidden-size
+        estimate against the number of rows. Returns the figure."""
+        import matplotlib.pyplot as plt
+
+        if axes is None:
+            _, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+        self.ranks.plot(ax=axes[0], label=self.kind)
+        axes[0].set_title(f"spectrum of {self.shape[0]} output rows")
+        _plot_hidden_by_n(axes[1], self.hidden_size_by_n)
+        axes[0].figure.tight_layout()
+        return axes[0].figure
+
+
+def _plot_hidden_by_n(ax, steps, d=None):
+    n = [k for k, _ in steps]
+    est = [np.nan if e.d is None else e.d for _, e in steps]
+    ax.plot(n, est, "o-", ms=4, label="estimate (no cliff: gap)")
+    for k, e in steps:
+        if e.d is None:
+            ax.plot(k, 0, "x", color="C3", ms=5)
+    if d is not None:
+        ax.axhline(d, color="0.4", ls="--", lw=0.8, label=f"configured d = {d}")
+    ax.set(xscale="log", xlabel="output rows used n", ylabel="hidden size read off",
+           title="hidden-size estimate against n (× : no cliff)")
+    ax.legend(fontsize=8)
+    return ax
+
+
+def analyze_logits(logits, *, computed_in=None, n_rows=None):
+    """Ranks and hidden size of an N × V matrix of logits or log-probabilities.
+
+    For outputs dumped from any model or API: the rows are turned into
+    log-probabilities (log-softmax, in float64) unless they already are (every
+    row's ``lse`` within ``1e3 ε V`` of 0), then every rank measure
+    (:func:`~rankbottleneck.rank_report`) and the hidden size read off the
+    spectrum cliff (:func:`~rankbottleneck.estimate_hidden_size`, against the
+    number of rows too).
+
+    Parameters
+    ----------
+    logits : (N, V) array_like or path to a ``.npy`` file
+    computed_in : dtype, optional
+        The precision the numbers were produced in; default their dtype
+        (a float32 dump keeps float32's ε in every threshold).
+    n_rows : sequence of int, optional
+        Row counts for the hidden-size curve (see
+        :func:`~rankbottleneck.output_set.hidden_size_by_rows`).
+
+    Returns
+    -------
+    LogitsReport
+    """
+    start = time.perf_counter()
+    source = ""
+    if isinstance(logits, (str, Path)):
+        source = str(logits)
+        path = Path(logits)
+        if not path.is_file():
+            raise ValueError(f"logits file {source!r} does not exist")
+        if path.suffix.lower() != ".npy":
+            raise ValueError(f"logits file {source!r} must be a .npy array (N × V)")
+        try:
+            logits = np.load(path, allow_pickle=False, mmap_mode="r")
+        except (ValueError, OSError, EOFError) as exc:
+            raise ValueError(f"logits file {source!r} is not a readable .npy array: "
+                             f"{exc}") from None
+    Z = _as_float_array(logits, "logits", ndim=2)
+    N, V = Z.shape
+    if N < 3 or V < 3:
+        raise ValueError(f"logits must have at least 3 rows and 3 columns; got shape "
+                         f"{Z.shape}")
+    computed = np.dtype(computed_in or Z.dtype)
+    Z64 = Z.astype(np.float64)
+    lse = logsumexp(Z64, axis=1)
+    tol = 1e3 * np.finfo(computed).eps * V
+    kind = "log-probabilities" if np.all(np.abs(lse) <= tol) else "logits"
+    A = Z64 - lse[:, None] if kind == "logits" else Z64
+    ranks = rank_report(A, computed_in=computed)
+    steps = hidden_size_by_rows(A, n_rows, computed_in=computed)
+    return LogitsReport((N, V), kind, computed.name, ranks, steps[-1][1], tuple(steps),
+                        source, time.perf_counter() - start)
