@@ -356,7 +356,7 @@ def _documents(text):
                     f"{type(text).__name__}")
 
 
-def collect_contexts(model, text, *, n_contexts=None, stride=1, window=512,
+def collect_contexts(model, text, *, n_contexts=None, stride=1, window=None,
                      batch_size=4, progress=None):
     """Run a model over text and keep its final hidden states.
 
@@ -373,8 +373,9 @@ def collect_contexts(model, text, *, n_contexts=None, stride=1, window=512,
         Contexts to keep (the first ones); default all.
     stride : int
         Keep every `stride`-th position.
-    window : int
-        Tokens per forward pass (at most the model's context length).
+    window : int, optional
+        Tokens per forward pass: at most the model's context length; default
+        512, or that length when shorter.
     batch_size : int
         Windows per forward pass.
     progress : bool, optional
@@ -396,6 +397,8 @@ def collect_contexts(model, text, *, n_contexts=None, stride=1, window=512,
     docs, what = _documents(text)
     stride = _as_int(stride, "stride", low=1)
     limit = getattr(model.model.config, "max_position_embeddings", None)
+    if window is None:
+        window = 512 if limit is None else min(512, limit)
     window = _as_int(window, "window", low=2, high=limit)
     batch_size = _as_int(batch_size, "batch_size", low=1)
     seconds = {}
@@ -461,7 +464,7 @@ def collect_contexts(model, text, *, n_contexts=None, stride=1, window=512,
                          n_available, logit_error, model.hidden_size, seconds)
 
 
-def analyze_model(source, text, *, n_contexts=2000, stride=1, window=512,
+def analyze_model(source, text, *, n_contexts=2000, stride=1, window=None,
                   argmax=True, seed=0, tokenizer=None, progress=None):
     """Every diagnostic of :func:`~rankbottleneck.analyze_output_layer` on a
     model's real hidden states.

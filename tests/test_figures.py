@@ -12,7 +12,7 @@ from rankbottleneck import cli
 EXPECTED = ["argmax_cones", "argmaxable_vs_dim", "expressivity", "gss_grid",
             "hidden_size_recovery", "mos_rank_vs_components", "noise_fragility",
             "output_set_geometry", "output_set_table", "plif_nominal_vs_effective",
-            "rank_vs_dim", "rank_vs_logit_scale", "sparsity", "spectra"]
+            "rank_vs_dim", "rank_vs_logit_scale", "real_lm", "sparsity", "spectra"]
 
 
 @pytest.fixture(scope="module")
@@ -38,6 +38,16 @@ def test_every_figure_is_written(quick):
             assert (quick / f"{name}.{ext}").stat().st_size > 0, (name, ext)
         data(quick, name)  # parses
     assert not list(quick.glob(".*")), "temporary files left behind"
+
+
+def test_real_lm_has_its_cliff_at_d_plus_one(quick):
+    # a real model: SmolLM2-135M's own log-probabilities on real text
+    r = data(quick, "real_lm")
+    assert r["d"] == 576 and r["V"] == 49152 and r["logit_error"] < 1e-3
+    assert r["ranks"]["softmax"] == {"numpy": 577, "press": 577}
+    assert r["ranks"]["sigsoftmax"]["press"] == r["N"]
+    last = rows(quick, "real_lm")[-1]
+    assert int(last["n"]) == r["N"] and int(last["hidden_size"]) == 576
 
 
 def test_spectra_softmax_is_pinned_at_d_plus_one(quick):

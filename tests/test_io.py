@@ -268,4 +268,4 @@ def test_repr_is_informative(tmp_path, W):
     r = repr(load_embeddings(tmp_path / "w.npy"))
     assert "W 40×6 float32 (stored float16)" in r and "'w.npy'" in r
     assert io.__all__ == ["Embeddings", "load_embeddings", "load_vocab",
-                          "describe_embeddings"]
+                          "describe_embeddings", "gguf_metadata"]

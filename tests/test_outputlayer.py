@@ -68,11 +68,16 @@ def test_report_matches_direct_computation(head):
     for act in ("softmax", "sigsoftmax", "gss"):
         params = {"c": 1.0, "k": 3.0} if act == "gss" else {}
         Y = rb.PointwiseLayer(W, activation=act, params=params).log_prob_matrix(H)
-        want = rb.rank_report(Y, d=D, computed_in=np.float64)
-        assert rep.ranks[act].as_dict() == want.as_dict()
+        want = rb.rank_report(Y, d=D, computed_in=np.float64).as_dict()
+        got = rep.ranks[act].as_dict()
+        # the report's spectra come from the layer (structural or streamed),
+        # the reference's from a dense SVD: counts equal, real measures close
+        assert got.keys() == want.keys()
+        for key, value in want.items():
+            assert got[key] == pytest.approx(value, rel=1e-9), (act, key)
         np.testing.assert_allclose(rep.ranks[act].singular_values,
                                    scipy.linalg.svdvals(Y), rtol=1e-9,
-                                   atol=1e-12 * want.singular_values[0])
+                                   atol=1e-12 * rep.ranks[act].singular_values[0])
     assert rep.ranks["softmax"]["press"].value == D + 1
     assert rep.ranks["sigsoftmax"]["press"].value > D + 1
     assert rep.hidden_size["softmax"].d == D and rep.hidden_size["softmax"].cliff
