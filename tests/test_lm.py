@@ -274,3 +274,24 @@ def test_smollm2_real_contexts(smollm2):
     (n, est), = hidden_size_by_rows(Y, [620])
     assert est.d == 576 and est.gap > 1e10
     assert rb.numerical_rank(Y, "press") == 577
+
+
+def test_smollm2_hard_words_are_decided_by_the_boxed_lp(smollm2):
+    # words 4, 190 and 657 of SmolLM2's head survive every cheap witness; the
+    # unboxed constraint generation took 45 rounds for word 4 alone, the
+    # boxed one (exact for a head without bias) a handful
+    from rankbottleneck import argmax as A
+    from rankbottleneck._feasibility import ARGMAXABLE
+
+    W = load_embeddings(smollm2).W.astype(np.float64)
+    dec = A._Decisions(W, np.zeros(W.shape[0]), None)
+    hard = np.array([4, 190, 657])
+    dec.status[:] = ARGMAXABLE
+    dec.status[hard] = -1
+    mu, whiten = A._whitening(W)
+    A._phase_lp(dec, lambda i: (W[i] - mu) @ whiten, max_rounds=50)
+    assert np.all(dec.status[hard] == ARGMAXABLE)
+    assert dec.n_lp <= 40
+    for i in hard:       # the witnesses are real: word i is the strict argmax
+        z = W @ dec.witnesses[i]
+        assert np.argmax(z) == i and dec.margins[i] > dec.tols[i]
