@@ -295,3 +295,54 @@ def test_smollm2_hard_words_are_decided_by_the_boxed_lp(smollm2):
     for i in hard:       # the witnesses are real: word i is the strict argmax
         z = W @ dec.witnesses[i]
         assert np.argmax(z) == i and dec.margins[i] > dec.tols[i]
+
+
+def test_unrunnable_architecture_falls_back_to_the_head(tmp_path, capsys):
+    rng = np.random.default_rng(4)
+    f = _write_gguf(tmp_path / "odd.gguf",
+                    {"token_embd.weight": (rng.standard_normal((60, 32)), "F32")},
+                    [f"t{i}" for i in range(60)], arch="notanarch", d=32)
+    with pytest.raises(lm.UnsupportedModelError, match=r"architecture 'notanarch'"):
+        lm.load_model(f, cache=False)
+    text = tmp_path / "t.txt"
+    text.write_text("some text " * 20)
+    assert cli.main(["analyze", str(f), "--text", str(text), "--out", str(tmp_path),
+                     "--no-argmax"]) == 0
+    assert "analysing the head alone with synthetic contexts" in capsys.readouterr().err
+    data = json.loads((tmp_path / "odd-analysis.json").read_text())
+    assert "synthetic" in data["contexts"]["source"]
+    assert any(n.startswith("fallback:") for n in data["notes"])
+
+
+def test_a_model_too_large_is_refused_before_loading(tmp_path, monkeypatch):
+    from rankbottleneck import _validation
+
+    rng = np.random.default_rng(5)
+    f = _write_gguf(tmp_path / "m.gguf",
+                    {"token_embd.weight": (rng.standard_normal((60, 32)), "F32")},
+                    [f"t{i}" for i in range(60)], d=32)
+    monkeypatch.setattr(_validation, "_available_memory", lambda: 1000)
+    with pytest.raises(rb.InsufficientMemoryError, match=r"loading the model 'm.gguf'"):
+        lm.load_model(f)
+
+
+def test_figures_without_the_lm_extra(tmp_path, monkeypatch, capsys):
+    real_load = cli._load
+
+    def without_lm(path):
+        module = real_load(path)
+        if path.stem == "real_lm":
+            module.unavailable = lambda: "needs the [lm] extra (missing torch)"
+        return module
+
+    monkeypatch.setattr(cli, "_load", without_lm)
+    assert cli.main(["figures", "--only", "real_lm", "--out", str(tmp_path)]) == 2
+    assert "real_lm: needs the [lm] extra" in capsys.readouterr().err
+    assert cli.main(["figures", "--quick", "--only", "argmax_cones", "--out",
+                     str(tmp_path)]) == 0
+    monkeypatch.setattr(cli, "_analyses", lambda: {
+        "real_lm": cli._ANALYSES / "real_lm.py",
+        "argmax_cones": cli._ANALYSES / "argmax_cones.py"})
+    assert cli.main(["figures", "--quick", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "real_lm: skipped: needs the [lm] extra" in out and "1 figures" in out
