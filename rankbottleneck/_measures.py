@@ -250,9 +250,11 @@ def rank_from_singular_values(s, measure=None, *, shape, computed_in="float64",
     if measure in THRESHOLD_MEASURES:
         tol, rule = _threshold(measure, shape, s1, eps_mach, dtype_name, rtol, atol)
         return Rank(int(np.sum(s > tol)), measure, float(tol), rule)
+    # σ² overflows (or underflows) for σ beyond 1e±154: square σ/σ_1 there
+    unit = float(s[0]) if s[0] > 0 and not 1e-150 < s[0] < 1e150 else 1.0
     if measure == "effective":
         eps = _check_eps(eps)
-        energy = s * s
+        energy = (s / unit) ** 2 if unit != 1.0 else s * s
         # Tail sums, accumulated from the smallest value up, keep their
         # relative accuracy even for eps near the rounding level.
         tail = np.cumsum(energy[::-1])[::-1]
@@ -269,7 +271,7 @@ def rank_from_singular_values(s, measure=None, *, shape, computed_in="float64",
         value = float(np.exp(-np.sum(q * np.log(q))))
         return Rank(value, measure, None, "exp(-Σ q log q), q = σ/Σσ")
     if measure == "stable":
-        value = float(np.sum(s * s) / s1**2) if s1 > 0 else 0.0
+        value = float(np.sum((s / unit) ** 2) / (s1 / unit) ** 2) if s1 > 0 else 0.0
         return Rank(value, measure, None, "‖A‖_F² / ‖A‖_2²")
     # gap: the largest ratio of consecutive singular values, with every value
     # floored at the numpy noise floor so that an exact zero after a cliff

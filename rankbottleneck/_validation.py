@@ -68,7 +68,13 @@ def _check_finite(arr, name, *, allow_neginf=False):
 
 
 def _as_scalar(x, name, *, low=None, high=None, low_open=False, high_open=False):
-    """Return `x` as a Python float inside the stated interval."""
+    """Return `x` as a Python float inside the stated interval.
+
+    Strings and booleans are refused (``float("2")`` would accept the one,
+    ``True`` is 1 by accident): a number must be a number.
+    """
+    if isinstance(x, (str, bytes, bool, np.bool_)):
+        raise TypeError(f"{name} must be a real number; got {x!r}")
     try:
         value = float(x)
     except (TypeError, ValueError):

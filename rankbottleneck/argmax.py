@@ -76,7 +76,7 @@ from ._feasibility import (
     _margins,
 )
 from ._progress import progress_bar
-from ._validation import _as_float_array, _as_int, _as_scalar
+from ._validation import _as_float_array, _as_int, _as_scalar, _check_fits_in_memory
 from .layers import MixtureLayer, PointwiseLayer
 
 __all__ = [
@@ -195,8 +195,8 @@ def _check_embeddings(W, bias):
     W = _as_float_array(W, "W", ndim=2, min_size=0).astype(np.float64, copy=False)
     if W.shape[1] == 0:
         raise ValueError(f"W must have d ≥ 1 columns; got shape {W.shape}")
-    if W.shape[0] < 2:
-        raise ValueError(f"W must have at least 2 rows (words); got shape {W.shape}")
+    if W.shape[0] < 1:
+        raise ValueError(f"W must have at least 1 row (word); got shape {W.shape}")
     if bias is None:
         b = np.zeros(W.shape[0])
     else:
@@ -415,6 +415,11 @@ def argmaxable(W, bias=None, *, seed=0, n_random=None, projection_rounds=20,
     max_lp_rounds = _as_int(max_lp_rounds, "max_lp_rounds", low=1)
     rng = np.random.default_rng(seed)
     dec = _Decisions(W, b, box)
+    if M == 1:
+        # no competitor: every context makes the only word the argmax
+        dec.status[0], dec.method[0] = ARGMAXABLE, "single"
+        dec.witnesses[0], dec.margins[0], dec.tols[0] = 0.0, np.inf, 0.0
+        return dec.report(time.perf_counter() - start)
     with progress_bar(M, "argmaxable", progress, unit="word") as bar:
         def advance(phase):
             done = M - len(dec.undecided())
@@ -488,9 +493,11 @@ def dominating_word(report, W, bias, i, h):
             f"word {i} has no unargmaxability certificate in the report (it is "
             "argmaxable or undecided)"
         )
-    W = np.asarray(W, dtype=np.float64)
-    b = np.zeros(W.shape[0]) if bias is None else np.asarray(bias, np.float64)
-    h = np.asarray(h, dtype=np.float64)
+    W, b = _check_embeddings(W, bias)
+    h = _as_float_array(h, "h", ndim=1).astype(np.float64)
+    if h.shape[0] != W.shape[1]:
+        raise ValueError(f"h must have shape ({W.shape[1]},) to match W {W.shape}; "
+                         f"got shape {h.shape}")
     # A certificate may lean on other interior words; follow their
     # certificates (the score never decreases) until a hull word is reached.
     seen = {int(i)}
@@ -597,6 +604,10 @@ def argmaxable_under(layer, *, n_contexts=20000, context_scale=None, seed=0,
         raise TypeError("layer must be a PointwiseLayer or a MixtureLayer; got "
                         f"{type(layer).__name__}")
     n_contexts = _as_int(n_contexts, "n_contexts", low=1)
+    width = layer.d_context if isinstance(layer, MixtureLayer) else layer.d
+    _check_fits_in_memory(2 * n_contexts * width * 8,
+                          f"{n_contexts} sampled contexts of dimension {width}",
+                          "pass fewer n_contexts")
     rng = np.random.default_rng(seed)
     scale = 1.0 if context_scale is None else _as_scalar(
         context_scale, "context_scale", low=0, low_open=True)

@@ -44,7 +44,7 @@ import scipy.optimize
 
 from . import activations as act
 from ._progress import progress_bar
-from ._validation import _as_float_array, _as_int, _as_scalar
+from ._validation import _as_float_array, _as_int, _as_scalar, _check_fits_in_memory
 from .layers import MixtureLayer, PointwiseLayer
 from .reports import rank_report
 
@@ -456,6 +456,12 @@ def fit_log_probs(target, activation="softmax", d=16, *, params=None, learn=(),
     N, M = T.shape
     spec = _Spec(spec_act, kind, N, M, d, bool(bias), bound_params, learn,
                  n_components)
+    # L-BFGS keeps 10 pairs of parameter vectors; the loss needs a few N × M
+    # arrays (N × K × M for a mixture)
+    width = n_components if kind is not None else 1
+    _check_fits_in_memory(8 * (24 * spec.size + 8 * N * M * width),
+                          f"fitting {label} with d = {d} to a {N}×{M} target",
+                          "pass a smaller d (or fewer components)")
     rng = np.random.default_rng(seed)
     x0 = _init(spec, rng, T)
     entropy = float(-np.sum(np.where(T > 0, T * np.log(np.where(T > 0, T, 1)), 0)) / N)

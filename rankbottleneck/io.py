@@ -208,20 +208,60 @@ def _npy_header(path):
     return arr.shape, arr.dtype
 
 
-def _text_header(path):
-    """``(M, d)`` of a word2vec/GloVe text file: from its header line, else
-    ``d`` from the first line and ``M`` estimated from the file size."""
+def _fields(line):
+    """The fields of one text line: tab-separated when it holds a tab (a token
+    may then contain spaces), else space-separated (GloVe tokens may hold
+    other whitespace)."""
+    line = line.rstrip("\r\n")
+    if "\t" in line:
+        return line.rstrip("\t").split("\t")
+    return line.rstrip(" ").split(" ")
+
+
+def _text_layout(path, sample=200):
+    """``(header, d)`` of a word2vec/GloVe text file, from its first lines.
+
+    Without a ``"<count> <dim>"`` header, ``d`` is the most common number of
+    fields after the first among the first `sample` lines: a token that
+    contains spaces (as in glove.840B) makes its line longer, not the
+    majority. A file whose every sampled line starts with a number is a
+    matrix without words (``np.savetxt``) and is refused rather than read
+    with its first column taken for words.
+    """
     with _open_text(path) as fh:
         first = fh.readline()
-        second = fh.readline()
-    header = _parse_header(first)
+        header = _parse_header(first)
+        lines = [] if header is not None else [first]
+        for line in fh:
+            if len(lines) >= sample:
+                break
+            lines.append(line)
+    if header is not None:
+        return header, header[1]
+    rows = [f for f in map(_fields, lines) if f != [""]]
+    if not rows:
+        raise ValueError(f"path {str(path)!r} holds no vectors")
+    counts = np.bincount([len(f) - 1 for f in rows])
+    d = int(np.flatnonzero(counts == counts.max())[-1])   # ties: the longer
+    if d < 1:
+        raise ValueError(f"path {str(path)!r}, line 1: expected a word followed by "
+                         f"its vector; got {first.strip()[:60]!r}")
+    if all(_is_float(f[0]) for f in rows):
+        raise ValueError(
+            f"path {str(path)!r} holds only numbers: every line starts with a number, "
+            "so there are no words (a matrix saved with np.savetxt?); save it with "
+            "np.save as .npy, or put a word before each vector")
+    return None, d
+
+
+def _text_header(path):
+    """``(M, d)`` of a word2vec/GloVe text file: from its header line, else
+    ``d`` from the first lines and ``M`` estimated from the file size."""
+    header, d = _text_layout(path)
     if header is not None:
         return header
-    d = len(first.split()) - 1
-    if d < 1:
-        raise ValueError(
-            f"path {str(path)!r}, line 1: expected a word followed by its vector; "
-            f"got {first[:60]!r}")
+    with _open_text(path) as fh:
+        first, second = fh.readline(), fh.readline()
     line_bytes = max(len(first.encode()), len(second.encode()), 1)
     size = path.stat().st_size
     if path.suffix.lower() == ".gz":
@@ -252,6 +292,22 @@ def _pick(tensors, key, what, path):
     return key
 
 
+def _guarded(path, kind, func, *args):
+    """``func(*args)``, a step that reads `path`, with the exceptions a damaged
+    or truncated file provokes (in numpy, zipfile, gzip, zlib, json, struct,
+    safetensors) turned into one ``ValueError`` naming the path. Our own
+    messages name the path already and pass through."""
+    try:
+        return func(*args)
+    except MemoryError:
+        raise
+    except Exception as exc:
+        if isinstance(exc, (ValueError, TypeError)) and str(path) in str(exc):
+            raise
+        raise ValueError(f"path {str(path)!r} is not a readable {kind} file (damaged "
+                         f"or truncated?): {type(exc).__name__}: {exc}") from None
+
+
 def describe_embeddings(path, *, key=None, bias_key=None):
     """Shape and stored dtype of the embedding in `path`, without reading it.
 
@@ -270,22 +326,22 @@ def describe_embeddings(path, *, key=None, bias_key=None):
         if key is not None or bias_key is not None:
             raise ValueError(f"key and bias_key name tensors in .npz/.safetensors "
                              f"files; {str(path)!r} is a text embedding file")
-        return _text_header(path), "float64", None
+        return _guarded(path, kind, _text_header, path), "float64", None
     if kind == "npy":
         if key is not None or bias_key is not None:
             raise ValueError(f"a .npy file holds one array: key and bias_key do not "
                              f"apply to {str(path)!r} (got key={key!r}, "
                              f"bias_key={bias_key!r}); use .npz or .safetensors for a "
                              "bias")
-        shape, dtype = _npy_header(path)
+        shape, dtype = _guarded(path, kind, _npy_header, path)
         return shape, _dtype_name(dtype), None
     if kind == "gguf":
-        tensors = _gguf_headers(_gguf_reader(path))
+        tensors = _guarded(path, kind, lambda: _gguf_headers(_gguf_reader(path)))
         if key is None:
             key = next((k for k in _GGUF_HEADS if k in tensors), None)
     else:
-        tensors = (_npz_headers(path) if kind == "npz"
-                   else _safetensors_header(path)[0])
+        tensors = (_guarded(path, kind, _npz_headers, path) if kind == "npz"
+                   else _guarded(path, kind, _safetensors_header, path)[0])
     if not tensors:
         raise ValueError(f"path {str(path)!r} holds no arrays")
     key = _pick(tensors, key, "key", path)
@@ -443,47 +499,44 @@ def _parse_header(line):
 
 def _read_text(path):
     """Words and vectors of a word2vec/GloVe text file (float64, exact to the
-    printed digits)."""
+    printed digits). The vector is the last ``d`` fields of a line, the word
+    everything before them (so tokens with spaces survive)."""
+    header, d = _text_layout(path)
+    expected_rows = None if header is None else header[0]
     words, rows = [], []
-    expected_rows, d, first_line = None, None, 1
     with _open_text(path) as fh:
         for lineno, line in enumerate(fh, start=1):
-            if lineno == 1:
-                header = _parse_header(line)
-                if header is not None:
-                    expected_rows, d = header
-                    first_line = 2
-                    continue
-            # split on spaces only: GloVe tokens may hold other whitespace
-            parts = line.rstrip("\r\n").rstrip(" ").split(" ")
+            if lineno == 1 and header is not None:
+                continue
+            parts = _fields(line)
             if parts == [""]:
                 continue
-            if d is None:
-                d = len(parts) - 1
-                if d < 1:
-                    raise ValueError(
-                        f"path {str(path)!r}, line {lineno}: expected a word followed "
-                        f"by its vector; got {line.strip()[:60]!r}")
-            if len(parts) != d + 1:
-                parts = line.split()
-            if len(parts) != d + 1:
-                source = "the header" if expected_rows is not None else f"line {first_line}"
+            token = parts[:len(parts) - d]
+            # a longer line is a token with spaces, unless what would join the
+            # token holds numbers: then it is a row with too many values
+            if len(parts) < d + 1 or any(map(_is_float, token[1:])):
+                source = "the header" if header is not None else "most lines"
                 raise ValueError(
                     f"path {str(path)!r}, line {lineno}: ragged row: {len(parts) - 1} "
-                    f"values after the word, but {source} says {d}")
+                    f"values after the word, but {source} say {d}")
             try:
-                rows.append(np.array(parts[1:], dtype=np.float64))
+                rows.append(np.array(parts[len(parts) - d:], dtype=np.float64))
             except ValueError:
-                bad = next(p for p in parts[1:] if not _is_float(p))
+                bad = next(p for p in parts[len(parts) - d:] if not _is_float(p))
                 raise ValueError(f"path {str(path)!r}, line {lineno}: {bad!r} is not "
                                  "a number") from None
-            words.append(parts[0])
+            words.append(("\t" if "\t" in line else " ").join(token))
     if not rows:
         raise ValueError(f"path {str(path)!r} holds no vectors")
     if expected_rows is not None and expected_rows != len(rows):
         raise ValueError(f"path {str(path)!r}: the header announces {expected_rows} "
                          f"words but the file holds {len(rows)}")
     return np.vstack(rows), words
+
+
+def _read_npz(path, key, bias_key):
+    with np.load(path, allow_pickle=False) as data:
+        return data[key], None if bias_key is None else data[bias_key]
 
 
 def _is_float(s):
@@ -655,20 +708,19 @@ def load_embeddings(path, *, key=None, bias_key=None, vocab=None):
     kind = _format(path)
     notes, words, bias, bias_stored = [], None, None, None
     if kind == "text":
-        W, words = _read_text(path)
+        W, words = _guarded(path, kind, _read_text, path)
         stored = "float64"
     elif kind == "npy":
-        W = np.load(path, allow_pickle=False)
+        W = _guarded(path, kind, np.load, path, False)
     elif kind == "npz":
-        with np.load(path, allow_pickle=False) as data:
-            W = data[key]
-            bias = None if bias_key is None else data[bias_key]
+        W, bias = _guarded(path, kind, _read_npz, path, key, bias_key)
         bias_stored = None if bias is None else bias.dtype.name
     elif kind == "gguf":
-        W, bias, bias_stored, words = _read_gguf(path, key, bias_key, notes)
+        W, bias, bias_stored, words = _guarded(path, kind, _read_gguf, path, key,
+                                               bias_key, notes)
     else:
         names = [key] + ([bias_key] if bias_key is not None else [])
-        arrays, stored_dtypes = _read_safetensors(path, names)
+        arrays, stored_dtypes = _guarded(path, kind, _read_safetensors, path, names)
         W = arrays[key]
         bias = arrays.get(bias_key)
         bias_stored = stored_dtypes.get(bias_key)

@@ -185,8 +185,8 @@ class PointwiseLayer(_Layer):
     # shift, exp and log each hold one block-sized temporary, plus the block
     _temporaries = 4
 
-    def _check_contexts(self, H):
-        return _as_matrix(H, "H", self.d, f"W {self.W.shape}")
+    def _check_contexts(self, H, name="H"):
+        return _as_matrix(H, name, self.d, f"W {self.W.shape}")
 
     @property
     def dtype(self):
@@ -302,8 +302,8 @@ class MixtureLayer(_Layer):
     def _matrix_name(self):
         return f"{self.kind.upper()} log-probability matrix"
 
-    def _check_contexts(self, G):
-        return _as_matrix(G, "G", self.d_context, f"priors {self.priors.shape}")
+    def _check_contexts(self, G, name="G"):
+        return _as_matrix(G, name, self.d_context, f"priors {self.priors.shape}")
 
     @property
     def d_context(self):

@@ -55,7 +55,7 @@ from ._measures import (
     _computed_in,
     rank_from_singular_values,
 )
-from ._validation import _as_float_array, _as_int, _as_scalar
+from ._validation import _as_float_array, _as_int, _as_scalar, _check_fits_in_memory
 from .layers import MixtureLayer, PointwiseLayer, _activation_of
 from .rank import singular_values
 
@@ -219,8 +219,13 @@ def output_set_dimension(layer, n_samples=None, *, seed=None, context_scale=1.0,
             f"{bounds['linear']} of this layer (bound + 2); got {n_samples!r}"
         )
     context_scale = _as_scalar(context_scale, "context_scale", low=0, low_open=True)
+    n_local = _as_int(n_local, "n_local", low=1)
+    _check_fits_in_memory(
+        3 * n_samples * layer.M * 8,
+        f"the {n_samples}×{layer.M} float64 log-outputs of n_samples contexts",
+        "pass fewer n_samples")
     rng = np.random.default_rng(seed)
-    H = _sample_contexts(layer, int(n_samples), context_scale, rng)
+    H = _sample_contexts(layer, n_samples, context_scale, rng)
     Y, clipped = _outputs(layer, H, log_floor)
     s1 = float(singular_values(Y, top=1)[0])
     history = []
@@ -238,7 +243,7 @@ def output_set_dimension(layer, n_samples=None, *, seed=None, context_scale=1.0,
                                       scale=s1)
     c_aff = rank_from_singular_values(singular_values(C - C.mean(axis=0)), "press",
                                       shape=Y.shape, scale=s1)
-    local = local_dimension(layer, H[:max(1, n_local)])
+    local = local_dimension(layer, H[:n_local])
     bounds = dict(bounds, local=_context_dim(layer))
     note = "" if converged else (
         "the span was still growing at the last checkpoint: pass more n_samples "

@@ -293,7 +293,11 @@ def rank_report(A, *, d=None, bias=None, contexts=None, method="auto",
         raise ValueError("eps_values must hold at least one value; got none")
     if rtol is not None and atol is not None:
         raise ValueError(f"rtol and atol can't both be set; got rtol={rtol}, atol={atol}")
-    log_floor = _as_scalar(log_floor, "log_floor")
+    # a floor at or above 0 would clip every log-probability
+    log_floor = _as_scalar(log_floor, "log_floor", high=0, high_open=True)
+    if bias is not None and not isinstance(bias, (bool, np.bool_)):
+        raise TypeError(f"bias must be True, False or None (whether the layer has "
+                        f"an output bias); got {bias!r}")
     if d is not None:
         d = _as_int(d, "d", low=0)
     if layer is not None and _activation_of(layer).sparse:

@@ -693,7 +693,7 @@ def spectrum(A, contexts=None, *, method="auto", block_cols=None,
         if contexts is None:
             raise TypeError("spectrum(layer, contexts): contexts are required "
                             "when A is a layer")
-        X = A._check_contexts(contexts)
+        X = A._check_contexts(contexts, "contexts")
         shape = (X.shape[0], A.M)
         structural = _structural_layer(A)
         if method == "auto":

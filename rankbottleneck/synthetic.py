@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import activations as _act
-from ._validation import _as_int, _as_scalar
+from ._validation import _as_int, _as_scalar, _check_fits_in_memory
 from .layers import MixtureLayer
 
 __all__ = [
@@ -128,7 +128,11 @@ def contexts_and_words(N, M, d, *, kind="gaussian", logit_scale=1.0, bias=False,
     ContextsAndWords
         Unpacks as ``H, W, bias``.
     """
+    N, M, d = (_as_int(v, name, low=1) for v, name in ((N, "N"), (M, "M"), (d, "d")))
     logit_scale = _as_scalar(logit_scale, "logit_scale", low=0, low_open=True)
+    _check_fits_in_memory(2 * (N + M) * d * 8,
+                          f"{N} contexts and {M} words of dimension {d} (float64)",
+                          "pass smaller N, M or d")
     rng = np.random.default_rng(seed)
     H = embeddings(N, d, kind=kind, decay=decay, seed=rng)
     W = embeddings(M, d, kind=kind, decay=decay, seed=rng)

@@ -6,6 +6,8 @@ import struct
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from rankbottleneck import _validation, io
 from rankbottleneck.io import describe_embeddings, load_embeddings, load_vocab
@@ -193,7 +195,7 @@ def test_ragged_text_names_the_line(tmp_path, W):
     lines[3] = lines[3].rsplit(" ", 1)[0]
     (tmp_path / "g.txt").write_text("\n".join(lines) + "\n")
     with pytest.raises(ValueError, match="line 4: ragged row: 5 values after the word, "
-                                         "but line 1 says 6"):
+                                         "but most lines say 6"):
         load_embeddings(tmp_path / "g.txt")
 
 
@@ -269,3 +271,94 @@ def test_repr_is_informative(tmp_path, W):
     assert "W 40×6 float32 (stored float16)" in r and "'w.npy'" in r
     assert io.__all__ == ["Embeddings", "load_embeddings", "load_vocab",
                           "describe_embeddings", "gguf_metadata"]
+
+
+# ---------------------------------------------------------------------------
+# Everyday files: numbers only, tokens with spaces, tabs, damage
+# ---------------------------------------------------------------------------
+
+
+def test_numbers_only_text_is_refused(tmp_path):
+    np.savetxt(tmp_path / "m.txt", np.random.default_rng(0).standard_normal((20, 8)))
+    with pytest.raises(ValueError, match=r"holds only numbers.*np.savetxt"):
+        load_embeddings(tmp_path / "m.txt")
+
+
+def test_tokens_with_spaces_and_tab_separated_files(tmp_path):
+    # glove.840B has tokens such as ". . ." and "at name@domain.com"
+    (tmp_path / "g.txt").write_text("the 0.1 0.2 0.3\n. . . 1 2 3\n"
+                                    "at name@domain.com 4 5 6\nof 7 8 9\n")
+    emb = load_embeddings(tmp_path / "g.txt")
+    assert emb.words == ("the", ". . .", "at name@domain.com", "of")
+    np.testing.assert_array_equal(emb.W[1:3], [[1, 2, 3], [4, 5, 6]])
+    (tmp_path / "t.tsv").write_text("new york\t1\t2\nparis\t3\t4\nx y z\t5\t6\n")
+    emb = load_embeddings(tmp_path / "t.tsv")
+    assert emb.words == ("new york", "paris", "x y z") and emb.W.shape == (3, 2)
+    # extra numbers are a ragged row, never a token
+    (tmp_path / "r.txt").write_text("a 1 2\nb 3 4\nc 5 6 7\n")
+    with pytest.raises(ValueError, match=r"line 3: ragged row: 3 values"):
+        load_embeddings(tmp_path / "r.txt")
+
+
+def _files_of_every_format(folder):
+    """One small valid file of each format the loaders read."""
+    rng = np.random.default_rng(0)
+    W = rng.standard_normal((6, 4)).astype(np.float32)
+    np.save(folder / "w.npy", W)
+    np.savez(folder / "w.npz", W=W, b=W[:, 0])
+    safetensors_numpy.save_file({"W": W}, str(folder / "w.safetensors"))
+    text = "".join(f"w{i} " + " ".join(f"{v:.4f}" for v in row) + "\n"
+                   for i, row in enumerate(W))
+    (folder / "w.txt").write_text(text)
+    with gzip.open(folder / "w.txt.gz", "wt") as fh:
+        fh.write(text)
+    gguf = pytest.importorskip("gguf")
+    w = gguf.GGUFWriter(str(folder / "w.gguf"), "llama")
+    w.add_tensor("token_embd.weight", W)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    return {p.name: p.read_bytes() for p in folder.iterdir()}
+
+
+@pytest.fixture(scope="module")
+def originals(tmp_path_factory):
+    return _files_of_every_format(tmp_path_factory.mktemp("formats"))
+
+
+FORMATS = ["w.npy", "w.npz", "w.safetensors", "w.txt", "w.txt.gz", "w.gguf"]
+
+
+@settings(max_examples=120, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(name=st.sampled_from(FORMATS), how=st.sampled_from(["truncate", "flip", "pad"]),
+       where=st.floats(0, 1), extra=st.binary(min_size=1, max_size=64),
+       bit=st.integers(0, 7))
+def test_fuzzed_files_fail_clearly_or_load(tmp_path, originals, name, how, where,
+                                           extra, bit):
+    data = bytearray(originals[name])
+    k = min(int(where * len(data)), len(data) - 1)
+    if how == "truncate":
+        data = data[:k]
+    elif how == "flip":
+        data[k] ^= 1 << bit
+    else:
+        data += extra
+    path = tmp_path / name
+    path.write_bytes(bytes(data))
+    try:
+        emb = load_embeddings(path, key="W" if name.endswith(("npz",
+                                                              "safetensors")) else None)
+    except (ValueError, TypeError) as exc:
+        message = str(exc)
+        assert message and "\n" not in message.strip()
+    else:
+        assert emb.W.ndim == 2 and np.all(np.isfinite(emb.W))
+
+
+def test_every_original_loads(tmp_path, originals):
+    for name in FORMATS:
+        (tmp_path / name).write_bytes(originals[name])
+        key = "W" if name.endswith(("npz", "safetensors")) else None
+        assert load_embeddings(tmp_path / name, key=key).W.shape == (6, 4)

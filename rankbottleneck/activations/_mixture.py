@@ -62,5 +62,14 @@ def log_mixture(component_log_probs, log_priors):
             f"axis to match component_log_probs {comp.shape}; got shape "
             f"{log_priors.shape}"
         )
+    totals = logsumexp(comp, axis=-1)
+    tol = 1e3 * np.finfo(comp.dtype).eps * max(1, comp.shape[-1])
+    bad = ~(np.abs(totals) <= tol)
+    if np.any(bad):
+        index = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise ValueError(
+            "component_log_probs must be log-probabilities: every component must "
+            f"sum to 1 over the last axis (within {tol:.1e}); the component at "
+            f"index {index} sums to {float(np.exp(totals[index]))!r}")
     dtype = np.result_type(comp, log_priors)
     return logsumexp(comp + log_priors[..., None].astype(dtype), axis=-2)

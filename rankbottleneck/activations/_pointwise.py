@@ -166,8 +166,20 @@ def _gss_map(z, c=0.0, k=2.0):
     # k(z-c) + c - (k-1) softplus(z-c): the log of GSS's unnormalised g.
     c, k = _gss_params(c, k)
     z = _float_array(z)
-    u = z - z.dtype.type(c)
-    return z.dtype.type(k) * u + z.dtype.type(c) - z.dtype.type(k - 1) * softplus(u)
+    t = z.dtype.type
+    u = z - t(c)
+    with np.errstate(over="ignore", invalid="ignore"):
+        phi = t(k) * u + t(c) - t(k - 1) * softplus(u)
+    bad = ~np.isfinite(phi)
+    if bad.any():
+        # k·u and softplus(u) overflow (inf - inf) for |u| near the largest
+        # float; the same map written without either large product:
+        # k·min(u, 0) + max(u, 0) - (k-1)·log1p(e^{-|u|}) + c
+        ub = u[bad]
+        with np.errstate(over="ignore"):
+            phi[bad] = (t(k) * np.minimum(ub, t(0)) + np.maximum(ub, t(0))
+                        - t(k - 1) * _log1p_exp_neg_abs(ub) + t(c))
+    return phi
 
 
 def _gss_derivative(z, c=0.0, k=2.0):
