@@ -49,8 +49,7 @@ def main(out_dir="figures", quick=False, seed=0):
                 rows.append({"kind": kind, "d": d, "bias": bias,
                              "fraction_argmaxable": float(rep.mask.mean()),
                              "unargmaxable": int(len(rep.unargmaxable)),
-                             "undecided": int(len(rep.undecided)),
-                             "seconds": rep.seconds})
+                             "undecided": int(len(rep.undecided))})
                 progress.step(f"{kind} d={d} bias={bias}")
     write_csv(out_dir / f"{NAME}.csv", rows)
     write_json(out_dir / f"{NAME}.json", {"M": M, "seed": seed, "rows": rows})

@@ -12,7 +12,6 @@ import csv
 import io
 import json
 import os
-import sys
 import tempfile
 from pathlib import Path
 
@@ -28,6 +27,10 @@ def _atomic_write(path, data: bytes):
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
+        # mkstemp makes the file private (0600); a figure is an ordinary file
+        umask = os.umask(0)
+        os.umask(umask)
+        os.fchmod(fd, 0o666 & ~umask)
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
         os.replace(tmp, path)
@@ -114,10 +117,10 @@ def run_script(name, main, doc):
     """The ``python analyses/<name>.py [--quick] [--out DIR] [--seed N]`` entry."""
     import argparse
 
-    root = Path(sys.argv[0]).resolve().parent.parent
     parser = argparse.ArgumentParser(description=doc.strip().splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes")
-    parser.add_argument("--out", default=str(root / "figures"))
+    parser.add_argument("--out", help="default ./figures (./figures-quick with --quick)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    print(f"{name}: {main(args.out, quick=args.quick, seed=args.seed)}")
+    out = args.out or ("figures-quick" if args.quick else "figures")
+    print(f"{name}: {main(out, quick=args.quick, seed=args.seed)}")

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import json
+import os
 import sys
 import tempfile
 import time
@@ -19,15 +21,22 @@ from .outputlayer import analyze_logits, analyze_output_layer
 
 __all__ = ["main"]
 
-_ROOT = Path(__file__).resolve().parent.parent
-_ANALYSES = _ROOT / "analyses"
+def _analyses_dir():
+    """Where the figure scripts are: the installed ``rankbottleneck.analyses``
+    package (``analyses/`` of a checkout, mapped by the build)."""
+    try:
+        import rankbottleneck.analyses as pkg
+    except ImportError:
+        return None
+    return Path(pkg.__file__).parent
 
 
 def _analyses():
-    """Analysis scripts in ``analyses/``: ``{name: path}``, sorted."""
-    if not _ANALYSES.is_dir():
+    """Analysis scripts: ``{name: path}``, sorted."""
+    folder = _analyses_dir()
+    if folder is None or not folder.is_dir():
         return {}
-    return {p.stem: p for p in sorted(_ANALYSES.glob("*.py"))
+    return {p.stem: p for p in sorted(folder.glob("*.py"))
             if not p.stem.startswith("_")}
 
 
@@ -51,9 +60,10 @@ def _check_writable(out):
 
 def _figures(args):
     available = _analyses()
-    if args.list or not available:
-        if not available:
-            print("no analyses found in analyses/")
+    if not available:
+        raise ValueError("no figure scripts found: rankbottleneck.analyses is not "
+                         "installed (reinstall the package: pip install .)")
+    if args.list:
         for name in available:
             doc = (_load(available[name]).__doc__ or "").strip().splitlines()
             print(f"{name:<28} {doc[0] if doc else ''}")
@@ -64,7 +74,8 @@ def _figures(args):
         raise ValueError(
             f"--only must name analyses from {sorted(available)}; got {unknown}"
         )
-    out = Path(args.out)
+    # a quick run never lands on the full-size figures unless asked to
+    out = Path(args.out or ("figures-quick" if args.quick else "figures"))
     _check_writable(out)
     total = time.perf_counter()
     made = 0
@@ -91,6 +102,19 @@ def _figures(args):
     return 0
 
 
+def _claim(out, name, source):
+    """Refuse to overwrite the results of another input under the same name."""
+    previous = out / f"{name}.json"
+    if previous.exists():
+        try:
+            owner = json.loads(previous.read_text()).get("source", "")
+        except (ValueError, OSError):
+            owner = ""
+        if owner and Path(owner).resolve() != Path(source).resolve():
+            raise ValueError(f"{previous} holds the results for {owner}, not {source}; "
+                             "pass another --out (or remove the file)")
+
+
 def _write_report(report, out, name, start):
     data = report.as_dict()
     data["seconds"] = dict(data["seconds"]) if isinstance(data["seconds"], dict) else {
@@ -114,14 +138,18 @@ def _analyze(args):
             raise ValueError("--logits analyses a dumped N × V matrix on its own; "
                              "pass either PATH (with --text) or --logits")
         _check_writable(out)
+        name = f"{Path(args.logits).name}-analysis"
+        _claim(out, name, args.logits)
         report = analyze_logits(args.logits)
-        name = f"{Path(args.logits).name.split('.')[0]}-logits-analysis"
         return _write_report(report, out, name, start)
     if args.path is None:
         raise ValueError("analyze needs PATH (an output layer or a model) or "
                          "--logits FILE.npy")
     _check_writable(out)
-    name = f"{Path(args.path).name.split('.')[0]}-analysis"
+    # the whole file name: glove.6B.50d.txt and glove.6B.100d.txt, or W.npy
+    # and W.npz, must not share their results
+    name = f"{Path(args.path).resolve().name}-analysis"
+    _claim(out, name, args.path)
     if args.text is not None:
         if not _is_model_path(args.path):
             raise ValueError(f"--text needs a model to run: a .gguf file or a local "
@@ -154,7 +182,8 @@ def main(argv=None):
     fig = sub.add_parser("figures", help="regenerate the diagnostic figures")
     fig.add_argument("--only", nargs="+", metavar="NAME")
     fig.add_argument("--quick", action="store_true", help="small sizes")
-    fig.add_argument("--out", default=str(_ROOT / "figures"))
+    fig.add_argument("--out", help="folder for the figures (default ./figures, "
+                                   "./figures-quick with --quick)")
     fig.add_argument("--seed", type=int, default=0)
     fig.add_argument("--list", action="store_true", help="list the analyses")
     ana = sub.add_parser(
@@ -185,6 +214,11 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         return {"figures": _figures, "analyze": _analyze}[args.command](args)
+    except BrokenPipeError:
+        # the reader went away (`... | head`): stop quietly
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
     except (ValueError, TypeError, OSError) as exc:
         print(f"rankbottleneck: error: {exc}", file=sys.stderr)
         return 2

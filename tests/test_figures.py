@@ -152,3 +152,69 @@ def test_interruption_is_one_line_and_leaves_no_files(tmp_path, capsys, monkeypa
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "interrupted during spectra" in err
     assert list(tmp_path.iterdir()) == []
+
+
+# ---------------------------------------------------------------------------
+# Everyday use of the command line
+# ---------------------------------------------------------------------------
+
+
+def test_quick_runs_never_land_on_the_full_figures(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["figures", "--quick", "--only", "argmax_cones"]) == 0
+    assert (tmp_path / "figures-quick" / "argmax_cones.png").exists()
+    assert not (tmp_path / "figures").exists()
+
+
+def test_same_seed_gives_the_same_bytes(tmp_path):
+    # timings stay in the log, never in the data
+    for run in ("a", "b"):
+        assert cli.main(["figures", "--quick", "--only", "argmaxable_vs_dim",
+                         "--out", str(tmp_path / run)]) == 0
+    for ext in ("csv", "json", "png", "pdf"):
+        name = f"argmaxable_vs_dim.{ext}"
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+    assert "seconds" not in (tmp_path / "a" / "argmaxable_vs_dim.csv").read_text()
+
+
+def test_written_files_follow_the_umask(tmp_path):
+    import os
+
+    from rankbottleneck._output import write_json
+
+    old = os.umask(0o022)
+    try:
+        path = write_json(tmp_path / "x.json", {"a": 1})
+    finally:
+        os.umask(old)
+    assert (path.stat().st_mode & 0o777) == 0o644
+
+
+def test_list_into_a_closed_pipe_is_quiet():
+    import subprocess
+    import sys
+
+    done = subprocess.run(f"{sys.executable} -m rankbottleneck figures --list | head -1",
+                          shell=True, capture_output=True, text=True, timeout=120)
+    assert done.stdout.count("\n") == 1 and "Broken pipe" not in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_figures_work_from_a_non_editable_install(tmp_path):
+    import pathlib
+    import subprocess
+    import sys
+
+    root = pathlib.Path(cli.__file__).resolve().parent.parent
+    if not (root / "pyproject.toml").exists():
+        pytest.skip("not run from a source checkout")
+    target = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps",
+                    "--no-build-isolation", "--target", str(target), str(root)],
+                   check=True, capture_output=True, timeout=600)
+    env = {"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin"}
+    done = subprocess.run([sys.executable, "-m", "rankbottleneck", "figures", "--quick",
+                           "--only", "argmax_cones"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "figures-quick" / "argmax_cones.png").exists()

@@ -225,7 +225,7 @@ def test_analyze_logits_reads_the_hidden_size(tmp_path, capsys):
     np.save(tmp_path / "z.npy", Z)
     assert cli.main(["analyze", "--logits", str(tmp_path / "z.npy"), "--out",
                      str(tmp_path)]) == 0
-    data = json.loads((tmp_path / "z-logits-analysis.json").read_text())
+    data = json.loads((tmp_path / "z.npy-analysis.json").read_text())
     assert data["hidden_size"]["d"] == 20
     bad = Z.copy()
     bad[7, 3] = np.nan
@@ -309,7 +309,7 @@ def test_unrunnable_architecture_falls_back_to_the_head(tmp_path, capsys):
     assert cli.main(["analyze", str(f), "--text", str(text), "--out", str(tmp_path),
                      "--no-argmax"]) == 0
     assert "analysing the head alone with synthetic contexts" in capsys.readouterr().err
-    data = json.loads((tmp_path / "odd-analysis.json").read_text())
+    data = json.loads((tmp_path / "odd.gguf-analysis.json").read_text())
     assert "synthetic" in data["contexts"]["source"]
     assert any(n.startswith("fallback:") for n in data["notes"])
 
@@ -341,8 +341,8 @@ def test_figures_without_the_lm_extra(tmp_path, monkeypatch, capsys):
     assert cli.main(["figures", "--quick", "--only", "argmax_cones", "--out",
                      str(tmp_path)]) == 0
     monkeypatch.setattr(cli, "_analyses", lambda: {
-        "real_lm": cli._ANALYSES / "real_lm.py",
-        "argmax_cones": cli._ANALYSES / "argmax_cones.py"})
+        "real_lm": cli._analyses_dir() / "real_lm.py",
+        "argmax_cones": cli._analyses_dir() / "argmax_cones.py"})
     assert cli.main(["figures", "--quick", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "real_lm: skipped: needs the [lm] extra" in out and "1 figures" in out

@@ -186,15 +186,15 @@ def test_cli_analyze_writes_json_and_figure(tmp_path, head, capsys):
     named = ", ".join(f"tok{i}" for i in direct.unargmaxable[:10])
     assert f"unargmaxable {len(direct.unargmaxable)}: {named}" in printed
     assert "hidden size from softmax outputs: 10; rank(W − w̄) = 10: found" in printed
-    data = json.loads((out / "gpt-analysis.json").read_text())
+    data = json.loads((out / "gpt.safetensors-analysis.json").read_text())
     assert data["contexts"]["n"] == 40 and data["has_bias"]
     assert data["log_prob_ranks"]["softmax"]["ranks"]["press"]["value"] == D + 2
     assert data["argmax"]["unargmaxable_indices"] == direct.unargmaxable.tolist()
     np.testing.assert_allclose(data["W"]["singular_values"],
                                scipy.linalg.svdvals(W.astype(np.float32)
                                                     .astype(np.float64)), rtol=1e-12)
-    assert (out / "gpt-analysis.png").stat().st_size > 0
-    assert (out / "gpt-analysis.pdf").stat().st_size > 0
+    assert (out / "gpt.safetensors-analysis.png").stat().st_size > 0
+    assert (out / "gpt.safetensors-analysis.pdf").stat().st_size > 0
 
 
 def test_cli_analyze_glove_text(tmp_path, head, capsys):
@@ -234,3 +234,23 @@ def test_cli_bad_input_is_one_line_and_exit_2(tmp_path, head, capsys):
     assert "has 2 tokens but W has 120 rows" in _one_error_line(capsys)
     assert run(tmp_path / "w.npy", "--contexts", "3") == 2
     assert "n_contexts must be" in _one_error_line(capsys)
+
+
+def test_cli_keeps_the_results_of_inputs_with_one_stem_apart(tmp_path, capsys):
+    rng = np.random.default_rng(9)
+    for name in ("glove.6B.50d.txt", "glove.6B.100d.txt"):
+        d = int(name.split(".")[2][:-1]) // 10
+        rows = "".join(f"w{i} " + " ".join(f"{v:.4f}" for v in rng.standard_normal(d))
+                       + "\n" for i in range(30))
+        (tmp_path / name).write_text(rows)
+        assert cli.main(["analyze", str(tmp_path / name), "--out", str(tmp_path),
+                         "--no-argmax"]) == 0
+    assert (tmp_path / "glove.6B.50d.txt-analysis.json").exists()
+    assert (tmp_path / "glove.6B.100d.txt-analysis.json").exists()
+    # another input whose name collides is refused, not written over
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+    (other / "glove.6B.50d.txt").write_text((tmp_path / "glove.6B.100d.txt").read_text())
+    assert cli.main(["analyze", str(other / "glove.6B.50d.txt"), "--out",
+                     str(tmp_path), "--no-argmax"]) == 2
+    assert "holds the results for" in capsys.readouterr().err
