@@ -205,10 +205,16 @@ def test_sampled_sparse_support_is_a_lower_bound():
     (np.array([[1.0, np.nan], [0.0, 1.0]]), None, r"W must be finite; got nan"),
     (np.array([[1.0, np.inf], [0.0, 1.0]]), None, r"W must be finite; got inf"),
     (np.zeros((5, 0)), None, r"W must have d ≥ 1 columns; got shape \(5, 0\)"),
-    (np.ones((1, 3)), None, r"W must have at least 2 rows"),
+    (np.ones((0, 3)), None, r"W must have at least 1 row"),
     (np.eye(3), np.ones(2), r"bias must have shape \(3,\) to match W"),
     (np.ones(3), None, r"W must be 2-D"),
 ])
 def test_bad_input(W, bias, pattern):
     with pytest.raises(ValueError, match=pattern):
         argmaxable(W, bias)
+
+
+def test_one_word_is_trivially_argmaxable():
+    rep = argmaxable(np.array([[0.3, -1.0, 2.0]]))
+    assert rep.mask.tolist() == [True] and rep.method[0] == "single"
+    assert len(rep.verify(np.array([[0.3, -1.0, 2.0]]))) == 0
