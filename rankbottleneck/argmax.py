@@ -176,6 +176,34 @@ class ArgmaxReport:
                 bad.append(i)
         return np.array(sorted(bad), dtype=int)
 
+    def plot(self, ax=None):
+        """Words by how they were decided, split into argmaxable (blue),
+        unargmaxable (red) and undecided (grey), on a log scale. Returns the
+        axis."""
+        import matplotlib.pyplot as plt
+
+        if ax is None:
+            ax = plt.gca()
+        methods = [m for m in (*METHODS, "single", "") if np.any(self.method == m)]
+        x = np.arange(len(methods))
+        bottom = np.zeros(len(methods))
+        for status, color, label in ((ARGMAXABLE, "C0", "argmaxable"),
+                                     (UNARGMAXABLE, "C3", "unargmaxable"),
+                                     (UNDECIDED, "0.6", "undecided")):
+            n = np.array([np.sum((self.method == m) & (self.status == status))
+                          for m in methods], dtype=float)
+            if n.any():
+                ax.bar(x, n, bottom=bottom, color=color, label=label)
+            bottom += n
+        ax.set_xticks(x, [m or "undecided" for m in methods], fontsize=7, rotation=30)
+        ax.set_yscale("log")
+        ax.set(xlabel="decided by", ylabel="words")
+        ax.set_title(f"{int(self.mask.sum())} of {self.M} argmaxable, "
+                     f"{len(self.unargmaxable)} not, {len(self.undecided)} undecided",
+                     fontsize=9)
+        ax.legend(fontsize=7)
+        return ax
+
     def __repr__(self):
         counts = ", ".join(f"{k} {v}" for k, v in self.counts().items())
         return (

@@ -325,6 +325,22 @@ class FitResult:
     message: str = ""
     seconds: float = 0.0
 
+    def plot(self, ax=None):
+        """Cross-entropy against L-BFGS iterations, with the target's entropy
+        (the floor). Returns the axis."""
+        import matplotlib.pyplot as plt
+
+        if ax is None:
+            ax = plt.gca()
+        it = np.arange(1, self.loss_history.size + 1)
+        ax.plot(it, self.loss_history, label=f"{self.activation}, d = {self.d}")
+        ax.axhline(self.entropy, color="0.4", ls="--", lw=0.8,
+                   label=f"entropy of the target {self.entropy:.3g}")
+        ax.set(xlabel="L-BFGS iteration", ylabel="mean cross-entropy [nats]",
+               title=f"KL {self.kl:.3g}, mode accuracy {self.mode_accuracy:.2f}")
+        ax.legend(fontsize=7)
+        return ax
+
     def __repr__(self):
         return (f"FitResult({self.activation}, d={self.d}: KL={self.kl:.4g} "
                 f"(cross-entropy {self.cross_entropy:.4g}, floor {self.entropy:.4g}), "

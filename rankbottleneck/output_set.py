@@ -151,6 +151,26 @@ class OutputSetDimension:
     clipped: bool = False
     note: str = ""
 
+    def plot(self, ax=None):
+        """The span estimate against the samples used (linear and affine),
+        with the proven bound. Returns the axis."""
+        import matplotlib.pyplot as plt
+
+        if ax is None:
+            ax = plt.gca()
+        n, lin, aff = (np.array(v) for v in zip(*self.history))
+        ax.plot(n, lin, "o-", ms=4, label="linear span")
+        ax.plot(n, aff, "s--", ms=4, mfc="none", label="affine span")
+        ax.axhline(self.bounds["linear"], color="0.4", ls=":", lw=0.8,
+                   label=f"bound {self.bounds['linear']}")
+        ax.axhline(self.local.value, color="C3", ls="-.", lw=0.8,
+                   label=f"local (Jacobian) {self.local.value}")
+        ax.set(xlabel="samples used", ylabel="dimension",
+               title="output-set dimension" + ("" if self.converged else
+                                               " (not converged)"))
+        ax.legend(fontsize=7)
+        return ax
+
     def __repr__(self):
         rows = [("linear span", self.linear, self.bounds["linear"]),
                 ("affine span", self.affine, self.bounds["affine"]),
@@ -323,6 +343,29 @@ class HiddenSizeEstimate:
     rank: Rank
     singular_values: np.ndarray = field(repr=False)
     message: str = ""
+
+    def plot(self, ax=None, **kwargs):
+        """The spectrum of the doubly centred outputs with the Press
+        threshold and the cliff marked. Returns the axis."""
+        import matplotlib.pyplot as plt
+
+        if ax is None:
+            ax = plt.gca()
+        s = self.singular_values
+        s1 = s[0] if s.size and s[0] > 0 else 1.0
+        tiny = np.finfo(float).tiny
+        ax.semilogy(np.arange(1, s.size + 1), np.maximum(s / s1, tiny), **kwargs)
+        ax.axhline(self.rank.threshold / s1, color="0.4", ls="--", lw=0.8,
+                   label="Press threshold")
+        if self.d is not None:
+            ax.axvline(self.d, color="C3", lw=0.8,
+                       label=f"cliff after σ_{self.d} (gap 10^"
+                             f"{math.log10(max(self.gap, 1.0)):.1f})")
+        ax.set(xlabel="index i", ylabel="σ_i / σ_1 (doubly centred)",
+               title="hidden size: " + (str(self.d) if self.d is not None
+                                        else "no clear cliff"))
+        ax.legend(fontsize=7)
+        return ax
 
     def __repr__(self):
         return (f"HiddenSizeEstimate(d={self.d}, gap={self.gap:.3g} "

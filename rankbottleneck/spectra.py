@@ -171,6 +171,32 @@ class Spectrum:
             rule += f", {close} σ within error of the threshold"
         return Rank(r.value, r.measure, r.threshold, rule, r.eps)
 
+    def plot(self, ax=None, label=None, **kwargs):
+        """``σ_i/σ_1`` on a log scale with the band of each value's error
+        estimate and the numpy and Press thresholds. Returns the axis."""
+        import matplotlib.pyplot as plt
+
+        if ax is None:
+            ax = plt.gca()
+        s = self.values
+        s1 = s[0] if s[0] > 0 else 1.0
+        k = np.arange(1, s.size + 1)
+        tiny = np.finfo(float).tiny
+        line, = ax.semilogy(k, np.maximum(s / s1, tiny),
+                            label=label or self.method, **kwargs)
+        ax.fill_between(k, np.maximum((s - self.error) / s1, tiny),
+                        (s + self.error) / s1, color=line.get_color(), alpha=0.2,
+                        lw=0)
+        for measure, style in (("numpy", ":"), ("press", "--")):
+            r = self.rank(measure)
+            ax.axhline(r.threshold / s1, color=line.get_color(), ls=style, lw=0.8)
+            ax.annotate(f"{measure} rank {r.value}", (s.size, r.threshold / s1),
+                        ha="right", va="bottom", fontsize=7, color=line.get_color())
+        ax.set_xlabel("index i")
+        ax.set_ylabel("σ_i / σ_1")
+        ax.legend(fontsize=7)
+        return ax
+
     def __repr__(self):
         s = self.values
         head = ", ".join(f"{v:.3g}" for v in s[:3])

@@ -94,3 +94,27 @@ def test_docstrings_do_not_point_outside_the_repository():
     for path in ROOT.rglob("*.py"):
         text = path.read_text()
         assert "shared/reference" not in text and "../shared" not in text, path
+
+
+def test_results_draw_on_a_given_axis():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from rankbottleneck.synthetic import contexts_and_words, dirichlet_target
+
+    H, W, _ = contexts_and_words(60, 40, 4, seed=0)
+    W[-1] = W[:3].mean(axis=0)
+    layer = rb.PointwiseLayer(W)
+    results = [rb.argmaxable(W), rb.spectrum(layer, H, method="gram"),
+               rb.estimate_hidden_size(layer.log_prob_matrix(H)),
+               rb.output_set_dimension(layer, 30, seed=0),
+               rb.fit_log_probs(dirichlet_target(10, 8, seed=0), d=2, max_iter=5),
+               rb.rank_report(layer.log_prob_matrix(H), d=4)]
+    for result in results:
+        fig, ax = plt.subplots()
+        assert result.plot(ax=ax) is ax
+        assert ax.lines or ax.patches, type(result).__name__
+        plt.close(fig)
