@@ -101,7 +101,6 @@ def test_results_draw_on_a_given_axis():
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import numpy as np
 
     from rankbottleneck.synthetic import contexts_and_words, dirichlet_target
 
