@@ -41,10 +41,14 @@ def main(out_dir="figures", quick=False, seed=0):
     ax2 = fig.add_subplot(1, 3, 2, projection="3d")
     ax3 = fig.add_subplot(1, 3, 3)
     colors = {"softmax": "C0", "sigsoftmax": "C3"}
+    def in_box(Y, low=-8.0):
+        # mplot3d draws outside its axes limits: hide what leaves the box
+        return np.where(np.all(Y >= low, axis=1, keepdims=True), Y, np.nan)
+
     for name, (Y1, Y2) in out.items():
-        ax1.plot(*Y1.T, color=colors[name], lw=2,
+        ax1.plot(*in_box(Y1).T, color=colors[name], lw=2,
                  label=f"{name} (off-plane {planarity[name]:.1e})")
-        ax2.scatter(*Y2.T, s=1, color=colors[name], alpha=0.4, label=name)
+        ax2.scatter(*in_box(Y2).T, s=1, color=colors[name], alpha=0.4, label=name)
         for Y, style in ((Y1, "-"), (Y2, ".")):
             P = np.exp(Y)
             # simplex: barycentric → 2-D (vertices at the triangle corners)
@@ -61,7 +65,8 @@ def main(out_dir="figures", quick=False, seed=0):
         ax.set_ylabel("log p₂", fontsize=8)
         ax.set_zlabel("log p₃", fontsize=8)
         ax.set_title(title, fontsize=9)
-        ax.legend(fontsize=7, loc="upper left")
+        # below the box, where no curve runs
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.06))
         ax.set_xlim(-8, 0)
         ax.set_ylim(-8, 0)
         ax.set_zlim(-8, 0)
@@ -73,7 +78,7 @@ def main(out_dir="figures", quick=False, seed=0):
     ax3.set_aspect("equal")
     ax3.axis("off")
     ax3.set_title("on the simplex (lines d = 1, dots d = 2)", fontsize=9)
-    ax3.legend(fontsize=7, loc="upper left")
+    ax3.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.04))
     save_figure(fig, out_dir, NAME)
     plt.close(fig)
     write_json(out_dir / f"{NAME}.json", {

@@ -68,18 +68,20 @@ def main(out_dir="figures", quick=False, seed=0):
     rr = [x for x in rows if x["activation"] == "r-softmax"]
     axes[0].plot(rs, [x["support_fraction"] for x in rr], "o-", ms=3, label="r-softmax")
     axes[0].plot(rs, 1 - rs, "k:", lw=1, label="1 - r")
-    for (label, ref), c in zip(refs.items(), ("C1", "C2")):
-        axes[0].axhline(ref["support_fraction"], color=c, ls="--", label=label)
+    for (label, ref), c, ls in zip(refs.items(), ("C1", "C2"), ("--", "-.")):
+        axes[0].axhline(ref["support_fraction"], color=c, ls=ls, label=label)
     axes[0].set_yscale("log")
     axes[0].set_xlabel("r (target fraction of zeros)")
     axes[0].set_ylabel("mean fraction of words with p > 0")
     axes[0].legend(fontsize=7)
     axes[1].plot(rs, [x["press_clipped"] for x in rr], "o-", ms=3,
                  label="r-softmax, clipped at log 1e-30")
-    axes[1].plot(rs, [max(x["press_finite_columns"], 0.8) for x in rr], "s--", ms=3,
+    axes[1].plot(rs, [max(x["press_finite_columns"], 0.8) for x in rr], "s:", ms=3,
+                 color="C4",
                  label="r-softmax, columns finite in every row (0 drawn at 0.8)")
-    for (label, ref), c in zip(refs.items(), ("C1", "C2")):
-        axes[1].axhline(ref["press_clipped"], color=c, ls="--",
+    # each reference its own colour and dash, so equal values stay apart
+    for (label, ref), c, ls in zip(refs.items(), ("C1", "C2"), ("--", "-.")):
+        axes[1].axhline(ref["press_clipped"], color=c, ls=ls, lw=1.5 if ls == "--" else 1,
                         label=f"{label}, clipped")
     axes[1].axhline(d + 1, color="k", ls=":", lw=1, label="d + 1")
     axes[1].set_yscale("log")
