@@ -1,0 +1,93 @@
+"""The everyday edges (issue 18): each bad argument refused with a message
+that names it, memory refused before allocation, and no overflow."""
+
+import warnings
+
+import numpy as np
+import pytest
+
+import rankbottleneck as rb
+from rankbottleneck import _validation
+from rankbottleneck import activations as act
+from rankbottleneck.synthetic import (
+    contexts_and_words,
+    dirichlet_target,
+    random_mixture_layer,
+)
+
+W = np.random.default_rng(0).standard_normal((20, 3))
+H = np.random.default_rng(1).standard_normal((8, 3))
+A = rb.log_prob_matrix(H, W)
+
+
+@pytest.mark.parametrize("call, error, pattern", [
+    (lambda: act.log_gss(np.zeros(3), 0, "2"), TypeError, r"k must be a real number; got '2'"),
+    (lambda: act.log_gss(np.zeros(3), 0, 0.0), ValueError, r"k must lie in \(0, inf\)"),
+    (lambda: act.log_gss(np.zeros(3), 0, -1.0), ValueError, r"k must lie in \(0, inf\)"),
+    (lambda: act.log_gss(np.zeros(3), True, 2.0), TypeError, r"c must be a real number"),
+    (lambda: rb.rank_report(A, log_floor=5), ValueError, r"log_floor must lie in .*0\)"),
+    (lambda: rb.rank_report(A, bias="yes"), TypeError, r"bias must be True, False or None"),
+    (lambda: rb.argmaxable(W, max_lp_rounds=-1), ValueError, r"max_lp_rounds must be a positive"),
+    (lambda: rb.argmaxable(W, n_random=-1), ValueError, r"n_random must be a non-negative"),
+    (lambda: rb.argmaxable(W, projection_rounds=-1), ValueError,
+     r"projection_rounds must be a non-negative"),
+    (lambda: rb.argmaxable(W, block=0), ValueError, r"block must be a positive integer"),
+    (lambda: rb.output_set_dimension(rb.PointwiseLayer(W), n_local=0), ValueError,
+     r"n_local must be a positive integer; got 0"),
+    (lambda: rb.fit_log_probs(dirichlet_target(4, 3, seed=0), d=2, tol=-1), ValueError,
+     r"tol must lie in \[0, inf\); got -1"),
+    (lambda: rb.dominating_word(rb.argmaxable(np.vstack([W, W[:3].mean(0)])),
+                                np.vstack([W, W[:3].mean(0)]), None, 20,
+                                np.array([np.nan, 0.0, 0.0])),
+     ValueError, r"h must be finite"),
+    (lambda: act.log_mixture(np.zeros((2, 3)), np.log([0.5, 0.5])), ValueError,
+     r"component_log_probs must be log-probabilities.*sums to 3"),
+    (lambda: rb.spectrum(rb.PointwiseLayer(W), np.ones((4, 5))), ValueError,
+     r"contexts must have 3 columns"),
+    (lambda: rb.rank_report(rb.PointwiseLayer(W), contexts=np.ones((4, 5))), ValueError,
+     r"contexts must have 3 columns"),
+    (lambda: rb.argmaxable_under(rb.PointwiseLayer(W, activation="sparsemax"),
+                                 n_contexts=0), ValueError,
+     r"n_contexts must be a positive integer; got 0"),
+    (lambda: contexts_and_words(10, 0, 4), ValueError, r"M must be a positive integer; got 0"),
+    (lambda: rb.expressivity_sweep(dirichlet_target(4, 3, seed=0), activations="softmax"),
+     TypeError, r"activations must be a sequence of names.*the string 'softmax'"),
+])
+def test_bad_arguments_name_themselves(call, error, pattern):
+    with pytest.raises(error, match=pattern):
+        call()
+
+
+@pytest.mark.parametrize("call, pattern", [
+    (lambda: contexts_and_words(10**10, 10, 4), r"10000000000 contexts and 10 words"),
+    (lambda: rb.output_set_dimension(rb.PointwiseLayer(W), 10**12),
+     r"log-outputs of n_samples contexts"),
+    (lambda: rb.argmaxable_under(random_mixture_layer(20, 4, 2, seed=0),
+                                 n_contexts=10**12), r"sampled contexts"),
+    (lambda: rb.fit_log_probs(dirichlet_target(300, 200, seed=0), d=10**6),
+     r"fitting softmax with d = 1000000"),
+])
+def test_memory_is_refused_before_allocation(call, pattern, monkeypatch):
+    monkeypatch.setattr(_validation, "_available_memory", lambda: 2**32)
+    with pytest.raises(rb.InsufficientMemoryError, match=pattern):
+        call()
+
+
+def test_no_overflow_at_extreme_magnitudes():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        log_p = act.log_gss(np.array([1e308, -1e308, 0.0]))
+        assert not np.isnan(log_p).any() and log_p[0] == 0.0
+        B = np.random.default_rng(2).standard_normal((20, 30))
+        small, big = rb.rank_report(B).as_dict(), rb.rank_report(B * 1e160).as_dict()
+        for key, value in small.items():
+            assert big[key] == pytest.approx(value, rel=1e-12), key
+
+
+def test_gss_overflow_fallback_agrees_with_the_ordinary_formula():
+    z = np.linspace(-30, 30, 61)
+    u = z - 0.5
+    ordinary = 2.5 * u + 0.5 - 1.5 * act.softplus(u)
+    np.testing.assert_array_equal(act._pointwise._gss_map(z, 0.5, 2.5), ordinary)
+    safe = 2.5 * np.minimum(u, 0) + np.maximum(u, 0) - 1.5 * np.log1p(np.exp(-np.abs(u))) + 0.5
+    np.testing.assert_allclose(ordinary, safe, rtol=1e-13, atol=1e-13)
