@@ -263,6 +263,7 @@ def _save_converted(model, tokenizer, folder):
 
     import safetensors.torch
 
+    tmp = None
     try:
         folder.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
@@ -278,7 +279,8 @@ def _save_converted(model, tokenizer, folder):
         shutil.rmtree(folder, ignore_errors=True)
         tmp.rename(folder)
     except OSError:
-        shutil.rmtree(locals().get("tmp", folder.parent / ".none"), ignore_errors=True)
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 # ---------------------------------------------------------------------------
