@@ -22,6 +22,7 @@ from . import (
     reports,
     spectra,
     synthetic,
+    topk,
 )
 from ._validation import InsufficientMemoryError
 from .activations import (
@@ -61,6 +62,15 @@ from .rank import Rank, numerical_rank, shift_invariant_rank, singular_values
 from .reports import RankComparison, RankReport, compare_ranks, rank_report
 from .spectra import Spectrum, spectrum
 from .synthetic import contexts_and_words
+from .topk import (
+    RealizableFraction,
+    RealizableReport,
+    ranking_count,
+    realizable_fraction,
+    realizable_order,
+    realizable_set,
+    realizable_support,
+)
 
 __version__ = "0.1.0"
 
@@ -76,6 +86,7 @@ __all__ = [
     "output_set",
     "symbolic",
     "synthetic",
+    "topk",
     "InsufficientMemoryError",
     "log_softmax",
     "log_sigsoftmax",
@@ -115,6 +126,13 @@ __all__ = [
     "argmaxable_under",
     "dominating_word",
     "ArgmaxReport",
+    "realizable_set",
+    "realizable_order",
+    "realizable_support",
+    "realizable_fraction",
+    "ranking_count",
+    "RealizableReport",
+    "RealizableFraction",
     "fit_log_probs",
     "expressivity_sweep",
     "FitResult",

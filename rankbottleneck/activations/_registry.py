@@ -45,6 +45,7 @@ _CAPABILITIES = {
     "convex_g": "convex_g",
     "sparse": "sparse",
     "support": "support",
+    "top_support": "top_support",
     "sympy": "sympy_g",
 }
 
@@ -99,6 +100,12 @@ class Activation:
     support : callable, optional
         ``support(W, b, **params) -> (mask, note)``: exactly which words can
         get nonzero probability for some context, and how it was decided.
+    top_support : bool
+        The nonzero probabilities are always exactly the words whose logits
+        lie above a threshold (``p_i > 0 ⟺ z_i > τ(z)``), so every support
+        is a top set of the logits: lets
+        :func:`~rankbottleneck.topk.realizable_support` refuse a set that
+        can never be a top set.
     sympy_g : callable, optional
         ``sympy_g(z, **params)``: ``g(z)`` as a sympy expression in the
         symbol `z`, with ``p_i = g(z_i) / Σ_j g(z_j)``; enables
@@ -126,6 +133,7 @@ class Activation:
     convex_g: bool = False
     sparse: bool = False
     support: object = field(default=None, repr=False)
+    top_support: bool = False
     sympy_g: object = field(default=None, repr=False)
     reference: str = ""
 
@@ -140,7 +148,7 @@ class Activation:
                 raise TypeError(f"{key} must be callable; got {value!r}")
         if self.log_prob is None:
             raise TypeError("log_prob must be callable; got None")
-        for key in ("increasing", "shift_only", "convex_g", "sparse"):
+        for key in ("increasing", "shift_only", "convex_g", "sparse", "top_support"):
             if not isinstance(getattr(self, key), bool):
                 raise TypeError(f"{key} must be True or False; got "
                                 f"{getattr(self, key)!r}")
@@ -171,6 +179,10 @@ class Activation:
             raise ValueError(
                 f"activation {self.name!r}: a sparse activation has no logit map "
                 "(φ - lse(φ) is never -inf); declare one or the other")
+        if self.top_support and not self.sparse:
+            raise ValueError(
+                f"activation {self.name!r}: top_support describes exact zeros; "
+                "declare sparse=True with it")
         if self.support is not None and not self.sparse:
             raise ValueError(
                 f"activation {self.name!r}: support describes exact zeros; "
@@ -412,6 +424,13 @@ def _self_check(act, params):
             if not err <= 1e-5 * (1 + np.abs(an).max()):
                 fail(f"logit_map_derivative differs from central differences by "
                      f"{err:.3g}")
+    if act.top_support:
+        finite = np.isfinite(lp)
+        low_in = np.where(finite, z, np.inf).min(axis=-1)
+        high_out = np.where(finite, -np.inf, z).max(axis=-1)
+        if np.any(high_out >= low_in):
+            fail("top_support=True but a word with probability 0 has a logit at "
+                 "least that of a word in the support")
     if act.shift_only:
         spread = np.ptp(lp - z, axis=-1).max()
         if not spread <= 1e-9 * (1 + np.abs(z).max()):

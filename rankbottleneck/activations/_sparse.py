@@ -253,13 +253,15 @@ def _sparsemax_support(W, b):
 
 T_SOFTMAX = Activation(
     "t_softmax", _t_softmax_kernel, {"t": REQUIRED}, sparse=True,
-    support=_t_softmax_support, reference="Bałazy et al. 2023, arXiv:2304.05243")
+    support=_t_softmax_support, top_support=True,
+    reference="Bałazy et al. 2023, arXiv:2304.05243")
 R_SOFTMAX = Activation(
-    "r_softmax", _r_softmax_kernel, {"r": REQUIRED}, sparse=True,
+    "r_softmax", _r_softmax_kernel, {"r": REQUIRED}, sparse=True, top_support=True,
     reference="Bałazy et al. 2023, arXiv:2304.05243")
 SPARSEMAX = Activation(
     "sparsemax", _sparsemax_kernel, {}, sparse=True, support=_sparsemax_support,
+    top_support=True,
     reference="Martins & Astudillo 2016, arXiv:1602.02068")
 ENTMAX = Activation(
-    "entmax", _entmax_kernel, {"alpha": 1.5}, sparse=True,
+    "entmax", _entmax_kernel, {"alpha": 1.5}, sparse=True, top_support=True,
     reference="Peters et al. 2019, arXiv:1905.05702")
