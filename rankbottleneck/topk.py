@@ -181,10 +181,11 @@ class RealizableFraction:
         All top-k sets ``C(M, k)`` or orderings ``M!/(M-k)!``.
     n_asked : int
         Questions decided: all of them (``method="exact"``) or a uniform
-        sample.
+        sample; for mixtures, the contexts sampled.
     n_realizable, n_not, n_undecided : int
     fraction : float
-        ``n_realizable / n_asked`` (undecided counted as not realizable).
+        ``n_realizable / n_asked`` (undecided counted as not realizable);
+        for mixtures ``n_realizable / n_total``.
     interval : (float, float)
         Exact enumeration: the point twice (undecided questions widen it).
         Sampled: the Clopper–Pearson interval at `confidence` with undecided
@@ -214,6 +215,8 @@ class RealizableFraction:
 
     @property
     def fraction(self):
+        if self.method == "sampled-contexts":     # distinct ones seen, of all
+            return self.n_realizable / self.n_total
         return self.n_realizable / max(self.n_asked, 1)
 
     def __repr__(self):

@@ -3,6 +3,7 @@ the figures claim."""
 
 import csv
 import json
+import math
 import types
 
 import pytest
@@ -12,7 +13,8 @@ from rankbottleneck import cli
 EXPECTED = ["argmax_cones", "argmaxable_vs_dim", "expressivity", "gss_grid",
             "hidden_size_recovery", "mos_rank_vs_components", "noise_fragility",
             "output_set_geometry", "output_set_table", "plif_nominal_vs_effective",
-            "rank_vs_dim", "rank_vs_logit_scale", "real_lm", "sparsity", "spectra"]
+            "rank_vs_dim", "rank_vs_logit_scale", "real_lm", "sparsity", "spectra",
+            "topk_realizable"]
 
 
 @pytest.fixture(scope="module")
@@ -218,3 +220,17 @@ def test_figures_work_from_a_non_editable_install(tmp_path):
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "figures-quick" / "argmax_cones.png").exists()
+
+
+def test_topk_realizable(quick):
+    r = data(quick, "topk_realizable")["rows"]
+    by = {(x["kind"], x["d"], x["bias"], x["question"], x["k"]): x for x in r}
+    for (kind, d, bias, question, k), x in by.items():
+        assert x["softmax_undecided"] == 0
+        assert 0 <= x["mos_seen"] <= x["n_total"]
+        # a linear map of the same draws realises the same sets
+        g = by[("gaussian", d, bias, question, k)]
+        assert x["softmax_realizable"] == g["softmax_realizable"]
+        if question == "order":
+            sets = by[(kind, d, bias, "set", k)]["softmax_realizable"]
+            assert sets <= x["softmax_realizable"] <= math.factorial(k) * sets

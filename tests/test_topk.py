@@ -207,6 +207,7 @@ def test_a_mixture_realises_a_set_the_linear_layer_provably_cannot():
     assert set(np.argsort(-logp)[:2]) == {0, 1}
     frac = rb.realizable_fraction(mos, 2, n_contexts=200)
     assert frac.method == "sampled-contexts" and frac.n_realizable >= 1
+    assert frac.fraction == frac.n_realizable / 6 and frac.n_asked == 200
     lin_frac = rb.realizable_fraction(W, 2)
     assert lin_frac.method == "exact"
 
