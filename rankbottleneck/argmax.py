@@ -384,8 +384,44 @@ def _phase_lp(dec, start_of, max_rounds, after_each=None):
             after_each()
 
 
+_ELSEWHERE = 2      # a word another task decides (argmaxable on a cluster)
+
+
+def _run_phases(dec, rng, n_random, projection_rounds, block, max_lp_rounds,
+                advance=lambda phase: None):
+    W = dec.W
+    _phase_duplicates(dec)
+    advance("duplicates")
+    mu, whiten = _whitening(W)
+    _phase_candidates(dec, mu, whiten, block)
+    advance("candidates")
+    _phase_random(dec, whiten, rng, n_random, block)
+    advance("random")
+    best_h = _phase_projection(dec, mu, whiten, projection_rounds, block)
+    advance("projection")
+    _phase_lp(dec, lambda i: best_h.get(int(i), (W[i] - mu) @ whiten),
+              max_lp_rounds, after_each=lambda: advance("LP"))
+    advance("done")
+
+
+def _decide_words(W, b, words, *, seed, n_random, projection_rounds, box, block,
+                  max_lp_rounds):
+    """:func:`argmaxable`'s phases for `words` only (a task on a cluster):
+    their status, method, witnesses, margins, tolerances, certificates and
+    the LPs solved."""
+    dec = _Decisions(W, b, box)
+    mine = np.zeros(W.shape[0], dtype=bool)
+    mine[words] = True
+    dec.status[~mine] = _ELSEWHERE
+    _run_phases(dec, np.random.default_rng(seed), n_random, projection_rounds, block,
+                max_lp_rounds)
+    certs = {i: c for i, c in dec.certificates.items() if mine[i]}
+    return (words, dec.status[words], dec.method[words], dec.witnesses[words],
+            dec.margins[words], dec.tols[words], certs, dec.n_lp)
+
+
 def argmaxable(W, bias=None, *, seed=0, n_random=None, projection_rounds=20,
-               box=None, block=256, max_lp_rounds=50, progress=None):
+               box=None, block=256, max_lp_rounds=50, progress=None, client=None):
     r"""Decide for every word whether it can be the strict argmax of ``W h + b``.
 
     Exact: argmaxable words come with a verified witness context,
@@ -417,6 +453,11 @@ def argmaxable(W, bias=None, *, seed=0, n_random=None, projection_rounds=20,
     progress : bool, optional
         A progress bar of decided words on stderr (default: when stderr is a
         terminal).
+    client : distributed.Client, optional
+        Decide the words in parallel chunks on a Dask cluster (each task runs
+        these phases for its chunk against all of ``W``). The witnesses and
+        certificates are verified here, where they are gathered; the mask
+        is the single-machine mask.
 
     Returns
     -------
@@ -448,24 +489,36 @@ def argmaxable(W, bias=None, *, seed=0, n_random=None, projection_rounds=20,
         dec.status[0], dec.method[0] = ARGMAXABLE, "single"
         dec.witnesses[0], dec.margins[0], dec.tols[0] = 0.0, np.inf, 0.0
         return dec.report(time.perf_counter() - start)
+    if client is not None:
+        from .cluster import _argmaxable_on, _require_client
+
+        _require_client(client)
+        options = dict(seed=seed, n_random=n_random,
+                       projection_rounds=projection_rounds, box=box, block=block,
+                       max_lp_rounds=max_lp_rounds)
+        for words, st, how, wit, margins, tols, certs, n_lp in _argmaxable_on(
+                client, _decide_words, W, b, options):
+            dec.status[words], dec.method[words] = st, how
+            dec.witnesses[words], dec.margins[words], dec.tols[words] = wit, margins, tols
+            dec.certificates.update(certs)
+            dec.n_lp += n_lp
+        report = dec.report(time.perf_counter() - start)
+        # (a boxed certificate fails the unboxed check by design: see `box`)
+        failed = report.verify(W, b) if box is None else np.zeros(0, dtype=int)
+        if len(failed):
+            dec.status[failed], dec.method[failed] = UNDECIDED, ""
+            for i in failed:
+                dec.certificates.pop(int(i), None)
+            report = dec.report(time.perf_counter() - start)
+        return report
     with progress_bar(M, "argmaxable", progress, unit="word") as bar:
         def advance(phase):
             done = M - len(dec.undecided())
             bar.set_postfix_str(phase, refresh=False)
             bar.update(done - bar.n)
 
-        _phase_duplicates(dec)
-        advance("duplicates")
-        mu, whiten = _whitening(W)
-        _phase_candidates(dec, mu, whiten, block)
-        advance("candidates")
-        _phase_random(dec, whiten, rng, n_random, block)
-        advance("random")
-        best_h = _phase_projection(dec, mu, whiten, projection_rounds, block)
-        advance("projection")
-        _phase_lp(dec, lambda i: best_h.get(int(i), (W[i] - mu) @ whiten),
-                  max_lp_rounds, after_each=lambda: advance("LP"))
-        advance("done")
+        _run_phases(dec, rng, n_random, projection_rounds, block, max_lp_rounds,
+                    advance)
     return dec.report(time.perf_counter() - start)
 
 

@@ -130,7 +130,44 @@ def _write_report(report, out, name, start):
     return 0
 
 
+def _client(args):
+    """A Dask client from --scheduler / --workers, or None."""
+    if args.scheduler is None and args.workers is None:
+        return None
+    if args.scheduler is not None and args.workers is not None:
+        raise ValueError("--scheduler joins a running cluster and --workers starts "
+                         "a local one; pass one of them")
+    try:
+        import distributed
+    except ImportError:
+        raise ValueError("--scheduler/--workers need Dask: pip install "
+                         "'rankbottleneck[dask]'") from None
+    if args.workers is not None:
+        if args.workers < 1:
+            raise ValueError(f"--workers must be at least 1; got {args.workers}")
+        from .cluster import local_cluster
+
+        return local_cluster(args.workers)
+    try:
+        return distributed.Client(args.scheduler, timeout=args.scheduler_timeout)
+    except OSError as exc:
+        raise ValueError(f"--scheduler {args.scheduler}: no Dask scheduler answered "
+                         f"({exc})") from None
+
+
 def _analyze(args):
+    client = _client(args)
+    try:
+        return _analyze_with(args, client)
+    finally:
+        if client is not None:
+            cluster = getattr(client, "cluster", None)
+            client.close()
+            if cluster is not None and args.workers is not None:
+                cluster.close()
+
+
+def _analyze_with(args, client):
     out = Path(args.out)
     start = time.perf_counter()
     if args.logits is not None:
@@ -157,7 +194,7 @@ def _analyze(args):
         try:
             report = analyze_model(args.path, Path(args.text),
                                    n_contexts=args.contexts or 2000, seed=args.seed,
-                                   argmax=not args.no_argmax)
+                                   argmax=not args.no_argmax, client=client)
         except UnsupportedModelError as exc:
             if Path(args.path).is_dir():
                 raise
@@ -165,14 +202,14 @@ def _analyze(args):
                   "contexts", file=sys.stderr)
             report = analyze_output_layer(
                 args.path, n_contexts=args.contexts, logit_std=args.logit_std,
-                seed=args.seed, argmax=not args.no_argmax)
+                seed=args.seed, argmax=not args.no_argmax, client=client)
             report = report.replace(notes=(*report.notes, f"fallback: {exc}; the head "
                                            "alone, with synthetic contexts"))
         return _write_report(report, out, name, start)
     report = analyze_output_layer(
         args.path, key=args.key, bias_key=args.bias_key, vocab=args.vocab,
         n_contexts=args.contexts, logit_std=args.logit_std, seed=args.seed,
-        argmax=not args.no_argmax)
+        argmax=not args.no_argmax, client=client)
     return _write_report(report, out, name, start)
 
 
@@ -209,6 +246,13 @@ def main(argv=None):
                      help="scale of the sampled contexts (default 3)")
     ana.add_argument("--no-argmax", action="store_true",
                      help="skip the argmaxable-word search")
+    ana.add_argument("--scheduler", metavar="ADDRESS",
+                     help="run the streamed spectra and the argmax search on this "
+                          "Dask scheduler (tcp://host:8786; needs the [dask] extra)")
+    ana.add_argument("--scheduler-timeout", type=float, default=10.0,
+                     metavar="SECONDS", help=argparse.SUPPRESS)
+    ana.add_argument("--workers", type=int, metavar="N",
+                     help="start a local Dask cluster of N process workers for them")
     ana.add_argument("--out", default=".", help="folder for the JSON and figure")
     ana.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)

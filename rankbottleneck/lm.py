@@ -467,7 +467,7 @@ def collect_contexts(model, text, *, n_contexts=None, stride=1, window=None,
 
 
 def analyze_model(source, text, *, n_contexts=2000, stride=1, window=None,
-                  argmax=True, seed=0, tokenizer=None, progress=None):
+                  argmax=True, seed=0, tokenizer=None, progress=None, client=None):
     """Every diagnostic of :func:`~rankbottleneck.analyze_output_layer` on a
     model's real hidden states.
 
@@ -477,7 +477,8 @@ def analyze_model(source, text, *, n_contexts=2000, stride=1, window=None,
     counterfactual of the same ``H`` and ``W`` under sigsoftmax, GSS and
     PLIF, the hidden size read off the outputs against the configured ``d``
     and against the number of contexts, the anisotropy of ``H`` and ``W``,
-    and the argmaxable tokens by string.
+    and the argmaxable tokens by string. `client` (a ``distributed.Client``)
+    runs the streamed spectra and the argmax search on a Dask cluster.
 
     Returns
     -------
@@ -494,7 +495,7 @@ def analyze_model(source, text, *, n_contexts=2000, stride=1, window=None,
     report = analyze_output_layer(
         ctx.W, ctx.bias, words=ctx.tokens, contexts=ctx.H, seed=seed, argmax=argmax,
         progress=progress, configured_d=ctx.hidden_size,
-        contexts_source=f"real hidden states: {ctx.source}")
+        contexts_source=f"real hidden states: {ctx.source}", client=client)
     seconds = {"load model": load_seconds, **ctx.seconds, **report.seconds}
     notes = (*lm.notes, f"the head reproduces the model's logits to "
              f"{ctx.logit_error:.1e} (max abs, float32)", *report.notes)

@@ -397,7 +397,7 @@ def _stage(name, seconds, bar):
 def analyze_output_layer(W, bias=None, *, words=None, n_contexts=None, contexts=None,
                          logit_std=3.0, seed=0, argmax=True, key=None, bias_key=None,
                          vocab=None, configured_d=None, contexts_source=None,
-                         progress=None):
+                         progress=None, client=None):
     r"""Spectrum, anisotropy, argmaxable words and the bottleneck of a real W.
 
     Parameters
@@ -430,6 +430,10 @@ def analyze_output_layer(W, bias=None, *, words=None, n_contexts=None, contexts=
     progress : bool, optional
         A progress bar of the stages on stderr (default: when stderr is a
         terminal); stage times are in the report's ``seconds`` either way.
+    client : distributed.Client, optional
+        Run the counterfactual spectra's Gram passes and the argmax search on
+        a Dask cluster (:mod:`rankbottleneck.cluster`); softmax's structural
+        spectrum stays local.
 
     Returns
     -------
@@ -535,7 +539,8 @@ def analyze_output_layer(W, bias=None, *, words=None, n_contexts=None, contexts=
         # the spectra from the layer: structural for softmax, streamed Gram
         # otherwise, never a dense SVD of an N × M matrix
         ranks[act] = rank_report(layer, contexts=H, d=d, bias=bias is not None,
-                                 computed_in=np.float64, shift_invariant=k == 0 or small)
+                                 computed_in=np.float64, shift_invariant=k == 0 or small,
+                                 client=client)
         if k == 0 or small:
             # the hidden size is read off the outputs alone, as from a model
             # behind an API: the baseline's against n (one QR serves every
@@ -555,7 +560,8 @@ def analyze_output_layer(W, bias=None, *, words=None, n_contexts=None, contexts=
     report_argmax, tokens = None, ()
     if argmax:
         done = _stage("argmaxable words", seconds, bar)
-        report_argmax = argmaxable(W64, b64, seed=rng, progress=progress)
+        report_argmax = argmaxable(W64, b64, seed=rng, progress=progress,
+                                   client=client)
         first = report_argmax.unargmaxable[:N_TOKENS_SHOWN]
         tokens = tuple(words[i] if words is not None else f"#{i}" for i in first)
         done()

@@ -46,7 +46,7 @@ def _is_layer(A):
 
 
 def _fast_spectrum(A, contexts, method, computed_in, centre_rows=False,
-                   progress=None):
+                   progress=None, client=None):
     """:func:`rankbottleneck.spectra.spectrum`, or None for the dense SVD path.
 
     Layers always go through it (structural or streamed); a matrix only when
@@ -60,7 +60,7 @@ def _fast_spectrum(A, contexts, method, computed_in, centre_rows=False,
         if method == "svd" or (method == "auto" and A.size <= 4_000_000):
             return None
     return spectrum(A, contexts, method=method, computed_in=computed_in,
-                    centre_rows=centre_rows, progress=progress)
+                    centre_rows=centre_rows, progress=progress, client=client)
 
 
 # ---------------------------------------------------------------------------
@@ -129,7 +129,8 @@ def _rank_arguments(A, measure, rtol, atol, eps, computed_in):
 
 
 def numerical_rank(A, measure=None, *, rtol=None, atol=None, eps=1e-3,
-                   computed_in=None, contexts=None, method="auto", progress=None):
+                   computed_in=None, contexts=None, method="auto", progress=None,
+                   client=None):
     """The numerical rank of `A` under one measure, with its tolerance.
 
     Parameters
@@ -160,6 +161,9 @@ def numerical_rank(A, measure=None, *, rtol=None, atol=None, eps=1e-3,
     progress : bool, optional
         Progress bars of the Gram path on stderr (default: when stderr is a
         terminal).
+    client : distributed.Client, optional
+        For a layer: run the Gram passes on a Dask cluster
+        (:mod:`rankbottleneck.cluster`).
 
     Returns
     -------
@@ -175,11 +179,13 @@ def numerical_rank(A, measure=None, *, rtol=None, atol=None, eps=1e-3,
     """
     if _is_layer(A):
         measure = _check_measure(measure, rtol, atol, eps)
-        spec = _fast_spectrum(A, contexts, method, computed_in, progress=progress)
+        spec = _fast_spectrum(A, contexts, method, computed_in, progress=progress,
+                              client=client)
         return spec.rank(measure, rtol=rtol, atol=atol, eps=eps)
     A, measure, computed_in = _rank_arguments(A, measure, rtol, atol, eps,
                                               computed_in)
-    spec = _fast_spectrum(A, contexts, method, computed_in, progress=progress)
+    spec = _fast_spectrum(A, contexts, method, computed_in, progress=progress,
+                          client=client)
     if spec is not None:
         return spec.rank(measure, rtol=rtol, atol=atol, eps=eps)
     s = singular_values(A)
@@ -190,7 +196,7 @@ def numerical_rank(A, measure=None, *, rtol=None, atol=None, eps=1e-3,
 
 def shift_invariant_rank(A, measure=None, *, rtol=None, atol=None, eps=1e-3,
                          computed_in=None, contexts=None, method="auto",
-                         progress=None):
+                         progress=None, client=None):
     r"""Rank of `A` with every row centred: the smallest rank over row shifts.
 
     ``rank(A C)`` with ``C = I - 11ᵀ/M`` equals ``min_Λ rank(A + Λ1ᵀ)`` over
@@ -201,8 +207,8 @@ def shift_invariant_rank(A, measure=None, *, rtol=None, atol=None, eps=1e-3,
     its rounding errors were made at that scale, and centring can shrink σ_1
     by orders of magnitude (log-probabilities are dominated by ``-log M``).
     The other measures use the centred spectrum alone. Arguments as in
-    :func:`numerical_rank` (a layer with its `contexts` is accepted; so is
-    `progress`).
+    :func:`numerical_rank` (a layer with its `contexts` is accepted; so are
+    `progress` and `client`).
 
     Returns
     -------
@@ -211,15 +217,16 @@ def shift_invariant_rank(A, measure=None, *, rtol=None, atol=None, eps=1e-3,
     """
     if _is_layer(A):
         measure = _check_measure(measure, rtol, atol, eps)
-        spec = _fast_spectrum(A, contexts, method, computed_in, progress=progress)
+        spec = _fast_spectrum(A, contexts, method, computed_in, progress=progress,
+                              client=client)
         centred = _fast_spectrum(A, contexts, method, computed_in, centre_rows=True,
-                                  progress=progress)
+                                 progress=progress, client=client)
         return _shift_invariant_from(centred.values, float(spec.values[0]), measure,
                                      spec.shape, spec.computed_in, rtol, atol, eps)
     A, measure, computed_in = _rank_arguments(A, measure, rtol, atol, eps,
                                               computed_in)
     spec = _fast_spectrum(A, contexts, method, computed_in, centre_rows=True,
-                                  progress=progress)
+                          progress=progress, client=client)
     s1 = float(singular_values(A, top=1)[0])
     s = singular_values(_centre_rows(A)) if spec is None else spec.values
     return _shift_invariant_from(s, s1, measure, A.shape, computed_in, rtol, atol,

@@ -234,7 +234,7 @@ def _support_summary(A, log_floor, computed_in, eps_values):
 def rank_report(A, *, d=None, bias=None, contexts=None, method="auto",
                 eps_values=DEFAULT_EFFECTIVE_EPS, rtol=None, atol=None,
                 log_floor=DEFAULT_LOG_FLOOR, computed_in=None, shift_invariant=True,
-                progress=None):
+                progress=None, client=None):
     r"""Every rank measure of `A`, its spectrum, and the softmax bound.
 
     Parameters
@@ -279,6 +279,10 @@ def rank_report(A, *, d=None, bias=None, contexts=None, method="auto",
     progress : bool, optional
         Progress bars of the Gram path on stderr (default: when stderr is a
         terminal).
+    client : distributed.Client, optional
+        For a layer: run the Gram passes on a Dask cluster
+        (:mod:`rankbottleneck.cluster`); the ranks are the single-machine
+        ranks.
 
     Returns
     -------
@@ -308,7 +312,7 @@ def rank_report(A, *, d=None, bias=None, contexts=None, method="auto",
     sparse = None
     if layer is not None:
         spec = _fast_spectrum(layer, contexts, method, computed_in,
-                              progress=progress)
+                              progress=progress, client=client)
         computed_in, shape, dtype = spec.computed_in, spec.shape, spec.computed_in
     else:
         computed_in = _computed_in(computed_in, A)
@@ -316,7 +320,8 @@ def rank_report(A, *, d=None, bias=None, contexts=None, method="auto",
             sparse = _support_summary(A, log_floor, computed_in, eps_values)
             A = np.maximum(A, log_floor)
         _check_finite(A, "A")
-        spec = _fast_spectrum(A, None, method, computed_in, progress=progress)
+        spec = _fast_spectrum(A, None, method, computed_in, progress=progress,
+                              client=client)
         shape, dtype = A.shape, np.dtype(A.dtype).name
     s = singular_values(A) if spec is None else spec.values
     ranks = [rank_from_singular_values(s, m, shape=shape, computed_in=computed_in)
@@ -338,7 +343,7 @@ def rank_report(A, *, d=None, bias=None, contexts=None, method="auto",
         else:
             s_centred = _fast_spectrum(A if layer is None else layer, contexts,
                                        method, computed_in, centre_rows=True,
-                                       progress=progress).values
+                                       progress=progress, client=client).values
         shift = tuple(_shift_invariant_from(s_centred, float(s[0]), m, shape,
                                             computed_in) for m in ("numpy", "press"))
     return RankReport(shape, dtype, computed_in, s, tuple(ranks),

@@ -448,6 +448,8 @@ def _gram(source, rotate=None, what="Gram", first=False, progress=None):
     array, then mirrored: one n×n matrix, no per-block temporaries of that size.
     A progress bar per pass when `progress` asks for one.
     """
+    if hasattr(source, "gram"):         # its passes run elsewhere (a cluster)
+        return _mirror_upper(source.gram(rotate, what, progress))
     n = source.n if rotate is None else rotate.shape[1]
     G = np.zeros((n, n), order="F")
     with progress_bar(-(-source.m // source.width), f"spectrum, {what}", progress,
@@ -662,7 +664,7 @@ def _structural_spectrum(layer, X, contexts_of, centre, clock):
 
 
 def spectrum(A, contexts=None, *, method="auto", block_cols=None,
-             centre_rows=False, computed_in=None, progress=None):
+             centre_rows=False, computed_in=None, progress=None, client=None):
     r"""All singular values of a matrix, or of a layer's log-probability matrix.
 
     Parameters
@@ -690,6 +692,12 @@ def spectrum(A, contexts=None, *, method="auto", block_cols=None,
     progress : bool, optional
         A progress bar per pass of the Gram path on stderr (default: when
         stderr is a terminal).
+    client : distributed.Client, optional
+        Run the Gram path's passes on a Dask cluster
+        (:mod:`rankbottleneck.cluster`): the workers build the blocks from
+        the layer and the contexts, and only the ``n × n`` eigen-solves are
+        local. For a layer only; the structural (softmax) path needs no
+        cluster and ignores it.
 
     Returns
     -------
@@ -743,6 +751,17 @@ def spectrum(A, contexts=None, *, method="auto", block_cols=None,
             method = "svd" if A.size <= 4_000_000 else "gram"
         if computed_in is None:
             computed_in = A.dtype
+    if client is not None:
+        from .cluster import _require_client
+
+        _require_client(client)
+        if not is_layer:
+            raise ValueError(
+                "client= builds a layer's log-probability matrix on the workers from "
+                "its contexts and W; pass the layer and its contexts, not a matrix")
+        if method == "svd":
+            raise ValueError("client= runs the Gram path; use method='gram' or "
+                             "'auto' with it")
     computed_in = _machine_eps(computed_in)[1]
     N, M = shape
     n, m = min(shape), max(shape)
@@ -762,7 +781,10 @@ def spectrum(A, contexts=None, *, method="auto", block_cols=None,
         return Spectrum(values, error, shape, computed_in, "structural", 1, peak,
                         "A = [H, 1, -lse][W, b, 1]ᵀ: two thin QRs and a "
                         f"({values[values > 0].size}-column) SVD; the other "
-                        "singular values are exactly zero", tuple(clock.stages))
+                        "singular values are exactly zero"
+                        + ("" if client is None else
+                           " (computed here: this path needs no cluster)"),
+                        tuple(clock.stages))
     if method == "svd":
         dense = A.log_prob_matrix(X) if is_layer else A
         dense = _centre_rows(dense) if centre_rows else dense.astype(np.float64, copy=False)
@@ -771,9 +793,20 @@ def spectrum(A, contexts=None, *, method="auto", block_cols=None,
         return Spectrum(values, np.full(len(values), _EPS * values[0] * math.sqrt(n)),
                         shape, computed_in, "svd", 1, peak, "LAPACK gesdd",
                         tuple(clock.stages))
-    source = (_layer_source(A, X, block_cols, centre_rows) if is_layer
-              else _matrix_source(A, block_cols, centre_rows))
+    if client is not None:
+        from .cluster import _ClusterSource
+
+        source = _ClusterSource(client, A, X, block_cols, centre_rows)
+        clock.lap("scatter and normalisers on the cluster")
+    else:
+        source = (_layer_source(A, X, block_cols, centre_rows) if is_layer
+                  else _matrix_source(A, block_cols, centre_rows))
     values, error, passes, notes = _gram_spectrum(source, clock, progress)
+    if client is not None:
+        notes += (f"; Gram passes on a Dask cluster of "
+                  f"{len(client.scheduler_info()['workers'])} workers, "
+                  f"{len(source.chunks)} tasks each")
+        peak = 5 * n * n * 8        # here: the Gram matrices and eigenvectors
     name = "gram" if passes == 1 else f"gram + {passes - 1} refinement pass(es)"
     if passes == 1:
         peak = n * n * 8 + source.block_bytes   # G alone, eigvalsh in place

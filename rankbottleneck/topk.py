@@ -329,11 +329,11 @@ def _worst_pair(W, b, Q, H, question):
         lo = S.argmin(axis=1)
         return Q[rows, lo], c_rest, S[rows, lo] - rest
     slack = np.concatenate([S[:, :-1] - S[:, 1:], (S[:, -1] - rest)[:, None]], axis=1)
-    l = slack.argmin(axis=1)
+    at = slack.argmin(axis=1)
     k = Q.shape[1]
-    a = Q[rows, l]
-    c = np.where(l < k - 1, Q[rows, np.minimum(l + 1, k - 1)], c_rest)
-    return a, c, slack[rows, l]
+    a = Q[rows, at]
+    c = np.where(at < k - 1, Q[rows, np.minimum(at + 1, k - 1)], c_rest)
+    return a, c, slack[rows, at]
 
 
 def _project(W, b, Q, H, question, whiten, rounds):

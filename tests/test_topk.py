@@ -5,6 +5,7 @@ import math
 
 import numpy as np
 import pytest
+
 import rankbottleneck as rb
 from rankbottleneck import activations as act
 from rankbottleneck.topk import _unsigned_stirling_row

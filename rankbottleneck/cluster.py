@@ -1,0 +1,350 @@
+r"""Spectra, ranks and argmaxable words on a Dask cluster.
+
+The streamed Gram path of :func:`~rankbottleneck.spectrum` is a sum over
+blocks of the log-probability matrix, and :func:`~rankbottleneck.argmaxable`
+decides words independently: both run on ``distributed`` unchanged in
+substance. Pass ``client=`` (a ``distributed.Client``) to
+:func:`~rankbottleneck.spectrum`, :func:`~rankbottleneck.numerical_rank`,
+:func:`~rankbottleneck.shift_invariant_rank`,
+:func:`~rankbottleneck.rank_report`, :func:`~rankbottleneck.argmaxable` or
+:func:`~rankbottleneck.argmaxable_under`.
+
+How a spectrum is computed on the cluster (``N`` contexts, ``M`` words,
+``n = min(N, M)``):
+
+1. the layer (``W``, ``b``, parameters) and the contexts are put into the
+   task graph once (so a worker that dies loses nothing the scheduler
+   cannot rebuild) and fetched by every worker that needs them;
+2. *normalisers* (``N ≤ M``): each task builds the logits of a chunk of
+   words from ``H`` and ``W`` and returns, per row, its maximum and
+   ``Σ exp(φ - max)``; these are combined on the cluster into the
+   log-normalisers (``N·K`` of them for a mixture);
+3. *Gram passes*: each task forms the log-probability columns of its chunk,
+   ``A_J = φ(H W_Jᵀ + b_J) - lse`` (a mixture's ``lse_k`` of its
+   components), a block at a time, and accumulates ``A_J A_Jᵀ`` (or
+   ``(Tᵀ A_J)(Tᵀ A_J)ᵀ`` in a refinement pass, with the rotation ``T``
+   sent the same way); the partial Gram matrices are summed pairwise on the
+   cluster. With ``N > M`` the tasks take chunks of contexts instead and
+   need no normaliser pass.
+4. the client receives one ``n × n`` matrix per pass and does what
+   :mod:`rankbottleneck.spectra` does with it: the Cholesky test, ``eigh``,
+   the Schur complements. Those are the only local work.
+
+The whole matrix is never in one place; a task holds one block of columns
+(``N × block_cols``) and one ``n × n`` accumulator. The answer is the
+single-machine answer: the same algorithm on sums taken in another order.
+
+A softmax layer needs no cluster: its structural path (two thin QRs,
+``O((N + M) d²)``) is faster on one machine than any distributed Gram, so
+``client=`` is ignored there and the spectrum's notes say so.
+
+**Faults.** A task whose worker dies is rerun elsewhere by the scheduler
+(its inputs can be rebuilt from the graph); only its blocks, and the partial
+sums it held, are recomputed. Before a pass
+is submitted, its per-task memory (block temporaries, accumulator and
+rotation) is compared with the smallest worker's memory limit, and a pass
+that would not fit is refused with :class:`~rankbottleneck.InsufficientMemoryError`
+instead of letting the nanny kill the worker.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy.linalg.blas import dsyrk
+
+from ._progress import progress_bar
+from ._validation import InsufficientMemoryError, _format_bytes
+from .activations import logsumexp
+from .layers import MixtureLayer, _activation_of, _mixed_context
+
+__all__ = ["local_cluster"]
+
+
+def _require_client(client):
+    """`client` as a ``distributed.Client``, or a clear error."""
+    try:
+        from distributed import Client
+    except ImportError:
+        raise ImportError("client= needs Dask: pip install 'rankbottleneck[dask]'"
+                          ) from None
+    if not isinstance(client, Client):
+        raise TypeError(f"client must be a distributed.Client; got "
+                        f"{type(client).__name__}")
+    workers = client.scheduler_info()["workers"]
+    if not workers:
+        raise ValueError("client has no workers; start some (or wait for them) "
+                         "before passing it")
+    return client
+
+
+def local_cluster(n_workers=2, threads_per_worker=1, memory_limit="auto"):
+    """A ``distributed.Client`` on a ``LocalCluster`` of process workers.
+
+    For trying the cluster paths on one machine (and for the CLI's
+    ``--workers``); close it with ``client.close(); client.cluster.close()``
+    or use it as a context manager.
+    """
+    from distributed import Client, LocalCluster
+
+    cluster = LocalCluster(n_workers=n_workers, threads_per_worker=threads_per_worker,
+                           processes=True, memory_limit=memory_limit,
+                           dashboard_address=":0")   # any free port, never a clash
+    return Client(cluster)
+
+
+def _worker_memory(client):
+    limits = [w.get("memory_limit") or 0
+              for w in client.scheduler_info()["workers"].values()]
+    limits = [m for m in limits if m > 0]
+    return min(limits) if limits else None
+
+
+def _check_task_memory(client, nbytes, what, instead):
+    limit = _worker_memory(client)
+    # the nanny pauses a worker at 80% of its limit and kills it at 95%
+    if limit is not None and nbytes > 0.7 * limit:
+        raise InsufficientMemoryError(
+            f"{what} would need {_format_bytes(nbytes)} per task but the smallest "
+            f"worker has a memory limit of {_format_bytes(limit)}; {instead}")
+
+
+def _identity(x):
+    return x
+
+
+def _share(client, *objects):
+    """Futures of `objects` that the cluster can rebuild.
+
+    Scattered data is lost with the worker that holds it (the active memory
+    manager drops extra replicas), so the inputs go into the task graph
+    instead: a task returning the object, which the scheduler reruns if the
+    worker holding its result dies.
+    """
+    import warnings
+
+    with warnings.catch_warnings():
+        # the graph carries the layer and the contexts on purpose
+        warnings.filterwarnings("ignore", message="Large object of size",
+                                category=UserWarning)
+        return [client.submit(_identity, obj, pure=False) for obj in objects]
+
+
+def _tree_sum(client, futures, combine):
+    """Reduce `futures` pairwise on the cluster; one future remains."""
+    while len(futures) > 1:
+        nxt = [client.submit(combine, futures[i], futures[i + 1], pure=False)
+               for i in range(0, len(futures) - 1, 2)]
+        if len(futures) % 2:
+            nxt.append(futures[-1])
+        futures = nxt
+    return futures[0]
+
+
+def _add(a, b):
+    a += b
+    return a
+
+
+def _merge_lse(a, b):
+    """Combine two (max, Σexp(x - max)) pairs."""
+    (ma, sa), (mb, sb) = a, b
+    m = np.maximum(ma, mb)
+    with np.errstate(invalid="ignore"):
+        return m, sa * np.exp(ma - m) + sb * np.exp(mb - m)
+
+
+# ---------------------------------------------------------------------------
+# What the workers run
+# ---------------------------------------------------------------------------
+
+
+def _components(layer, X):
+    """Per-component contexts (N, K, d) and log-priors (N, K) or None."""
+    if isinstance(layer, MixtureLayer):
+        log_pi, Hk = layer.components(X)
+        if layer.kind == "moc":
+            return _mixed_context(log_pi, Hk)[:, None, :], None
+        return Hk, log_pi
+    return X[:, None, :], None
+
+
+def _unnormalised(layer, Hk, J):
+    """``φ(H W_Jᵀ + b_J)`` as (N, K, |J|) float64 (logits in the layer's dtype)."""
+    act = _activation_of(layer)
+    dtype = np.result_type(Hk, layer.dtype)
+    W = layer.W[J].astype(dtype, copy=False)
+    z = Hk.reshape(-1, Hk.shape[-1]).astype(dtype, copy=False) @ W.T
+    if layer.bias is not None:
+        z += layer.bias[J].astype(dtype, copy=False)
+    f = np.asarray(act.logit_map(z, **layer.params), dtype=np.float64)
+    return f.reshape(Hk.shape[0], Hk.shape[1], -1)
+
+
+def _normaliser_task(layer, X, lo, hi, block):
+    """Per row (and component): max and Σ exp(φ - max) over words lo..hi."""
+    Hk, _ = _components(layer, X)
+    acc = None
+    for j in range(lo, hi, block):
+        f = _unnormalised(layer, Hk, slice(j, min(j + block, hi)))
+        top = f.max(axis=-1)
+        part = (top, np.exp(f - top[..., None]).sum(axis=-1))
+        acc = part if acc is None else _merge_lse(acc, part)
+    return acc
+
+
+def _columns(layer, Hk, log_pi, lognorm, J):
+    """Columns `J` of the log-probability matrix, float64 (N, |J|)."""
+    f = _unnormalised(layer, Hk, J) - lognorm[:, :, None]
+    if log_pi is None:
+        return f[:, 0, :]
+    return logsumexp(f + log_pi[:, :, None], axis=1)
+
+
+def _row_sum_task(layer, X, lo, hi, block, lognorm):
+    Hk, log_pi = _components(layer, X)
+    return sum(_columns(layer, Hk, log_pi, lognorm, slice(j, min(j + block, hi)))
+               .sum(axis=1) for j in range(lo, hi, block))
+
+
+def _accumulate(G, F):
+    # F (k × b) in C order is Fᵀ in Fortran order: syrk(trans=1) on it
+    return dsyrk(1.0, np.ascontiguousarray(F).T, beta=1.0, c=G, trans=1, lower=0,
+                 overwrite_c=1)
+
+
+def _gram_columns_task(layer, X, lo, hi, block, lognorm, mean, rotate):
+    """``Σ_J F_J F_Jᵀ`` over the column blocks of lo..hi, upper triangle."""
+    Hk, log_pi = _components(layer, X)
+    k = X.shape[0] if rotate is None else rotate.shape[1]
+    G = np.zeros((k, k), order="F")
+    for j in range(lo, hi, block):
+        A = _columns(layer, Hk, log_pi, lognorm, slice(j, min(j + block, hi)))
+        if mean is not None:
+            A -= mean[:, None]
+        G = _accumulate(G, A if rotate is None else rotate.T @ A)
+    return G
+
+
+def _gram_rows_task(layer, X, lo, hi, block, centre, rotate):
+    """For N > M: ``Σ F Fᵀ`` with ``F = (Tᵀ) A_cᵀ`` over context chunks lo..hi."""
+    k = layer.M if rotate is None else rotate.shape[1]
+    G = np.zeros((k, k), order="F")
+    for s in range(lo, hi, block):
+        A = np.asarray(layer(X[s:min(s + block, hi)]), dtype=np.float64)
+        if centre:
+            A -= A.mean(axis=1, keepdims=True)
+        B = A.T
+        G = _accumulate(G, B if rotate is None else rotate.T @ B)
+    return G
+
+
+# ---------------------------------------------------------------------------
+# The source the Gram path of spectra consumes
+# ---------------------------------------------------------------------------
+
+
+class _ClusterSource:
+    """A Gram source whose passes run on the cluster (see the module notes).
+
+    Duck-types :class:`rankbottleneck.spectra._Source` for
+    ``_gram_spectrum``: ``n``, ``m``, ``width``, ``block_bytes``,
+    ``prepare_passes``, ``finish`` and :meth:`gram`.
+    """
+
+    def __init__(self, client, layer, X, block_cols, centre, chunks_per_worker=4):
+        self.client = client
+        N, M = X.shape[0], layer.M
+        self.by_rows = N > M
+        self.n, self.m = min(N, M), max(N, M)
+        act = _activation_of(layer)
+        if not self.by_rows and act.logit_map is None:
+            raise ValueError(
+                f"client= streams the columns of the log-probability matrix through "
+                f"the activation's logit map, which {act.name!r} does not declare; "
+                "pass more contexts than words (then rows are streamed) or no client")
+        n_workers = len(client.scheduler_info()["workers"])
+        K = getattr(layer, "K", 1)
+        per_col = 4 * K * M * 8 if self.by_rows else 3 * N * K * 8
+        # several tasks per worker: a worker that dies costs only its share,
+        # and the scheduler balances the rest
+        step = -(-self.m // min(self.m, chunks_per_worker * n_workers))
+        if block_cols is None:
+            block_cols = int(min(step, max(64, (64 << 20) // max(1, per_col))))
+        self.width = block_cols
+        self.chunks = [(lo, min(lo + step, self.m)) for lo in range(0, self.m, step)]
+        self.block_bytes = per_col * block_cols
+        self.prepare_passes = 0
+        self.finish = lambda G: G
+        self.centre = centre
+        self.layer_f, self.X_f = _share(client, layer, np.asarray(X))
+        self._check(None)
+        self.lognorm = self.mean = None
+        if not self.by_rows:
+            self._normalisers(K)
+
+    def _check(self, rotate_n):
+        k = self.n if rotate_n is None else rotate_n
+        need = 2 * k * k * 8 + self.block_bytes + (0 if rotate_n is None else
+                                                   self.n * k * 8 + k * self.width * 8)
+        _check_task_memory(
+            self.client, need, f"a Gram pass over {self.n}×{self.n} with blocks of "
+            f"{self.width} columns",
+            "use workers with more memory, fewer contexts, or a smaller block_cols")
+
+    def _normalisers(self, K):
+        c, L, X = self.client, self.layer_f, self.X_f
+        parts = [c.submit(_normaliser_task, L, X, lo, hi, self.width, pure=False)
+                 for lo, hi in self.chunks]
+        top, total = _tree_sum(c, parts, _merge_lse).result()
+        self.lognorm = (top + np.log(total)).reshape(-1, K)
+        self.prepare_passes += 1
+        if self.centre:
+            sums = [c.submit(_row_sum_task, L, X, lo, hi, self.width, self.lognorm,
+                             pure=False) for lo, hi in self.chunks]
+            self.mean = _tree_sum(c, sums, _add).result() / self.m
+            self.prepare_passes += 1
+
+    def gram(self, rotate=None, what="Gram", progress=None):
+        """One pass: the summed Gram matrix, upper triangle (Fortran order)."""
+        from distributed import as_completed
+
+        c = self.client
+        self._check(None if rotate is None else rotate.shape[1])
+        T = None if rotate is None else _share(c, rotate)[0]
+        if self.by_rows:
+            parts = [c.submit(_gram_rows_task, self.layer_f, self.X_f, lo, hi,
+                              self.width, self.centre, T, pure=False)
+                     for lo, hi in self.chunks]
+        else:
+            parts = [c.submit(_gram_columns_task, self.layer_f, self.X_f, lo, hi,
+                              self.width, self.lognorm, self.mean, T, pure=False)
+                     for lo, hi in self.chunks]
+        with progress_bar(len(parts), f"spectrum on the cluster, {what}", progress,
+                          unit="task") as bar:
+            for _ in as_completed(parts):
+                bar.update()
+        G = np.asfortranarray(_tree_sum(c, parts, _add).result())
+        del parts, T
+        return G
+
+
+# ---------------------------------------------------------------------------
+# argmaxable on the cluster
+# ---------------------------------------------------------------------------
+
+
+def _argmaxable_on(client, decide, W, b, options, chunk_words=None):
+    """``decide(W, b, words, **options)`` on chunks of words, on the cluster;
+    the list of what each chunk returned."""
+    M = W.shape[0]
+    n_workers = len(client.scheduler_info()["workers"])
+    step = chunk_words or max(1, math.ceil(M / (8 * n_workers)))
+    _check_task_memory(client, 3 * W.nbytes + 2 * options.get("block", 256) * M * 8,
+                       f"deciding words of a {M}×{W.shape[1]} layer",
+                       "use workers with more memory")
+    Wf, bf = _share(client, W, b)
+    futures = [client.submit(decide, Wf, bf, np.arange(lo, min(lo + step, M)),
+                             pure=False, **options) for lo in range(0, M, step)]
+    return client.gather(futures)
