@@ -14,6 +14,7 @@ import importlib
 from . import (
     activations,
     argmax,
+    cluster,
     fit,
     io,
     output_set,
@@ -77,6 +78,7 @@ __version__ = "0.1.0"
 __all__ = [
     "activations",
     "argmax",
+    "cluster",
     "fit",
     "io",
     "outputlayer",

@@ -201,13 +201,21 @@ def _polish(system, W, b, J, lam_ub, lam_eq):
     return _Multipliers(nu, np.asarray(J)[used], mu[used])
 
 
-def _rounding_bound(system, W, b, H):
-    """Worst-case rounding of the question's margin at contexts `H`."""
+def _score_rounding(W, b, H, n_terms=2, constant=0.0):
+    """Worst-case rounding of a margin made of `n_terms` scores ``w·h + b``
+    (and a `constant`) at contexts `H`: ``2 (d + n_terms) ε (‖h‖ max‖w‖ +
+    max|b| + |constant| + 1)``."""
     eps = np.finfo(np.float64).eps
     wmax = np.sqrt(np.max(np.einsum("ij,ij->i", W, W)))
-    big = np.abs(system.c).max(initial=0.0) + np.abs(b).max(initial=0.0) + 1.0
-    return (2 * (W.shape[1] + system.n_terms) * eps
+    big = abs(constant) + np.abs(b).max(initial=0.0) + 1.0
+    return (2 * (W.shape[1] + n_terms) * eps
             * (np.linalg.norm(H, axis=-1) * wmax + big) + np.finfo(np.float64).tiny)
+
+
+def _rounding_bound(system, W, b, H):
+    """Worst-case rounding of the question's margin at contexts `H`."""
+    return _score_rounding(W, b, H, system.n_terms,
+                           np.abs(system.c).max(initial=0.0))
 
 
 def _strongest_rest(system, z, k, exclude):

@@ -70,6 +70,7 @@ from ._orderlp import (
     _Multipliers,
     _order_system,
     _rounding_bound,
+    _score_rounding,
     _set_system,
 )
 from ._progress import progress_bar
@@ -118,7 +119,8 @@ class RealizableReport:
         A context realising it (a mixture's: its last hidden state).
     margin, margin_tolerance : float
         The question's smallest gap at the witness and the rounding bound
-        it exceeds.
+        it exceeds (a sampled witness: the gap of the log-probabilities
+        relative to ``1 + max |log p|``).
     certificate : Certificate or None
     method : str
         ``"candidate"``, ``"lp"``, ``"sampled"``, ``"scaled"`` or
@@ -309,11 +311,7 @@ def _batch_margins(W, b, Q, H, question):
     else:
         margin = np.minimum((S[:, :-1] - S[:, 1:]).min(axis=1, initial=np.inf),
                             S[:, -1] - rest)
-    eps = np.finfo(np.float64).eps
-    wmax = np.sqrt(np.max(np.einsum("ij,ij->i", W, W)))
-    tol = (2 * (W.shape[1] + 2) * eps
-           * (np.linalg.norm(H, axis=1) * wmax + np.abs(b).max() + 1.0))
-    return margin, tol
+    return margin, _score_rounding(W, b, H)
 
 
 def _worst_pair(W, b, Q, H, question):
@@ -454,7 +452,8 @@ def _ask(layer_or_W, words, bias, question, box, n_contexts, seed):
 
 def _sampled_topk(layer, X, k, question):
     """The top-k set (sorted) or list of the layer's output at each row of X,
-    with the gap that separates it."""
+    with the gap that separates it, relative to ``1 + max |log p|`` (the
+    scale of the rounding in the log-probabilities compared)."""
     tops, gaps = [], []
     for _, blk in layer.blocks(X):
         blk = np.asarray(blk, dtype=np.float64)
@@ -470,7 +469,7 @@ def _sampled_topk(layer, X, k, question):
         else:
             gap = np.min(vals[:, :k] - vals[:, 1:k + 1], axis=1)
         tops.append(top)
-        gaps.append(gap)
+        gaps.append(gap / (1.0 + np.abs(vals).max(axis=1)))
     return np.concatenate(tops), np.concatenate(gaps)
 
 
