@@ -6,7 +6,9 @@ scaled to the logits, d from 2 to 15 (quick: 2 to 5): every top-k set and orderi
 exactly by ``realizable_fraction`` (a witness or a Motzkin certificate for
 each), beside a mixture of softmaxes (MoS, K = 4 components on the same W and
 b, tanh component contexts) whose fraction is a lower bound: the distinct
-top-k sets and orderings seen at 20,000 sampled contexts (quick: 2,000).
+top-k sets and orderings seen at 20,000 sampled contexts (quick: 2,000);
+``mos_beyond_softmax`` counts those among them that the linear layer
+provably cannot produce (each has a verified certificate).
 
 The Gaussian and anisotropic softmax curves coincide exactly, as they must:
 the anisotropic rows are an invertible linear map A of the same draws, and
@@ -97,6 +99,10 @@ def main(out_dir="figures", quick=False, seed=0):
                                                  max_enumerate=10**6, progress=False)
                     mix = rb.realizable_fraction(mos, k, question=question,
                                                  n_contexts=n_contexts, seed=seed)
+                    # what the mixture was seen to do that no linear layer can
+                    never = {tuple(q) for q, a in zip(lin.questions, lin.answers)
+                             if a is False}
+                    beyond = sum(tuple(q) in never for q in mix.questions.tolist())
                     rows.append({"kind": kind, "d": d, "bias": bias,
                                  "question": question, "k": k,
                                  "n_total": lin.n_total,
@@ -104,6 +110,7 @@ def main(out_dir="figures", quick=False, seed=0):
                                  "softmax_undecided": lin.n_undecided,
                                  "softmax_fraction": lin.fraction,
                                  "mos_seen": mix.n_realizable,
+                                 "mos_beyond_softmax": beyond,
                                  "mos_fraction_lower_bound": mix.fraction})
                 progress.step(f"{kind} d={d} bias={bias}")
     real, why = _real(n_real, seed, progress)

@@ -9,7 +9,7 @@ difference, and the peak resident memory of each worker (sampled every
 0.2 s). The stage times split each run into the passes on the cluster and
 the local eigen-solves, which is what the scaling model in the README uses.
 
-    python benchmarks/bench_cluster.py [--quick] [--workers 1 2]
+    python benchmarks/bench_cluster.py [--quick] [--workers 1 2] [--size 5000x33278]
 """
 
 import argparse
@@ -53,8 +53,11 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--size", metavar="NxM", help="contexts x words (d = 400)")
     args = parser.parse_args()
     N, M, d = (2000, 8000, 100) if args.quick else (10000, 33278, 400)
+    if args.size:
+        N, M = (int(v) for v in args.size.lower().split("x"))
     H, W, _ = rb.contexts_and_words(N, M, d, seed=0)
     layer = rb.PointwiseLayer(W, activation="sigsoftmax")
     print(f"sigsoftmax, N = {N:,}, M = {M:,}, d = {d}; {os.cpu_count()} cores",

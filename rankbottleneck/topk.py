@@ -198,6 +198,11 @@ class RealizableFraction:
         Share of the realizable answers found without an LP.
     n_lp : int
     seconds : float
+    questions : (n, k) int ndarray
+        The questions decided (sets sorted; for mixtures, the distinct sets
+        or orderings seen).
+    answers : (n,) object ndarray
+        True, False or None for each of `questions`.
     """
 
     question: str
@@ -214,6 +219,8 @@ class RealizableFraction:
     fraction_cheap: float = 0.0
     n_lp: int = 0
     seconds: float = 0.0
+    questions: np.ndarray | None = field(default=None, repr=False)
+    answers: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def fraction(self):
@@ -775,10 +782,12 @@ def realizable_fraction(layer_or_W, k, bias=None, *, question="set", n_samples=2
         X = _mixture_contexts(layer, n_contexts, rng)
         tops, gaps = _sampled_topk(layer, X, k, question)
         eps = np.finfo(np.float64).eps
-        seen = len(np.unique(tops[gaps > 1e3 * eps], axis=0))
+        distinct = np.unique(tops[gaps > 1e3 * eps], axis=0)
+        seen = len(distinct)
         return RealizableFraction(question, k, M, total, n_contexts, seen,
                                   0, 0, (seen / total, 1.0), "sampled-contexts",
-                                  confidence, 1.0, 0, time.perf_counter() - t0)
+                                  confidence, 1.0, 0, time.perf_counter() - t0,
+                                  distinct, np.full(seen, True, dtype=object))
     exact = total <= max_enumerate
     Q = (_enumerate(M, k, question) if exact
          else _sample_questions(M, k, question, n_samples, rng))
@@ -799,7 +808,7 @@ def realizable_fraction(layer_or_W, k, bias=None, *, question="set", n_samples=2
              if yes else 0.0)
     return RealizableFraction(question, k, M, total, n, yes, no, und, interval,
                               "exact" if exact else "sampled", confidence, cheap,
-                              n_lp, time.perf_counter() - t0)
+                              n_lp, time.perf_counter() - t0, Q, feasible)
 
 
 # ---------------------------------------------------------------------------

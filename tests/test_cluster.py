@@ -43,6 +43,7 @@ def _layers():
     mos = rb.MixtureLayer(W, rng.standard_normal((K, d)),
                           rng.standard_normal((K, d, d)) / np.sqrt(d), bias=b)
     return H, {
+        "softmax": rb.PointwiseLayer(W, b),
         "sigsoftmax": rb.PointwiseLayer(W, b, activation="sigsoftmax"),
         "mos": mos,
         "gss float32": rb.PointwiseLayer(W.astype(np.float32), b.astype(np.float32),
@@ -50,7 +51,7 @@ def _layers():
     }
 
 
-@pytest.mark.parametrize("name", ["sigsoftmax", "mos", "gss float32"])
+@pytest.mark.parametrize("name", ["softmax", "sigsoftmax", "mos", "gss float32"])
 def test_spectrum_on_the_cluster_is_the_single_machine_spectrum(client, name):
     H, layers = _layers()
     layer = layers[name]
@@ -58,6 +59,8 @@ def test_spectrum_on_the_cluster_is_the_single_machine_spectrum(client, name):
     there = rb.spectrum(layer, H, method="gram", client=client)
     _same_spectrum(here, there)
     assert "Dask cluster of 2 workers" in there.notes
+    if name == "softmax":     # the forced Gram path, against the exact structure
+        assert there.rank("press") == 12 == rb.spectrum(layer, H).rank("press")
     assert there.computed_in == here.computed_in
 
 

@@ -211,6 +211,9 @@ def test_a_mixture_realises_a_set_the_linear_layer_provably_cannot():
     assert frac.fraction == frac.n_realizable / 6 and frac.n_asked == 200
     lin_frac = rb.realizable_fraction(W, 2)
     assert lin_frac.method == "exact"
+    never = {tuple(q) for q, a in zip(lin_frac.questions, lin_frac.answers)
+             if a is False}
+    assert (0, 1) in never and (0, 1) in set(map(tuple, frac.questions.tolist()))
 
 
 # ---------------------------------------------------------------------------
