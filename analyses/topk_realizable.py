@@ -154,8 +154,8 @@ def main(out_dir="figures", quick=False, seed=0):
                capsize=4)
         ax.set_xticks(xs, [f"top-{x['k']}\n{x['question']}s" for x in real["rows"]])
         ax.set(ylim=(0, 1.05), ylabel="fraction realizable (95% CI)",
-               title=f"SmolLM2-135M head, {real['M']:,} × {real['d']}, "
-                     f"{real['rows'][0]['n_asked']} sampled questions each")
+               title=f"SmolLM2-135M head, {real['M']:,} × {real['d']}\n"
+                     f"{real['rows'][0]['n_asked']} sampled questions of each kind")
         for x, row in zip(xs, real["rows"]):
             ax.annotate(f"{row['realizable']}/{row['n_asked']}", (x, 0.05),
                         ha="center", fontsize=8, color="white")

@@ -67,12 +67,15 @@ def main():
     parser.add_argument("--questions", type=int, default=200)
     parser.add_argument("--baseline-questions", type=int, default=3)
     parser.add_argument("--smollm2", action="store_true")
+    parser.add_argument("--no-synthetic", action="store_true",
+                        help="only the real head (with --smollm2)")
     args = parser.parse_args()
     M, d = (3000, 64) if args.quick else (30000, 384)
     rng = np.random.default_rng(0)
-    W, _ = planted(M, d, 0.01, seed=0)
-    run("anisotropic, 1% planted interior words", W, args.questions,
-        args.baseline_questions, rng)
+    if not args.no_synthetic:
+        W, _ = planted(M, d, 0.01, seed=0)
+        run("anisotropic, 1% planted interior words", W, args.questions,
+            args.baseline_questions, rng)
     if args.smollm2:
         import rankbottleneck as rb
         from rankbottleneck.lm import smollm2_file
