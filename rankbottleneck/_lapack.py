@@ -1,4 +1,5 @@
-"""Symmetric eigenvalues by LAPACK's two-stage reduction, through ctypes.
+"""The BLAS and LAPACK calls of the Gram path: its rank-b updates, and
+symmetric eigenvalues by LAPACK's two-stage reduction, through ctypes.
 
 scipy wraps only the one-stage tridiagonal reduction; the Gram path of
 :mod:`rankbottleneck.spectra` spends most of its eigen-solve there at
@@ -12,8 +13,18 @@ import os
 
 import numpy as np
 from scipy.linalg import lapack
+from scipy.linalg.blas import dsyrk
 
 __all__: list[str] = []
+
+
+def _syrk_update(G, F):
+    """``G += F Fᵀ`` on the upper triangle of the Fortran array `G`, in place.
+
+    `F` (k × b) in C order is ``Fᵀ`` in Fortran order, hence ``trans=1``.
+    """
+    return dsyrk(1.0, np.ascontiguousarray(F).T, beta=1.0, c=G, trans=1, lower=0,
+                 overwrite_c=1)
 
 _TWO_STAGE = []
 _BAND = 64              # band width of the two-stage reduction (see below)

@@ -218,6 +218,14 @@ def _rounding_bound(system, W, b, H):
                            np.abs(system.c).max(initial=0.0))
 
 
+def _at(system, W, b, x):
+    """Scores at context `x`, the question's margin there and its rounding
+    bound."""
+    z = W @ x + b
+    return (z, float(system.margin(z[None])[0]),
+            float(_rounding_bound(system, W, b, x[None])[0]))
+
+
 def _strongest_rest(system, z, k, exclude):
     """The `k` other words scoring highest at `z`, not in `exclude`."""
     z = z.copy()
@@ -253,9 +261,7 @@ def _decide(system, W, b, h0, *, box=None, k0=64, max_rounds=50):
             n_lp += 1
             if x is None:
                 break
-            z = W @ x + b
-            margin = float(system.margin(z[None])[0])
-            tol = float(_rounding_bound(system, W, b, x[None])[0])
+            z, margin, tol = _at(system, W, b, x)
             if margin > tol and (user_box is None or np.all(np.abs(x) <= user_box)):
                 return True, x, margin, tol, None, n_lp
             new = _strongest_rest(system, z, k0, J)
@@ -282,9 +288,7 @@ def _decide(system, W, b, h0, *, box=None, k0=64, max_rounds=50):
                         return False, None, np.nan, np.nan, cert, n_lp
                     return None, None, np.nan, np.nan, None, n_lp
             x = v[:W.shape[1]]
-            z = W @ x + b
-            margin = float(system.margin(z[None])[0])
-            tol = float(_rounding_bound(system, W, b, x[None])[0])
+            z, margin, tol = _at(system, W, b, x)
             if margin > tol:
                 return True, x, margin, tol, None, n_lp
             new = _strongest_rest(system, z, k0, J)

@@ -52,8 +52,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.linalg.blas import dsyrk
 
+from ._lapack import _syrk_update
 from ._progress import progress_bar
 from ._validation import InsufficientMemoryError, _format_bytes
 from .activations import logsumexp
@@ -215,12 +215,6 @@ def _row_sum_task(layer, X, lo, hi, block, lognorm):
                .sum(axis=1) for j in range(lo, hi, block))
 
 
-def _accumulate(G, F):
-    # F (k × b) in C order is Fᵀ in Fortran order: syrk(trans=1) on it
-    return dsyrk(1.0, np.ascontiguousarray(F).T, beta=1.0, c=G, trans=1, lower=0,
-                 overwrite_c=1)
-
-
 def _gram_columns_task(layer, X, lo, hi, block, lognorm, mean, rotate):
     """``Σ_J F_J F_Jᵀ`` over the column blocks of lo..hi, upper triangle."""
     Hk, log_pi = _components(layer, _aligned(X))
@@ -231,7 +225,7 @@ def _gram_columns_task(layer, X, lo, hi, block, lognorm, mean, rotate):
         A = _columns(layer, Hk, log_pi, lognorm, slice(j, min(j + block, hi)))
         if mean is not None:
             A -= mean[:, None]
-        G = _accumulate(G, A if rotate is None else rotate.T @ A)
+        G = _syrk_update(G, A if rotate is None else rotate.T @ A)
     return G
 
 
@@ -245,7 +239,7 @@ def _gram_rows_task(layer, X, lo, hi, block, centre, rotate):
         if centre:
             A -= A.mean(axis=1, keepdims=True)
         B = A.T
-        G = _accumulate(G, B if rotate is None else rotate.T @ B)
+        G = _syrk_update(G, B if rotate is None else rotate.T @ B)
     return G
 
 

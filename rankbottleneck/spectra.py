@@ -63,9 +63,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.linalg
 from scipy.linalg import lapack
-from scipy.linalg.blas import dsyrk
 
-from ._lapack import _eigvalsh_lower
+from ._lapack import _eigvalsh_lower, _syrk_update
 from ._measures import (
     Rank,
     _as_matrix,
@@ -455,10 +454,7 @@ def _gram(source, rotate=None, what="Gram", first=False, progress=None):
     with progress_bar(-(-source.m // source.width), f"spectrum, {what}", progress,
                       unit="block") as bar:
         for blk in source.first() if first else source.blocks():
-            F = blk if rotate is None else rotate.T @ blk
-            # F (n×b) in C order is Fᵀ in Fortran order: syrk(trans=1) on it
-            G = dsyrk(1.0, np.ascontiguousarray(F).T, beta=1.0, c=G, trans=1,
-                      lower=0, overwrite_c=1)
+            G = _syrk_update(G, blk if rotate is None else rotate.T @ blk)
             bar.update()
     _mirror_upper(G)
     return G

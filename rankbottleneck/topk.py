@@ -65,11 +65,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ._orderlp import (
+    _at,
     _certificate_holds,
     _decide,
     _Multipliers,
     _order_system,
-    _rounding_bound,
     _score_rounding,
     _set_system,
 )
@@ -154,9 +154,8 @@ class RealizableReport:
         system = (_set_system if self.question == "set" else _order_system)(
             np.array(self.words))
         if self.feasible and self.witness is not None:
-            z = W @ self.witness + b
-            margin = system.margin(z[None])[0]
-            return bool(margin > _rounding_bound(system, W, b, self.witness[None])[0])
+            _, margin, tol = _at(system, W, b, self.witness)
+            return margin > tol
         if self.feasible is False and self.certificate is not None:
             return _certificate_holds(system, W, b, self.certificate)
         return False
@@ -306,37 +305,38 @@ def _candidates(W, Q, question, mu, whiten):
     return np.stack(out)
 
 
-def _batch_margins(W, b, Q, H, question):
-    """Each question's margin at its candidate context, and its rounding bound."""
-    Z = H @ W.T + b
-    rows = np.arange(len(Q))[:, None]
-    S = Z[rows, Q]
-    Z[rows, Q] = -np.inf
-    rest = Z.max(axis=1)
-    if question == "set":
-        margin = S.min(axis=1) - rest
-    else:
-        margin = np.minimum((S[:, :-1] - S[:, 1:]).min(axis=1, initial=np.inf),
-                            S[:, -1] - rest)
-    return margin, _score_rounding(W, b, H)
-
-
-def _worst_pair(W, b, Q, H, question):
-    """Per question, the pair ``(a, c)`` that must satisfy ``z_a > z_c`` and
-    has the smallest slack at `H`, with that slack."""
+def _slacks(W, b, Q, H, question):
+    """Per question (row of `Q`) at its context (row of `H`): the slack of
+    each condition it needs (set: each chosen word over the best other word;
+    ordering: each gap, then the last word over the best other word), and
+    that best other word."""
     Z = H @ W.T + b
     rows = np.arange(len(Q))
     S = Z[rows[:, None], Q]
     Z[rows[:, None], Q] = -np.inf
     c_rest = Z.argmax(axis=1)
-    rest = Z[rows, c_rest]
+    rest = Z[rows, c_rest][:, None]
     if question == "set":
-        lo = S.argmin(axis=1)
-        return Q[rows, lo], c_rest, S[rows, lo] - rest
-    slack = np.concatenate([S[:, :-1] - S[:, 1:], (S[:, -1] - rest)[:, None]], axis=1)
+        return S - rest, c_rest
+    return np.concatenate([S[:, :-1] - S[:, 1:], S[:, -1:] - rest], axis=1), c_rest
+
+
+def _batch_margins(W, b, Q, H, question):
+    """Each question's margin at its candidate context, and its rounding bound."""
+    slack, _ = _slacks(W, b, Q, H, question)
+    return slack.min(axis=1), _score_rounding(W, b, H)
+
+
+def _worst_pair(W, b, Q, H, question):
+    """Per question, the pair ``(a, c)`` that must satisfy ``z_a > z_c`` and
+    has the smallest slack at `H`, with that slack."""
+    slack, c_rest = _slacks(W, b, Q, H, question)
+    rows = np.arange(len(Q))
     at = slack.argmin(axis=1)
     k = Q.shape[1]
     a = Q[rows, at]
+    if question == "set":
+        return a, c_rest, slack[rows, at]
     c = np.where(at < k - 1, Q[rows, np.minimum(at + 1, k - 1)], c_rest)
     return a, c, slack[rows, at]
 
@@ -445,8 +445,7 @@ def _ask(layer_or_W, words, bias, question, box, n_contexts, seed):
     witness = wit.get(0)
     margin = tol = float("nan")
     if witness is not None:
-        margin = float(system.margin((W @ witness + b)[None])[0])
-        tol = float(_rounding_bound(system, W, b, witness[None])[0])
+        _, margin, tol = _at(system, W, b, witness)
     note = ""
     if act is not None:
         note = (f"{act.name} is a strictly increasing map of the logits: the linear "
@@ -464,6 +463,8 @@ def _sampled_topk(layer, X, k, question):
     tops, gaps = [], []
     for _, blk in layer.blocks(X):
         blk = np.asarray(blk, dtype=np.float64)
+        if k >= blk.shape[1]:     # a full ranking: nothing below it
+            blk = np.hstack([blk, np.full((blk.shape[0], 1), -np.inf)])
         part = np.argpartition(-blk, k, axis=1)[:, :k + 1]
         vals = np.take_along_axis(blk, part, axis=1)
         order = np.argsort(-vals, axis=1)
@@ -476,7 +477,8 @@ def _sampled_topk(layer, X, k, question):
         else:
             gap = np.min(vals[:, :k] - vals[:, 1:k + 1], axis=1)
         tops.append(top)
-        gaps.append(gap / (1.0 + np.abs(vals).max(axis=1)))
+        finite = np.where(np.isfinite(vals), vals, 0.0)
+        gaps.append(gap / (1.0 + np.abs(finite).max(axis=1)))
     return np.concatenate(tops), np.concatenate(gaps)
 
 

@@ -206,6 +206,8 @@ def test_a_mixture_realises_a_set_the_linear_layer_provably_cannot():
     assert "linear layer: not realizable" in rep.note
     logp = mos.log_prob_matrix(rep.witness[None])[0]
     assert set(np.argsort(-logp)[:2]) == {0, 1}
+    full = rb.realizable_fraction(mos, 4, question="order", n_contexts=200)
+    assert full.n_total == 24 and 1 <= full.n_realizable <= 24   # full rankings
     frac = rb.realizable_fraction(mos, 2, n_contexts=200)
     assert frac.method == "sampled-contexts" and frac.n_realizable >= 1
     assert frac.fraction == frac.n_realizable / 6 and frac.n_asked == 200
@@ -257,7 +259,6 @@ def test_r_softmax_supports_are_checked_by_its_own_output():
 
 
 def test_a_sparse_activation_without_top_support_gets_no_negative_answer():
-    rng = np.random.default_rng(2)
     W = np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0], [0.6, 0.6]])
     mine = act.Activation("odd_sparse", act.get("sparsemax").log_prob, sparse=True)
     layer = rb.PointwiseLayer(W, activation=mine)
@@ -265,7 +266,6 @@ def test_a_sparse_activation_without_top_support_gets_no_negative_answer():
     assert rep.feasible is None and "top_support" in rep.note
     assert rb.realizable_support(rb.PointwiseLayer(W, activation="sparsemax"),
                                  [0, 1]).feasible is False
-    del rng
 
 
 def test_registration_checks_top_support():
