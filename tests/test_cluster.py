@@ -1,10 +1,9 @@
 """Spectra, ranks and argmax on a Dask LocalCluster (issue 17): the
 single-machine answers, a killed worker, memory refused before sending."""
 
+import json
 import os
 import signal
-import threading
-import time
 
 import numpy as np
 import pytest
@@ -117,30 +116,73 @@ def test_argmaxable_masks_equal(client, bias):
     np.testing.assert_array_equal(under.mask, here.mask)
 
 
-def test_a_killed_worker_costs_only_its_blocks(client):
-    """SIGKILL one worker process while a spectrum's passes run: the nanny
-    restarts it, the scheduler reruns its tasks, the answer is unchanged."""
-    H, W, _ = rb.contexts_and_words(400, 30000, 12, seed=5)
+def _kill_on_first_task(marker, prefix):
+    """A worker plugin that SIGKILLs its own worker process as the first task
+    whose key names `prefix` (``key_split``, which drops a leading
+    underscore) begins to execute, once per cluster.
+
+    The kill is triggered by the run's own progress, not by a clock: it
+    lands while that task (and the pass it belongs to) is unfinished however
+    fast or slow the machine is. `marker` is created exclusively before the
+    kill, so the restarted worker, which gets the plugin again, does not kill
+    itself a second time; it records the pid, address and key.
+    """
+    from distributed import WorkerPlugin
+    from distributed.utils import key_split
+
+    class KillOnFirstTask(WorkerPlugin):   # local: cloudpickle sends it by value
+        name = "rankbottleneck-test-kill"
+
+        def setup(self, worker):
+            self.worker = worker
+
+        def transition(self, key, start, finish, **kwargs):
+            if finish != "executing" or key_split(key) != prefix:
+                return
+            try:
+                fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:
+                return
+            with os.fdopen(fd, "w") as f:
+                json.dump({"pid": os.getpid(), "address": self.worker.address,
+                           "key": str(key)}, f)
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return KillOnFirstTask()
+
+
+def test_a_killed_worker_costs_only_its_blocks(client, tmp_path):
+    """SIGKILL one worker process as it starts a task of the first Gram pass:
+    the nanny restarts it, the scheduler reruns its tasks, the answer is
+    unchanged."""
+    H, W, _ = rb.contexts_and_words(200, 6000, 12, seed=5)
     layer = rb.PointwiseLayer(W, activation="sigsoftmax")
     here = rb.spectrum(layer, H, method="gram")
-    pids = list(client.run(os.getpid).values())
-    result, killed = {}, {}
-
-    def run():
-        result["spec"] = rb.spectrum(layer, H, method="gram", client=client,
-                                     block_cols=500)
-        result["done"] = time.monotonic()
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    time.sleep(1.0)
-    os.kill(pids[0], signal.SIGKILL)
-    killed["at"] = time.monotonic()
-    thread.join(timeout=300)
-    assert not thread.is_alive()
-    assert killed["at"] < result["done"], "the run ended before the kill"
-    _same_spectrum(here, result["spec"])
+    pids_before = set(client.run(os.getpid).values())
+    marker = tmp_path / "killed.json"
+    plugin = _kill_on_first_task(str(marker), "gram_columns_task")
+    client.register_plugin(plugin)
+    try:
+        there = rb.spectrum(layer, H, method="gram", client=client, block_cols=500)
+    finally:
+        client.unregister_worker_plugin(plugin.name)
+    killed = json.loads(marker.read_text())
+    assert killed["pid"] in pids_before
+    # the scheduler's story of the killed task: processing on the killed
+    # worker, released unfinished when that worker was lost, then computed
+    # again (on the other worker or the restarted one: the killed pid is gone)
+    story = client.run_on_scheduler(
+        lambda dask_scheduler: [tuple(t[:3]) for t in dask_scheduler.story(
+            killed["key"])])
+    transitions = [(start, finish) for _, start, finish in story]
+    assert ("processing", "released") in transitions, story
+    lost = transitions.index(("processing", "released"))
+    assert ("processing", "memory") not in transitions[:lost], story
+    assert ("processing", "memory") in transitions[lost:], story
     client.wait_for_workers(2, timeout=60)
+    pids_after = set(client.run(os.getpid).values())
+    assert killed["pid"] not in pids_after and len(pids_after) == 2
+    _same_spectrum(here, there)
 
 
 def test_a_task_too_large_for_a_worker_is_refused_before_it_is_sent():
