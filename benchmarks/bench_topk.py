@@ -22,7 +22,7 @@ import time
 import numpy as np
 from bench_argmax import planted
 
-from rankbottleneck._orderlp import _order_system, _set_system, _solve
+from rankbottleneck.feasibility._orderlp import _order_system, _set_system, _solve
 from rankbottleneck.topk import _decide_many, _sample_questions
 
 

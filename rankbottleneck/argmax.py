@@ -65,7 +65,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._feasibility import (
+from ._progress import progress_bar
+from ._validation import _as_float_array, _as_int, _as_scalar, _check_fits_in_memory
+from .feasibility._argmax_lp import (
     ARGMAXABLE,
     UNARGMAXABLE,
     UNDECIDED,
@@ -74,9 +76,9 @@ from ._feasibility import (
     _lp,
     _LPFailed,
     _margins,
+    _witness_holds,
 )
-from ._progress import progress_bar
-from ._validation import _as_float_array, _as_int, _as_scalar, _check_fits_in_memory
+from .feasibility._scale import to_unit
 from .layers import MixtureLayer, PointwiseLayer
 
 __all__ = [
@@ -161,16 +163,26 @@ class ArgmaxReport:
     def verify(self, W, bias=None):
         """Re-check every witness and certificate against `W` and `bias`.
 
+        Exact for the given floats: a witness is checked with rigorous
+        rounding bounds and, where those are too close to call, in rational
+        arithmetic; a certificate holds only if exact convex weights exist
+        on its support (see :mod:`rankbottleneck.feasibility`).
+
         Returns the indices that fail (an empty array when all hold).
+        Raises ValueError if `W` or `bias` does not have the shape the
+        report was made for.
         """
-        W = np.asarray(W, dtype=np.float64)
-        b = np.zeros(W.shape[0]) if bias is None else np.asarray(bias, np.float64)
+        W, b = _check_embeddings(W, bias)
+        if W.shape != self.witnesses.shape:
+            raise ValueError(f"W must have shape {self.witnesses.shape} (the "
+                             f"layer this report decided); got shape {W.shape}")
         bad = []
         idx = np.flatnonzero(self.status == ARGMAXABLE)
         for start in range(0, len(idx), 256):
             block = idx[start:start + 256]
-            margin, tol = _margins(W, b, self.witnesses[block], block)
-            bad += list(block[~(margin > tol)])
+            H = self.witnesses[block]
+            margin, tol = _margins(W, b, H, block)
+            bad += list(block[~_witness_holds(W, b, H, block, margin, tol)])
         for i, (j, lam) in self.certificates.items():
             if not _certificate_holds(W, b, i, j, lam):
                 bad.append(i)
@@ -242,9 +254,12 @@ class _Decisions:
     decided, and the evidence (witness, margin and its tolerance, or
     certificate). The phases of :func:`argmaxable` fill it in."""
 
-    def __init__(self, W, b, box):
+    def __init__(self, W, b, box, exponent=0):
         M, d = W.shape
         self.W, self.b, self.box = W, b, box
+        # the data were scaled by 2**-exponent (feasibility._scale): margins
+        # are reported in the user's units
+        self.exponent = exponent
         self.status = np.full(M, UNDECIDED, dtype=np.int8)
         self.method = np.full(M, "", dtype="<U10")
         self.witnesses = np.full((M, d), np.nan)
@@ -259,7 +274,7 @@ class _Decisions:
     def accept(self, idx, H, how):
         """Mark the words `idx` argmaxable where their contexts `H` verify."""
         margin, tol = _margins(self.W, self.b, H, idx)
-        ok = margin > tol
+        ok = _witness_holds(self.W, self.b, H, idx, margin, tol)
         if self.box is not None:
             ok &= np.all(np.abs(H) <= self.box, axis=1)
         sel = idx[ok]
@@ -270,7 +285,8 @@ class _Decisions:
 
     def report(self, seconds):
         return ArgmaxReport(self.status == ARGMAXABLE, self.status, self.method,
-                            self.witnesses, self.margins, self.tols,
+                            self.witnesses, np.ldexp(self.margins, self.exponent),
+                            np.ldexp(self.tols, self.exponent),
                             self.certificates, self.n_lp, seconds)
 
 
@@ -483,7 +499,9 @@ def argmaxable(W, bias=None, *, seed=0, n_random=None, projection_rounds=20,
     block = _as_int(block, "block", low=1)
     max_lp_rounds = _as_int(max_lp_rounds, "max_lp_rounds", low=1)
     rng = np.random.default_rng(seed)
-    dec = _Decisions(W, b, box)
+    user_W, user_b = W, b
+    W, b, exponent = to_unit(W, b)
+    dec = _Decisions(W, b, box, exponent)
     if M == 1:
         # no competitor: every context makes the only word the argmax
         dec.status[0], dec.method[0] = ARGMAXABLE, "single"
@@ -504,7 +522,8 @@ def argmaxable(W, bias=None, *, seed=0, n_random=None, projection_rounds=20,
             dec.n_lp += n_lp
         report = dec.report(time.perf_counter() - start)
         # (a boxed certificate fails the unboxed check by design: see `box`)
-        failed = report.verify(W, b) if box is None else np.zeros(0, dtype=int)
+        failed = (report.verify(user_W, user_b) if box is None
+                  else np.zeros(0, dtype=int))
         if len(failed):
             dec.status[failed], dec.method[failed] = UNDECIDED, ""
             for i in failed:

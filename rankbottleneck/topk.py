@@ -64,18 +64,20 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._orderlp import (
+from ._progress import progress_bar
+from ._validation import _as_int, _as_scalar
+from .argmax import _check_embeddings, _whitening
+from .feasibility._orderlp import (
     _at,
     _certificate_holds,
     _decide,
+    _holds,
     _Multipliers,
     _order_system,
     _score_rounding,
     _set_system,
 )
-from ._progress import progress_bar
-from ._validation import _as_int, _as_scalar
-from .argmax import _check_embeddings, _whitening
+from .feasibility._scale import to_unit
 from .layers import MixtureLayer, PointwiseLayer
 
 __all__ = [
@@ -90,7 +92,7 @@ __all__ = [
 ]
 
 #: Motzkin multipliers: ``nu`` on the question's own conditions, ``mu`` on
-#: the other words ``rest`` (see :mod:`rankbottleneck._orderlp`).
+#: the other words ``rest`` (see :mod:`rankbottleneck.feasibility._orderlp`).
 Certificate = _Multipliers
 
 
@@ -151,11 +153,17 @@ class RealizableReport:
             raise ValueError(f"verify checks set and order questions; this report "
                              f"answers {self.question!r}")
         W, b = _check_embeddings(W, bias)
-        system = (_set_system if self.question == "set" else _order_system)(
-            np.array(self.words))
+        words = np.array(self.words)
+        if words.max() >= W.shape[0] or (
+                self.witness is not None and W.shape[1] != len(self.witness)):
+            d = "d" if self.witness is None else len(self.witness)
+            raise ValueError(f"W must have more than {words.max()} rows and {d} "
+                             f"columns (the layer this report decided); got shape "
+                             f"{W.shape}")
+        system = (_set_system if self.question == "set" else _order_system)(words)
         if self.feasible and self.witness is not None:
             _, margin, tol = _at(system, W, b, self.witness)
-            return margin > tol
+            return _holds(system, W, b, self.witness, margin, tol)
         if self.feasible is False and self.certificate is not None:
             return _certificate_holds(system, W, b, self.certificate)
         return False
@@ -368,6 +376,9 @@ def _decide_many(W, b, Q, question, *, box=None, block=256, progress=None,
     certificates dict).
     """
     n = len(Q)
+    # unit scale (exact): the witnesses and multipliers hold unchanged for
+    # the data as given
+    W, b, _ = to_unit(W, b)
     mu, whiten = _whitening(W) if W.shape[0] > 1 else (W.mean(0), np.eye(W.shape[1]))
     feasible = np.full(n, None, dtype=object)
     method = np.full(n, "", dtype="<U10")

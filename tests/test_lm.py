@@ -2,6 +2,7 @@
 hidden states and on dumped logits, and SmolLM2 itself."""
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -22,11 +23,14 @@ from rankbottleneck import lm  # noqa: E402
 # ---------------------------------------------------------------------------
 
 
-def _write_gguf(path, tensors, tokens=None, arch="llama", d=None):
-    """A GGUF file with `tensors` {name: (array (rows, cols), type name)}."""
+def _write_gguf(path, tensors, tokens=None, arch="llama", d=None, kv=None):
+    """A GGUF file with `tensors` {name: (array (rows, cols), type name)} and
+    the unsigned integer metadata `kv` {key: value}."""
     w = gguf.GGUFWriter(str(path), arch)
     if d is not None:
         w.add_uint32(f"{arch}.embedding_length", d)
+    for key, value in (kv or {}).items():
+        w.add_uint32(key, value)
     if tokens is not None:
         w.add_token_list(list(tokens))
     for name, (arr, qtype) in tensors.items():
@@ -187,10 +191,17 @@ def test_loading_refuses_the_network_and_bad_sources(tmp_path, tiny):
         lm.load_model(txt)
 
 
-def test_cli_on_a_saved_model(tmp_path, tiny, capsys):
-    folder = tmp_path / "tiny"
+@pytest.fixture(scope="module")
+def tiny_folder(tiny, tmp_path_factory):
+    """The tiny model and its tokenizer saved as a Hugging Face folder."""
+    folder = tmp_path_factory.mktemp("saved") / "tiny"
     tiny.model.save_pretrained(folder)
     tiny.tokenizer.save_pretrained(folder)
+    return folder
+
+
+def test_cli_on_a_saved_model(tmp_path, tiny_folder, capsys):
+    folder = tiny_folder
     text = tmp_path / "text.txt"
     text.write_text(TEXT)
     out = tmp_path / "out"
@@ -204,6 +215,88 @@ def test_cli_on_a_saved_model(tmp_path, tiny, capsys):
     err = capsys.readouterr().err
     assert "context positions" in err and "Traceback" not in err
     assert cli.main(["analyze", str(text), "--text", str(text)]) == 2
+
+
+def test_damaged_weights_file_is_named(tmp_path, tiny_folder, capsys):
+    folder = tmp_path / "damaged"
+    shutil.copytree(tiny_folder, folder)
+    weights = folder / "model.safetensors"
+    size = weights.stat().st_size
+    with open(weights, "r+b") as fh:
+        fh.truncate(size // 2)
+    with pytest.raises(ValueError, match=rf"weights file '.*model.safetensors' is "
+                                         rf"damaged: .* {size} bytes but the file "
+                                         rf"holds {size // 2} \(truncated") as exc:
+        lm.load_model(folder)
+    assert not isinstance(exc.value, lm.UnsupportedModelError)
+    text = tmp_path / "text.txt"
+    text.write_text(TEXT)
+    assert cli.main(["analyze", str(folder), "--text", str(text), "--out",
+                     str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "model.safetensors' is damaged" in err and "Traceback" not in err
+    assert len(err.splitlines()) == 1
+    with open(weights, "r+b") as fh:      # too long is damage too
+        fh.truncate(size + 16)
+    with pytest.raises(ValueError, match=r"is damaged: .* holds \d+$"):
+        lm.load_model(folder)
+
+
+def test_tokenizer_is_an_object_or_a_local_folder(tiny, tiny_folder):
+    with pytest.raises(ValueError, match=r"tokenizer 'gpt2' is not a local folder; "
+                                         r"rankbottleneck never downloads"):
+        lm.load_model(tiny.model, tokenizer="gpt2")
+    with pytest.raises(ValueError, match=r"tokenizer 'gpt2' is not a local folder"):
+        lm.load_model(tiny_folder, tokenizer="gpt2")
+    with pytest.raises(TypeError, match=r"tokenizer must be a transformers tokenizer "
+                                        r"or the path of a local folder.*got int"):
+        lm.load_model(tiny.model, tokenizer=3)
+    from_folder = lm.load_model(tiny.model, tokenizer=str(tiny_folder))
+    assert from_folder.tokens == tiny.tokens
+    a = lm.collect_contexts(from_folder, TEXT[:80], window=64)
+    b = lm.collect_contexts(tiny, TEXT[:80], window=64)
+    np.testing.assert_array_equal(a.next_ids, b.next_ids)
+    np.testing.assert_array_equal(a.H, b.H)
+
+
+def test_text_path_string_warns_and_path_reads_the_file(tmp_path, tiny):
+    f = tmp_path / "corpus.txt"
+    f.write_text(TEXT[:120])
+    read = lm.collect_contexts(tiny, f, window=64)
+    np.testing.assert_array_equal(
+        read.H, lm.collect_contexts(tiny, TEXT[:120], window=64).H)
+    assert "corpus.txt" in read.source
+    with pytest.warns(UserWarning, match=r"names an existing file but is analysed as "
+                                         r"the text itself; to read the file pass "
+                                         r"pathlib.Path"):
+        as_text = lm.collect_contexts(tiny, str(f), window=256)
+    # the path's own characters were the text: one token each, one window
+    assert "on a string" in as_text.source and len(as_text.H) == len(str(f)) - 1
+    with pytest.warns(UserWarning, match=r"pathlib.Path"):
+        lm.collect_contexts(tiny, [TEXT[:50], str(f)], window=64)
+
+
+@pytest.mark.parametrize("text, pattern", [
+    ("", r"the text \(a string\) has no tokens"),
+    (["", ""], r"the text \(2 strings\) has no tokens"),
+    ("a", r"tokenises to 1 token and no context position"),
+])
+def test_text_without_contexts_says_so(tiny, text, pattern):
+    with pytest.raises(ValueError, match=pattern) as exc:
+        lm.collect_contexts(tiny, text)
+    assert "n_contexts" not in str(exc.value)
+    # a bad n_contexts the caller did pass is still blamed first
+    with pytest.raises(ValueError, match=r"n_contexts must be a positive integer"):
+        lm.collect_contexts(tiny, text, n_contexts=0)
+
+
+def test_flags_of_the_runner_are_booleans(tiny):
+    with pytest.raises(TypeError, match=r"progress must be True or False; got 'no'"):
+        lm.collect_contexts(tiny, TEXT, progress="no")
+    with pytest.raises(TypeError, match=r"argmax must be True or False; got 'no'"):
+        lm.analyze_model(tiny, TEXT, argmax="no")
+    with pytest.raises(TypeError, match=r"cache must be True or False; got 'no'"):
+        lm.load_model(tiny.model, tokenizer=tiny.tokenizer, cache="no")
 
 
 # ---------------------------------------------------------------------------
@@ -281,7 +374,7 @@ def test_smollm2_hard_words_are_decided_by_the_boxed_lp(smollm2):
     # unboxed constraint generation took 45 rounds for word 4 alone, the
     # boxed one (exact for a head without bias) a handful
     from rankbottleneck import argmax as A
-    from rankbottleneck._feasibility import ARGMAXABLE
+    from rankbottleneck.feasibility._argmax_lp import ARGMAXABLE
 
     W = load_embeddings(smollm2).W.astype(np.float64)
     dec = A._Decisions(W, np.zeros(W.shape[0]), None)
@@ -297,12 +390,18 @@ def test_smollm2_hard_words_are_decided_by_the_boxed_lp(smollm2):
         assert np.argmax(z) == i and dec.margins[i] > dec.tols[i]
 
 
-def test_unrunnable_architecture_falls_back_to_the_head(tmp_path, capsys):
+@pytest.mark.parametrize("arch, kv", [
+    ("notanarch", {}),
+    # a config transformers rejects (recent versions: huggingface_hub's
+    # StrictDataclassClassValidationError, 32 not a multiple of 5 heads)
+    ("llama", {"llama.attention.head_count": 5}),
+])
+def test_unrunnable_architecture_falls_back_to_the_head(tmp_path, capsys, arch, kv):
     rng = np.random.default_rng(4)
     f = _write_gguf(tmp_path / "odd.gguf",
                     {"token_embd.weight": (rng.standard_normal((60, 32)), "F32")},
-                    [f"t{i}" for i in range(60)], arch="notanarch", d=32)
-    with pytest.raises(lm.UnsupportedModelError, match=r"architecture 'notanarch'"):
+                    [f"t{i}" for i in range(60)], arch=arch, d=32, kv=kv)
+    with pytest.raises(lm.UnsupportedModelError, match=rf"architecture '{arch}'"):
         lm.load_model(f, cache=False)
     text = tmp_path / "t.txt"
     text.write_text("some text " * 20)

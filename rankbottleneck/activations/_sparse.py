@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._feasibility import _raised_bias_argmaxable
 from .._validation import _as_scalar
+from ..feasibility._argmax_lp import _raised_bias_argmaxable
 from ._base import _log_normalize, _on_last_axis, logsumexp
 from ._registry import REQUIRED, Activation
 

@@ -15,6 +15,8 @@ from __future__ import annotations
 import numpy as np
 import scipy.optimize
 
+from ._proof import argmax_combination, pair_tolerance, prove, score_error, tiers_hold
+
 __all__: list[str] = []
 
 ARGMAXABLE, UNARGMAXABLE, UNDECIDED = 1, 0, -1
@@ -23,20 +25,29 @@ ARGMAXABLE, UNARGMAXABLE, UNDECIDED = 1, 0, -1
 def _margins(W, b, H, idx):
     """Margins ``z_i - max_{j≠i} z_j`` of candidate contexts and their bounds.
 
-    `H` (B, d) holds one candidate per word in `idx`. The bound is the
-    worst-case rounding of the two scores compared: ``2 d ε ‖h‖ max‖w‖ +
-    2 ε max|b|``.
+    `H` (B, d) holds one candidate per word in `idx`. A margin above its
+    bound (:func:`._proof.pair_tolerance` of the scores' rigorous rounding
+    bound) proves the witness; one below it is not yet refused (see
+    :func:`_witness_holds`).
     """
     S = H @ W.T + b
     rows = np.arange(len(idx))
     own = S[rows, idx].copy()
     S[rows, idx] = -np.inf
-    margin = own - S.max(axis=1)
-    eps = np.finfo(np.float64).eps
-    wmax = np.sqrt(np.max(np.einsum("ij,ij->i", W, W)))
-    tol = (2 * W.shape[1] * eps * np.linalg.norm(H, axis=1) * wmax
-           + 2 * eps * np.max(np.abs(b)) + np.finfo(np.float64).tiny)
-    return margin, tol
+    with np.errstate(invalid="ignore"):
+        margin = own - S.max(axis=1)
+    margin[np.isnan(margin)] = -np.inf
+    return margin, pair_tolerance(score_error(W, b, H))
+
+
+def _witness_holds(W, b, H, idx, margin, tol):
+    """Which candidates are witnesses: the rigorous float test, then an exact
+    one (:func:`._proof.tiers_hold`) where the margin is positive but within
+    its bound."""
+    ok = margin > tol
+    for k in np.flatnonzero(~ok & (margin > 0)):
+        ok[k] = tiers_hold(W, b, H[k], [[idx[k]]])
+    return ok
 
 
 def _strongest(W, b, h, i, k, violators_only):
@@ -53,18 +64,15 @@ def _strongest(W, b, h, i, k, violators_only):
     return cand[np.argsort(-s[cand])]
 
 
-def _certificate_holds(W, b, i, j, lam, rtol=1e-9):
-    """Check ``λ ≥ 0, Σλ = 1, w_i = Σ λ_j w_j, b_i ≤ Σ λ_j b_j`` to `rtol`."""
+def _certificate_holds(W, b, i, j, lam):
+    """Whether exact convex weights ``λ`` on the support `j` exist with
+    ``w_i = Σ λ_j w_j`` and ``b_i ≤ Σ λ_j b_j`` (:func:`._proof.prove`)."""
     j = np.asarray(j, dtype=int)
     lam = np.asarray(lam, dtype=np.float64)
-    if len(j) == 0 or np.any(j == i) or np.any(lam < 0):
+    if (len(j) == 0 or len(j) != len(lam) or np.any(j == i) or np.any(lam < 0)
+            or np.any((j < 0) | (j >= W.shape[0]))):
         return False
-    if abs(lam.sum() - 1) > 1e-12 * len(lam):
-        return False
-    scale = max(np.linalg.norm(W[i]), np.max(np.linalg.norm(W[j], axis=1)), 1e-300)
-    residual = np.linalg.norm(lam @ W[j] - W[i])
-    bscale = max(np.max(np.abs(b[j])), abs(b[i]), 1.0)
-    return bool(residual <= rtol * scale and b[i] <= lam @ b[j] + rtol * bscale)
+    return prove(W, b, argmax_combination(i, j, lam)) is not None
 
 
 def _polish_certificate(W, b, i, support):
@@ -82,6 +90,35 @@ def _polish_certificate(W, b, i, support):
         return support[:0], lam[:0]
     lam = lam[keep] / lam[keep].sum()
     return support[keep], lam
+
+
+def _interior_weights(W, b, i, J):
+    """Convex weights on `J` with ``w_i = Σ λ_j w_j``, ``b_i ≤ Σ λ_j b_j``
+    whose smallest weight is as large as possible (an LP).
+
+    A vertex solution of the dual sits on as few words as it can, and on
+    rounded data (an interior word made as a convex combination of three
+    others, then rounded) that support carries no exact certificate. Weights
+    bounded away from zero on many words leave room for the rounding, so an
+    exact solution on the same support exists (see :func:`._proof.prove`).
+    """
+    n, d = len(J), W.shape[1]
+    A_eq = np.zeros((d + 1, n + 1))
+    A_eq[:d, :n] = (W[J] - W[i]).T
+    A_eq[d, :n] = 1.0
+    b_eq = np.r_[np.zeros(d), 1.0]
+    A_ub = np.zeros((n + 1, n + 1))
+    A_ub[:n, :n] = -np.eye(n)
+    A_ub[:n, n] = 1.0                      # t - λ_j ≤ 0
+    A_ub[n, :n] = b[i] - b[J]              # b_i - Σ λ_j b_j ≤ 0
+    res = scipy.optimize.linprog(np.r_[np.zeros(n), -1.0], A_ub=A_ub,
+                                 b_ub=np.zeros(n + 1), A_eq=A_eq, b_eq=b_eq,
+                                 bounds=[(0, None)] * n + [(None, 1.0 / n)],
+                                 method="highs")
+    if res.status != 0 or not res.x[n] > 0:
+        return J[:0], np.zeros(0)
+    lam = res.x[:n]
+    return J, lam / lam.sum()
 
 
 class _LPFailed(RuntimeError):
@@ -140,13 +177,22 @@ def _decide_by_lp(W, b, i, h0, box, k0, max_rounds):
             r, x, lam = _lp(W, b, i, J, box)
             n_lp += 1
             if r <= 0:
-                support = J[lam > 1e-12 * max(lam.max(), 1e-300)]
-                j, weights = _polish_certificate(W, b, i, support)
-                if _certificate_holds(W, b, i, j, weights):
-                    return UNARGMAXABLE, None, np.nan, np.nan, (j, weights), n_lp
+                keep = lam > 1e-12 * max(lam.max(), 1e-300)
+                support = J[keep]
+                # the polished weights are sparser, but on rounded data (an
+                # interior word that was a convex combination of a few others
+                # before rounding) only a full-dimensional support carries an
+                # exact certificate: the dual's own support is tried next
+                tries = (lambda: _polish_certificate(W, b, i, support),
+                         lambda: (support, lam[keep] / lam[keep].sum()),
+                         lambda: _interior_weights(W, b, i, J))
+                for attempt in tries:
+                    j, weights = attempt()
+                    if len(j) and _certificate_holds(W, b, i, j, weights):
+                        return UNARGMAXABLE, None, np.nan, np.nan, (j, weights), n_lp
                 return *undecided, n_lp
             margin, tol = _margins(W, b, x[None], np.array([i]))
-            if margin[0] > tol[0]:
+            if _witness_holds(W, b, x[None], [i], margin, tol)[0]:
                 return ARGMAXABLE, x, margin[0], tol[0], None, n_lp
             new = np.setdiff1d(_strongest(W, b, x, i, k0, violators_only=True), J)
             if len(new) == 0:  # feasible on J, margin at rounding level
@@ -170,7 +216,7 @@ def _raised_bias_argmaxable(W, b, t, box=None):
         bi = b.copy()
         bi[i] += t
         margin, tol = _margins(W, bi, W[i][None], np.array([i]))
-        if margin[0] > tol[0]:
+        if _witness_holds(W, bi, W[i][None], [i], margin, tol)[0]:
             mask[i] = True
             continue
         st, *_ = _decide_by_lp(W, bi, i, W[i], box, min(M - 1, 64), 50)

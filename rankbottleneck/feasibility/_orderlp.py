@@ -33,7 +33,8 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.optimize
 
-from ._feasibility import _LP_ATTEMPTS, _LPFailed
+from ._argmax_lp import _LP_ATTEMPTS, _LPFailed
+from ._proof import Combination, pair_tolerance, prove, score_error, tiers_hold
 
 __all__: list[str] = []
 
@@ -56,6 +57,7 @@ class _System:
     kind: np.ndarray        # (n,) STRICT / WEAK / EQUAL
     rest_y: int             # which y bounds the other words
     margin: object          # z (B, M) -> (B,)
+    tiers: tuple = ()       # the same question as ordered tiers (_proof.tiers_hold)
     n_terms: int = 2
 
     @property
@@ -140,35 +142,40 @@ class _Multipliers:
     mu: np.ndarray
 
 
-def _certificate_holds(system, W, b, cert, rtol=1e-9):
-    """Check the transposition identity of `cert` (see the module docstring).
+def _combination(system, cert):
+    """The certificate `cert` of `system` as a :class:`._proof.Combination`:
+    the system's own conditions, then ``y_rest - z_j ≥ 0`` for each word of
+    ``cert.rest``."""
+    K, n, m = len(system.words), len(system.kind), system.m
+    rest = np.asarray(cert.rest, dtype=int)
+    R = len(rest)
+    C = np.zeros((n + R, K + R), dtype=np.int64)
+    A = np.rint(system.A).astype(np.int64)
+    if not np.array_equal(A, system.A):
+        raise ValueError("a system's score coefficients must be integers")
+    C[:n, :K] = A
+    C[n + np.arange(R), K + np.arange(R)] = -1
+    Y = np.zeros((n + R, m), dtype=np.int64)
+    Y[:n] = np.rint(system.E).astype(np.int64)
+    Y[n:, system.rest_y] = 1
+    norm = np.r_[system.kind == STRICT, np.zeros(R, bool)]
+    free = np.r_[system.kind == EQUAL, np.zeros(R, bool)]
+    return Combination(np.r_[system.words, rest], C, Y, norm, free,
+                       np.r_[system.c, np.zeros(R)], np.r_[cert.nu, cert.mu])
 
-    Its ``x`` part must vanish to `rtol` times the size of the terms, its
-    ``y`` part to `rtol`, its constant must be ``≤ 0`` to `rtol` times the
-    largest score offset, and the strict conditions must carry weight.
-    """
+
+def _certificate_holds(system, W, b, cert):
+    """Whether exact multipliers exist on the support of `cert` that prove
+    `system` infeasible (see the module docstring; :func:`._proof.prove`)."""
     nu, rest, mu = cert.nu, np.asarray(cert.rest, dtype=int), cert.mu
     kind = system.kind
-    if (np.any(nu[kind != EQUAL] < 0) or np.any(mu < 0)
-            or np.isin(rest, system.words).any()):
+    if (len(nu) != len(kind) or len(rest) != len(mu)
+            or np.any(nu[kind != EQUAL] < 0) or np.any(mu < 0)
+            or np.any((rest < 0) | (rest >= W.shape[0]))
+            or np.isin(rest, system.words).any()
+            or len(np.unique(rest)) != len(rest)):
         return False
-    strict_mass = nu[kind == STRICT].sum()
-    total = np.abs(nu).sum() + mu.sum()
-    if not strict_mass > 1e-6 * total:
-        return False
-    coef = nu @ system.A                              # on the chosen words
-    x_part = coef @ W[system.words] - mu @ W[rest]
-    y_part = nu @ system.E
-    y_part[system.rest_y] += mu.sum()
-    constant = coef @ b[system.words] + nu @ system.c - mu @ b[rest]
-    wmax = max(np.max(np.linalg.norm(W[system.words], axis=1)),
-               np.max(np.linalg.norm(W[rest], axis=1)) if len(rest) else 0.0, 1e-300)
-    scale = (np.abs(coef).sum() + mu.sum()) * wmax
-    offsets = np.concatenate([np.abs(b[system.words]), np.abs(b[rest]),
-                              np.abs(system.c), [1.0]])
-    return bool(np.linalg.norm(x_part) <= rtol * scale
-                and np.abs(y_part).max(initial=0.0) <= rtol * total
-                and constant <= rtol * total * offsets.max())
+    return prove(W, b, _combination(system, cert)) is not None
 
 
 def _polish(system, W, b, J, lam_ub, lam_eq):
@@ -202,27 +209,35 @@ def _polish(system, W, b, J, lam_ub, lam_eq):
 
 
 def _score_rounding(W, b, H, n_terms=2, constant=0.0):
-    """Worst-case rounding of a margin made of `n_terms` scores ``w·h + b``
-    (and a `constant`) at contexts `H`: ``2 (d + n_terms) ε (‖h‖ max‖w‖ +
-    max|b| + |constant| + 1)``."""
-    eps = np.finfo(np.float64).eps
-    wmax = np.sqrt(np.max(np.einsum("ij,ij->i", W, W)))
-    big = abs(constant) + np.abs(b).max(initial=0.0) + 1.0
-    return (2 * (W.shape[1] + n_terms) * eps
-            * (np.linalg.norm(H, axis=-1) * wmax + big) + np.finfo(np.float64).tiny)
+    """What a margin made of score differences at contexts `H` must exceed
+    to be proved positive (:func:`._proof.pair_tolerance`); `constant` is a
+    system's largest constant, rounded in too."""
+    err = score_error(W, b, H)
+    return pair_tolerance(err + 2 * np.finfo(np.float64).eps * abs(constant))
 
 
 def _rounding_bound(system, W, b, H):
-    """Worst-case rounding of the question's margin at contexts `H`."""
+    """Rigorous rounding bound of the question's margin at contexts `H`."""
     return _score_rounding(W, b, H, system.n_terms,
                            np.abs(system.c).max(initial=0.0))
+
+
+def _holds(system, W, b, x, margin, tol):
+    """Whether `x` is a witness: the rigorous float test, then the exact one
+    for a positive margin within its bound."""
+    if margin > tol:
+        return True
+    return bool(margin > 0 and system.tiers and not system.c.any()
+                and tiers_hold(W, b, x, system.tiers))
 
 
 def _at(system, W, b, x):
     """Scores at context `x`, the question's margin there and its rounding
     bound."""
     z = W @ x + b
-    return (z, float(system.margin(z[None])[0]),
+    with np.errstate(invalid="ignore"):
+        margin = float(system.margin(z[None])[0])
+    return (z, margin if not np.isnan(margin) else -np.inf,
             float(_rounding_bound(system, W, b, x[None])[0]))
 
 
@@ -262,7 +277,8 @@ def _decide(system, W, b, h0, *, box=None, k0=64, max_rounds=50):
             if x is None:
                 break
             z, margin, tol = _at(system, W, b, x)
-            if margin > tol and (user_box is None or np.all(np.abs(x) <= user_box)):
+            if (_holds(system, W, b, x, margin, tol)
+                    and (user_box is None or np.all(np.abs(x) <= user_box))):
                 return True, x, margin, tol, None, n_lp
             new = _strongest_rest(system, z, k0, J)
             if len(new) == 0:
@@ -289,7 +305,7 @@ def _decide(system, W, b, h0, *, box=None, k0=64, max_rounds=50):
                     return None, None, np.nan, np.nan, None, n_lp
             x = v[:W.shape[1]]
             z, margin, tol = _at(system, W, b, x)
-            if margin > tol:
+            if _holds(system, W, b, x, margin, tol):
                 return True, x, margin, tol, None, n_lp
             new = _strongest_rest(system, z, k0, J)
             if len(new) == 0 or len(J) >= n_rest:  # holds on all, at rounding level
@@ -320,7 +336,7 @@ def _set_system(words):
         return Z[:, words].min(axis=1) - _rest_max(Z, words)
 
     return _System(words, np.eye(K), -np.ones((K, 1)), np.zeros(K),
-                   np.full(K, STRICT), 0, margin)
+                   np.full(K, STRICT), 0, margin, (words,))
 
 
 def _order_system(order):
@@ -340,4 +356,5 @@ def _order_system(order):
         last = S[:, -1] - _rest_max(Z, order)
         return np.minimum(gaps.min(axis=1, initial=np.inf), last)
 
-    return _System(order, A, E, np.zeros(k), np.full(k, STRICT), 0, margin)
+    return _System(order, A, E, np.zeros(k), np.full(k, STRICT), 0, margin,
+                   tuple(order[:, None]))
