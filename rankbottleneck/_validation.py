@@ -114,6 +114,18 @@ def _as_int(x, name, *, low=None, high=None):
     return value
 
 
+def _as_bool(x, name):
+    """Return `x` as a Python bool: only ``bool`` and ``numpy.bool_`` pass.
+
+    Anything else, truthy or not, raises ``TypeError`` naming the argument:
+    ``bias="no"`` would otherwise fit a bias, and ``1`` or ``None`` would
+    hide a mistaken argument order.
+    """
+    if not isinstance(x, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False; got {x!r}")
+    return bool(x)
+
+
 def _check_axis(axis, ndim, name="axis"):
     """Normalise `axis` for an array of `ndim` dimensions."""
     _as_int(axis, name)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import math
 import os
 import sys
 import tempfile
@@ -16,6 +17,7 @@ import time
 from pathlib import Path
 
 from ._output import pyplot, save_figure, write_json
+from .io import _npy_header
 from .lm import UnsupportedModelError, _is_model_path, analyze_model
 from .outputlayer import analyze_logits, analyze_output_layer
 
@@ -56,6 +58,28 @@ def _check_writable(out):
     except OSError as exc:
         raise ValueError(f"--out {str(out)!r} is not a writable folder: "
                          f"{exc.strerror or exc}") from None
+
+
+def _check_numbers(args):
+    """Refuse out-of-range numeric flags up front, naming the flag: left to
+    numpy or Dask they fail later with messages that name neither the flag
+    nor what it expects (``--seed -1``: "expected non-negative integer";
+    ``--scheduler-timeout -1``: "could not convert string to float:
+    '1-1.0'")."""
+    if args.seed < 0:
+        raise ValueError(f"--seed must be a non-negative integer; got {args.seed}")
+    if args.command != "analyze":
+        return
+    if args.contexts is not None and args.contexts < 1:
+        raise ValueError(f"--contexts must be a positive integer; got {args.contexts}")
+    if not (math.isfinite(args.logit_std) and args.logit_std > 0):
+        raise ValueError("--logit-std must be a positive number; got "
+                         f"{args.logit_std}")
+    if args.workers is not None and args.workers < 1:
+        raise ValueError(f"--workers must be at least 1; got {args.workers}")
+    if not (math.isfinite(args.scheduler_timeout) and args.scheduler_timeout > 0):
+        raise ValueError("--scheduler-timeout must be a positive number of seconds; "
+                         f"got {args.scheduler_timeout}")
 
 
 def _figures(args):
@@ -103,16 +127,33 @@ def _figures(args):
 
 
 def _claim(out, name, source):
-    """Refuse to overwrite the results of another input under the same name."""
+    """Refuse to overwrite the results of another input under the same name.
+
+    Our results are JSON objects naming their ``source``; a file that is not
+    one (another JSON value, or not JSON at all) was written by something
+    else and is kept too.
+    """
     previous = out / f"{name}.json"
-    if previous.exists():
-        try:
-            owner = json.loads(previous.read_text()).get("source", "")
-        except (ValueError, OSError):
-            owner = ""
-        if owner and Path(owner).resolve() != Path(source).resolve():
-            raise ValueError(f"{previous} holds the results for {owner}, not {source}; "
-                             "pass another --out (or remove the file)")
+    if not previous.exists():
+        return
+    json_types = {dict: "object", list: "list", str: "string", int: "number",
+                  float: "number", bool: "boolean", type(None): "null"}
+    try:
+        data = json.loads(previous.read_text(encoding="utf-8"))
+        what = f"a JSON {json_types[type(data)]}"
+    except OSError:
+        return      # unreadable: writing it fails with its own clear message
+    except ValueError:
+        data, what = None, "not JSON"
+    if isinstance(data, dict) and not isinstance(data.get("source", ""), str):
+        data, what = None, "a JSON object whose source is not a path"
+    if not isinstance(data, dict):
+        raise ValueError(f"{previous} exists and is not a rankbottleneck result "
+                         f"({what}); pass another --out (or remove the file)")
+    owner = data.get("source", "")
+    if owner and Path(owner).resolve() != Path(source).resolve():
+        raise ValueError(f"{previous} holds the results for {owner}, not {source}; "
+                         "pass another --out (or remove the file)")
 
 
 def _write_report(report, out, name, start):
@@ -143,8 +184,6 @@ def _client(args):
         raise ValueError("--scheduler/--workers need Dask: pip install "
                          "'rankbottleneck[dask]'") from None
     if args.workers is not None:
-        if args.workers < 1:
-            raise ValueError(f"--workers must be at least 1; got {args.workers}")
         from .cluster import local_cluster
 
         return local_cluster(args.workers)
@@ -177,6 +216,14 @@ def _analyze_with(args, client):
         _check_writable(out)
         name = f"{Path(args.logits).name}-analysis"
         _claim(out, name, args.logits)
+        logits = Path(args.logits)
+        if logits.is_file() and logits.suffix.lower() == ".npy":
+            # numpy would read a file without the .npy signature as a pickle
+            # and advise allow_pickle=True, which lets the file run code
+            try:
+                _npy_header(logits)
+            except (ValueError, TypeError) as exc:
+                raise ValueError(f"--logits: {exc}") from None
         report = analyze_logits(args.logits)
         return _write_report(report, out, name, start)
     if args.path is None:
@@ -257,6 +304,7 @@ def main(argv=None):
     ana.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     try:
+        _check_numbers(args)
         return {"figures": _figures, "analyze": _analyze}[args.command](args)
     except BrokenPipeError:
         # the reader went away (`... | head`): stop quietly

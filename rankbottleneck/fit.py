@@ -44,7 +44,13 @@ import scipy.optimize
 
 from . import activations as act
 from ._progress import progress_bar
-from ._validation import _as_float_array, _as_int, _as_scalar, _check_fits_in_memory
+from ._validation import (
+    _as_bool,
+    _as_float_array,
+    _as_int,
+    _as_scalar,
+    _check_fits_in_memory,
+)
 from .layers import MixtureLayer, PointwiseLayer
 from .reports import rank_report
 
@@ -353,6 +359,7 @@ class FitResult:
 
 def _check_target(target, log_target):
     name = "target"
+    log_target = _as_bool(log_target, "log_target")
     T = _as_float_array(target, name, ndim=2, allow_neginf=log_target)
     T = T.astype(np.float64, copy=False)
     if log_target:
@@ -409,6 +416,27 @@ def _check_learn(spec, learn, label):
     return learn
 
 
+def _check_param_bounds(activation, learn):
+    """Refuse a declared box of a learned parameter that L-BFGS-B would
+    choke on later, deep inside scipy, without naming the parameter."""
+    for name in learn:
+        box = activation.param_bounds.get(name, (None, None))
+        what = (f"param_bounds[{name!r}] of activation {activation.name!r} must be "
+                "(low, high), each a real number or None, with low <= high")
+        if not isinstance(box, (tuple, list)) or len(box) != 2:
+            raise TypeError(f"{what}; got {box!r}")
+        for end in box:
+            number = (isinstance(end, (int, float, np.integer, np.floating))
+                      and not isinstance(end, (bool, np.bool_)))
+            if end is not None and not number:
+                raise TypeError(f"{what}; got {box!r}")
+            if number and np.isnan(end):
+                raise ValueError(f"{what}; got {box!r}")
+        low, high = box
+        if low is not None and high is not None and low > high:
+            raise ValueError(f"{what}; got low {low!r} > high {high!r}")
+
+
 def fit_log_probs(target, activation="softmax", d=16, *, params=None, learn=(),
                   base=None, n_components=3, bias=False, log_target=False, seed=0,
                   max_iter=500, tol=1e-10):
@@ -457,10 +485,15 @@ def fit_log_probs(target, activation="softmax", d=16, *, params=None, learn=(),
     ------
     TypeError
         When the activation lacks a capability fitting needs (the message
-        names it).
+        names it), `bias` or `log_target` is not a bool, or the declared
+        ``param_bounds`` of a learned parameter are not two numbers or None.
+    ValueError
+        When an argument is out of range, or the declared bounds of a
+        learned parameter have ``low > high``.
     FloatingPointError
         When the loss or gradient becomes NaN/inf, naming the iteration.
     """
+    bias = _as_bool(bias, "bias")
     T = _check_target(target, log_target)
     label, kind, spec_act = _resolve_activation(activation, base)
     d = _as_int(d, "d", low=1)
@@ -469,8 +502,9 @@ def fit_log_probs(target, activation="softmax", d=16, *, params=None, learn=(),
     tol = _as_scalar(tol, "tol", low=0)
     bound_params = spec_act.check(dict(params or {}))
     learn = _check_learn(spec_act, learn, label)
+    _check_param_bounds(spec_act, learn)
     N, M = T.shape
-    spec = _Spec(spec_act, kind, N, M, d, bool(bias), bound_params, learn,
+    spec = _Spec(spec_act, kind, N, M, d, bias, bound_params, learn,
                  n_components)
     # L-BFGS keeps 10 pairs of parameter vectors; the loss needs a few N × M
     # arrays (N × K × M for a mixture)

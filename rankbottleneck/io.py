@@ -201,11 +201,35 @@ def _safetensors_header(path):
 
 
 def _npy_header(path):
-    try:
-        arr = np.load(path, mmap_mode="r", allow_pickle=False)
-    except ValueError as exc:
-        raise ValueError(f"path {str(path)!r} is not a readable .npy file: {exc}") from None
-    return arr.shape, arr.dtype
+    """Shape and dtype from the .npy header, and a check that the data is all
+    there. The signature is checked first: without it numpy would try the
+    file as a pickle and advise ``allow_pickle=True``, which would let the
+    file run code."""
+    size = path.stat().st_size
+    with open(path, "rb") as fh:
+        if fh.read(6) != b"\x93NUMPY":
+            raise ValueError(f"path {str(path)!r} is not a .npy file: it does not "
+                             "start with the .npy signature (\\x93NUMPY); a .npy "
+                             "file is written by numpy.save")
+        fh.seek(0)
+        try:
+            version = np.lib.format.read_magic(fh)
+            read = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                    else np.lib.format.read_array_header_2_0)
+            shape, _, dtype = read(fh)
+        except ValueError as exc:
+            raise ValueError(f"path {str(path)!r} is not a readable .npy file: bad "
+                             f"header ({exc})") from None
+        data_start = fh.tell()
+    if dtype.hasobject:
+        raise TypeError(f"path {str(path)!r} holds Python objects (dtype {dtype}), "
+                        "which are never unpickled here; save a numeric array")
+    needed = int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
+    if data_start + needed > size:
+        raise ValueError(f"path {str(path)!r} is truncated: its header announces "
+                         f"shape {tuple(shape)} {dtype} ({needed} bytes) but the file "
+                         f"holds {size - data_start} bytes of data")
+    return tuple(shape), dtype
 
 
 def _fields(line):
@@ -616,6 +640,12 @@ def load_vocab(path):
         if isinstance(data, list):
             return tuple(str(t) for t in data)
         if isinstance(data, dict):
+            bad = next(((t, i) for t, i in data.items()
+                        if not isinstance(i, int) or isinstance(i, bool)), None)
+            if bad is not None:
+                raise ValueError(f"vocab {str(path)!r}: the ids of a {{token: id}} "
+                                 f"mapping must be integers; got {bad[1]!r} for the "
+                                 f"token {bad[0]!r}")
             ids = sorted(data.values())
             if ids != list(range(len(ids))):
                 raise ValueError(f"vocab {str(path)!r}: the ids of a {{token: id}} "

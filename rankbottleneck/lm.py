@@ -39,14 +39,15 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from ._progress import progress_bar
-from ._validation import _as_int, _check_fits_in_memory
-from .io import _gguf_reader, gguf_metadata
+from ._validation import _as_bool, _as_int, _check_fits_in_memory
+from .io import _gguf_reader, _guarded, _safetensors_header, gguf_metadata
 from .layers import PointwiseLayer
 
 __all__ = [
@@ -65,6 +66,70 @@ _EXTRA = "pip install 'rankbottleneck[lm]' (torch, transformers, accelerate, ggu
 
 class UnsupportedModelError(ValueError):
     """The model's architecture cannot be run here (its head can still be read)."""
+
+
+def _config_errors():
+    """The exceptions by which ``transformers`` says it cannot build or run a
+    model: besides the usual ones, recent versions validate configurations
+    as huggingface_hub strict dataclasses (a GGUF file whose head count does
+    not divide its hidden size fails there)."""
+    errors = (ValueError, KeyError, NotImplementedError, OSError)
+    try:
+        from huggingface_hub.errors import StrictDataclassError
+    except ImportError:            # older huggingface_hub: no such validation
+        return errors
+    return (*errors, StrictDataclassError)
+
+
+def _check_weight_files(folder):
+    """Refuse a damaged ``.safetensors`` checkpoint before loading, naming
+    the file: the safetensors package would raise its own error from deep
+    inside ``transformers``, naming neither the file nor the folder. Only the
+    headers are read."""
+    for f in sorted(folder.glob("*.safetensors")):
+        tensors, data_start = _guarded(f, "safetensors", _safetensors_header, f)
+        end = data_start + max((stop for *_, (_, stop) in tensors.values()),
+                               default=0)
+        size = f.stat().st_size
+        if end != size:
+            raise ValueError(
+                f"weights file {str(f)!r} is damaged: its header describes "
+                f"{end} bytes but the file holds {size}"
+                + (" (truncated: an interrupted download or copy?)" if size < end
+                   else ""))
+
+
+def _resolve_tokenizer(tokenizer, transformers):
+    """The tokenizer object: as given, or read from a local folder (never a
+    hub id: ``"gpt2"`` would otherwise reach ``collect_contexts`` as a string
+    and fail there as "'str' object is not callable")."""
+    if tokenizer is None:
+        return None
+    if isinstance(tokenizer, (str, os.PathLike)):
+        folder = Path(tokenizer)
+        if not folder.is_dir():
+            raise ValueError(
+                f"tokenizer {str(tokenizer)!r} is not a local folder; rankbottleneck "
+                "never downloads: pass a tokenizer object or the folder holding "
+                "its files (tokenizer.json, tokenizer_config.json, ...)")
+        try:
+            return transformers.AutoTokenizer.from_pretrained(
+                folder, local_files_only=True)
+        except (ValueError, KeyError, OSError) as exc:
+            raise ValueError(
+                f"tokenizer folder {str(folder)!r} holds no tokenizer transformers "
+                f"can read: {type(exc).__name__}: {_one_line(exc)}") from None
+    if not callable(tokenizer) or not hasattr(tokenizer, "convert_ids_to_tokens"):
+        raise TypeError("tokenizer must be a transformers tokenizer or the path of a "
+                        f"local folder holding one; got {type(tokenizer).__name__}")
+    return tokenizer
+
+
+def _one_line(exc, limit=300):
+    """An exception's message on one line: a validation error puts its reason
+    on the lines after a generic first one."""
+    text = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def _lm_modules():
@@ -168,8 +233,10 @@ def load_model(source, *, tokenizer=None, cache=True):
         weights; a folder holding one ``.gguf`` file and no ``config.json``
         is read as that file), or a model already loaded with
         ``transformers``.
-    tokenizer : transformers tokenizer, optional
-        Required with a loaded model; read from the files otherwise.
+    tokenizer : transformers tokenizer, str or Path, optional
+        Required with a loaded model; read from the files otherwise. A path
+        names a local folder holding the tokenizer's files (a hub id such as
+        ``"gpt2"`` is refused: nothing is downloaded).
     cache : bool
         For a GGUF file: keep the dequantized float32 model and its tokenizer
         in :func:`cache_dir` (``converted/``, about 4 bytes per parameter), so
@@ -184,13 +251,21 @@ def load_model(source, *, tokenizer=None, cache=True):
     ------
     ValueError
         No such local file or folder (a hub id is refused: nothing is
-        downloaded), the ``[lm]`` extra is missing, or the model would not
-        fit in memory (estimated before loading).
+        downloaded), a damaged ``.safetensors`` weights file (named), a
+        `tokenizer` path that is not a local tokenizer folder, the ``[lm]``
+        extra is missing, or the model would not fit in memory (estimated
+        before loading).
+    TypeError
+        `source` or `tokenizer` of the wrong type, or `cache` not a bool.
     UnsupportedModelError
         ``transformers`` cannot run the file's architecture.
     """
     torch, transformers = _lm_modules()
+    cache = _as_bool(cache, "cache")
+    if tokenizer is not None and not isinstance(tokenizer, (str, os.PathLike)):
+        _resolve_tokenizer(tokenizer, transformers)    # its type, before any work
     if isinstance(source, torch.nn.Module):
+        tokenizer = _resolve_tokenizer(tokenizer, transformers)
         if tokenizer is None:
             raise TypeError("a loaded model needs its tokenizer: "
                             "load_model(model, tokenizer=tokenizer)")
@@ -222,6 +297,8 @@ def load_model(source, *, tokenizer=None, cache=True):
                              f"exactly one .gguf file: {len(ggufs)} found)")
         else:
             folder = path
+            _check_weight_files(folder)
+    tokenizer = _resolve_tokenizer(tokenizer, transformers)
     kwargs = {"local_files_only": True}
     notes = []
     architecture = ""
@@ -238,15 +315,15 @@ def load_model(source, *, tokenizer=None, cache=True):
                           f"loading the model {path.name!r}",
                           "use a smaller model or a machine with more memory")
     try:
-        tok = tokenizer or transformers.AutoTokenizer.from_pretrained(folder, **kwargs)
+        tok = (tokenizer if tokenizer is not None else
+               transformers.AutoTokenizer.from_pretrained(folder, **kwargs))
         model = transformers.AutoModelForCausalLM.from_pretrained(
             folder, dtype=torch.float32, **kwargs)
-    except (ValueError, KeyError, NotImplementedError, OSError) as exc:
+    except _config_errors() as exc:
         raise UnsupportedModelError(
             f"transformers cannot run {str(path)!r}"
             + (f" (architecture {architecture!r})" if architecture else "")
-            + f": {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-        ) from None
+            + f": {type(exc).__name__}: {_one_line(exc)}") from None
     if cache and "gguf_file" in kwargs:
         _save_converted(model, tok, converted)
     config = model.config
@@ -344,16 +421,30 @@ class ModelContexts:
                 f"model's logits to {self.logit_error:.1e})")
 
 
+def _looks_like_a_path(text):
+    """A one-line string that names an existing file: most likely meant as
+    the file, not as the text to analyse. (Only short single lines are
+    looked up, so real text costs no file-system call.)"""
+    return (0 < len(text) < 4096 and "\n" not in text and "\r" not in text
+            and os.path.isfile(text))
+
+
 def _documents(text):
     if isinstance(text, os.PathLike):
         path = Path(text)
         if not path.is_file():
             raise ValueError(f"text file {str(path)!r} does not exist")
         return [path.read_text(encoding="utf-8", errors="replace")], path.name
-    if isinstance(text, str):
-        return [text], "a string"
-    if isinstance(text, (list, tuple)) and all(isinstance(t, str) for t in text):
-        return list(text), f"{len(text)} strings"
+    if isinstance(text, str) or (isinstance(text, (list, tuple))
+                                 and all(isinstance(t, str) for t in text)):
+        docs = [text] if isinstance(text, str) else list(text)
+        named = next((t for t in docs if _looks_like_a_path(t)), None)
+        if named is not None:
+            warnings.warn(
+                f"text {named!r} names an existing file but is analysed as the "
+                f"text itself; to read the file pass pathlib.Path({named!r})",
+                UserWarning, stacklevel=3)
+        return docs, "a string" if isinstance(text, str) else f"{len(text)} strings"
     raise TypeError("text must be a str, a path (pathlib.Path) or a list of str; got "
                     f"{type(text).__name__}")
 
@@ -370,7 +461,10 @@ def collect_contexts(model, text, *, n_contexts=None, stride=1, window=None,
     ----------
     model : LanguageModel, or anything :func:`load_model` opens
     text : str, pathlib.Path or list of str
-        The text itself, a text file, or several documents.
+        The text itself, a text file, or several documents. A string is
+        always the text: one that names an existing file is analysed as
+        written, with a ``UserWarning`` saying that a ``pathlib.Path`` reads
+        the file.
     n_contexts : int, optional
         Contexts to keep (the first ones); default all.
     stride : int
@@ -390,24 +484,31 @@ def collect_contexts(model, text, *, n_contexts=None, stride=1, window=None,
     Raises
     ------
     ValueError
-        The text has fewer positions than `n_contexts` (the message says how
-        many), or an argument is out of range.
+        The text has no tokens, or fewer positions than `n_contexts` (the
+        message says how many), or an argument is out of range.
+    TypeError
+        `text` is not a str, Path or list of str, or an argument has the
+        wrong type (`progress` must be a bool or None).
     """
     torch, _ = _lm_modules()
-    if not isinstance(model, LanguageModel):
-        model = load_model(model)
     docs, what = _documents(text)
     stride = _as_int(stride, "stride", low=1)
+    if n_contexts is not None:
+        n_contexts = _as_int(n_contexts, "n_contexts", low=1)
+    batch_size = _as_int(batch_size, "batch_size", low=1)
+    if progress is not None:
+        progress = _as_bool(progress, "progress")
+    if not isinstance(model, LanguageModel):
+        model = load_model(model)
     limit = getattr(model.model.config, "max_position_embeddings", None)
     if window is None:
         window = 512 if limit is None else min(512, limit)
     window = _as_int(window, "window", low=2, high=limit)
-    batch_size = _as_int(batch_size, "batch_size", low=1)
     seconds = {}
     start = time.perf_counter()
     chunks = []
-    for doc in docs:
-        ids = model.tokenizer(doc)["input_ids"]
+    ids_by_doc = [model.tokenizer(doc)["input_ids"] for doc in docs]
+    for ids in ids_by_doc:
         chunks += [ids[i:i + window] for i in range(0, len(ids), window)
                    if len(ids[i:i + window]) >= 2]
     seconds["tokenise"] = time.perf_counter() - start
@@ -415,9 +516,18 @@ def collect_contexts(model, text, *, n_contexts=None, stride=1, window=None,
     positions = [(c, j) for c, chunk in enumerate(chunks) for j in range(len(chunk) - 1)]
     chosen = positions[::stride]
     n_available = len(chosen)
+    if n_available == 0:
+        # said before the default n_contexts (all of them, here 0) is checked,
+        # which would blame an argument the caller never passed
+        n_tokens = sum(len(tokenised) for tokenised in ids_by_doc)
+        raise ValueError(
+            f"the text ({what}) has no tokens: there is nothing to run the model on"
+            if n_tokens == 0 else
+            f"the text ({what}) tokenises to {n_tokens} token"
+            f"{'s' if n_tokens != 1 else ''} and no context position: a context "
+            "needs a token and the one after it in the same document; pass more text")
     if n_contexts is None:
         n_contexts = n_available
-    n_contexts = _as_int(n_contexts, "n_contexts", low=1)
     if n_contexts > n_available:
         raise ValueError(
             f"the text ({what}) has {n_available} context positions at stride "
@@ -486,6 +596,7 @@ def analyze_model(source, text, *, n_contexts=2000, stride=1, window=None,
     """
     from .outputlayer import analyze_output_layer
 
+    argmax = _as_bool(argmax, "argmax")
     start = time.perf_counter()
     lm = source if isinstance(source, LanguageModel) else load_model(
         source, tokenizer=tokenizer)

@@ -1,13 +1,14 @@
 """The everyday edges (issue 18): each bad argument refused with a message
 that names it, memory refused before allocation, and no overflow."""
 
+import re
 import warnings
 
 import numpy as np
 import pytest
 
 import rankbottleneck as rb
-from rankbottleneck import _validation
+from rankbottleneck import _validation, cli
 from rankbottleneck import activations as act
 from rankbottleneck.synthetic import (
     contexts_and_words,
@@ -91,3 +92,58 @@ def test_gss_overflow_fallback_agrees_with_the_ordinary_formula():
     np.testing.assert_array_equal(act._pointwise._gss_map(z, 0.5, 2.5), ordinary)
     safe = 2.5 * np.minimum(u, 0) + np.maximum(u, 0) - 1.5 * np.log1p(np.exp(-np.abs(u))) + 0.5
     np.testing.assert_allclose(ordinary, safe, rtol=1e-13, atol=1e-13)
+
+
+# ---------------------------------------------------------------------------
+# Issue 25: booleans, the CLI's numeric flags, and result files it does not own
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", [True, False, np.True_, np.False_])
+def test_as_bool_keeps_booleans(value):
+    out = _validation._as_bool(value, "flag")
+    assert out is bool(value) and type(out) is bool
+
+
+@pytest.mark.parametrize("value", ["no", "False", "", 1, 0, None, 1.0, np.array(True),
+                                   [True]])
+def test_as_bool_refuses_everything_else(value):
+    with pytest.raises(TypeError, match=r"flag must be True or False; got "):
+        _validation._as_bool(value, "flag")
+
+
+@pytest.mark.parametrize("argv, pattern", [
+    (["analyze", "W.npy", "--seed", "-1"], r"--seed must be a non-negative integer; got -1"),
+    (["figures", "--seed", "-3"], r"--seed must be a non-negative integer; got -3"),
+    (["analyze", "W.npy", "--scheduler", "tcp://127.0.0.1:1", "--scheduler-timeout",
+      "-1"], r"--scheduler-timeout must be a positive number of seconds; got -1.0"),
+    (["analyze", "W.npy", "--scheduler-timeout", "nan"], r"--scheduler-timeout must"),
+    (["analyze", "W.npy", "--contexts", "0"], r"--contexts must be a positive integer"),
+    (["analyze", "W.npy", "--logit-std", "-2"], r"--logit-std must be a positive number"),
+])
+def test_cli_numeric_flags_are_named(argv, pattern, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    np.save("W.npy", W)
+    assert cli.main([*argv, "--out", str(tmp_path / "out")]
+                       if argv[0] == "analyze" else argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    assert re.search(pattern, err), err
+    assert not (tmp_path / "out" / "W.npy-analysis.json").exists()
+
+
+@pytest.mark.parametrize("content, what", [
+    ("[1, 2]", "a JSON list"), ('"x"', "a JSON string"), ("{not json", "not JSON"),
+    ('{"source": [1]}', "a JSON object whose source is not a path"),
+])
+def test_cli_keeps_a_result_file_it_did_not_write(content, what, tmp_path, capsys):
+    np.save(tmp_path / "W.npy", W)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "W.npy-analysis.json").write_text(content)
+    assert cli.main(["analyze", str(tmp_path / "W.npy"), "--out", str(out),
+                        "--no-argmax"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert f"is not a rankbottleneck result ({what})" in err
+    assert len(err.splitlines()) == 1
+    assert (out / "W.npy-analysis.json").read_text() == content

@@ -1,7 +1,10 @@
 """Fitting: gradients against finite differences, sanity fits, bad input."""
 
+import dataclasses
+
 import numpy as np
 import pytest
+import scipy.optimize
 from conftest import gradient_error
 
 from rankbottleneck import activations as act
@@ -130,3 +133,53 @@ def test_nan_during_optimisation_names_the_iteration(monkeypatch):
     with pytest.raises(FloatingPointError, match=r"non-finite loss or gradient at "
                                                  r"iteration \d+"):
         F.fit_log_probs(T, "softmax", d=2)
+
+
+@pytest.mark.parametrize("kwargs, pattern", [
+    ({"bias": "no"}, r"bias must be True or False; got 'no'"),
+    ({"bias": 1}, r"bias must be True or False; got 1"),
+    ({"log_target": "False"}, r"log_target must be True or False; got 'False'"),
+])
+def test_flags_must_be_booleans(kwargs, pattern):
+    # a truthy string once fitted a bias the caller had said "no" to
+    with pytest.raises(TypeError, match=pattern):
+        F.fit_log_probs(np.full((3, 4), 0.25), "softmax", d=2, **kwargs)
+
+
+def test_numpy_booleans_are_flags():
+    T = dirichlet_target(6, 5, concentration=1.0, seed=6)
+    r = F.fit_log_probs(T, "softmax", d=2, bias=np.True_, max_iter=3)
+    assert r.layer.bias is not None
+    r = F.fit_log_probs(np.log(T), "softmax", d=2, log_target=np.True_, max_iter=3)
+    assert r.entropy == pytest.approx(F.fit_log_probs(T, d=2, max_iter=3).entropy)
+
+
+@pytest.mark.parametrize("box, error, pattern", [
+    ("low", TypeError, r"got 'low'"),
+    ((1.0,), TypeError, r"got \(1.0,\)"),
+    (("a", 1.0), TypeError, r"got \('a', 1.0\)"),
+    ((True, 2.0), TypeError, r"got \(True, 2.0\)"),
+    ((float("nan"), 1.0), ValueError, r"got \(nan, 1.0\)"),
+    ((1.0, 0.0), ValueError, r"got low 1.0 > high 0.0"),
+])
+def test_bad_parameter_bounds_are_refused_before_fitting(box, error, pattern,
+                                                         monkeypatch):
+    mine = dataclasses.replace(act.get("gss"), name="gss_boxed", param_bounds={"k": box})
+    monkeypatch.setattr(scipy.optimize, "minimize", _never_called)
+    with pytest.raises(error, match=r"param_bounds\['k'\] of activation 'gss_boxed' "
+                                    r"must be \(low, high\).*" + pattern):
+        F.fit_log_probs(np.full((3, 4), 0.25), mine, d=2, params={"c": 0.0, "k": 2.0},
+                        learn=("k",))
+
+
+def test_good_parameter_bounds_hold_during_the_fit():
+    mine = dataclasses.replace(act.get("gss"), name="gss_boxed",
+                               param_bounds={"k": (1.5, 2.5), "c": (None, np.inf)})
+    T = dirichlet_target(20, 10, concentration=0.5, seed=7)
+    r = F.fit_log_probs(T, mine, d=2, params={"c": 0.0, "k": 2.0}, learn=("c", "k"),
+                        max_iter=30)
+    assert 1.5 <= r.layer.params["k"] <= 2.5
+
+
+def _never_called(*args, **kwargs):
+    raise AssertionError("the optimiser ran before the arguments were checked")

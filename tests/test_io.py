@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rankbottleneck import _validation, io
+from rankbottleneck import _validation, cli, io
 from rankbottleneck.io import describe_embeddings, load_embeddings, load_vocab
 
 safetensors_numpy = pytest.importorskip("safetensors.numpy")
@@ -362,3 +362,52 @@ def test_every_original_loads(tmp_path, originals):
         (tmp_path / name).write_bytes(originals[name])
         key = "W" if name.endswith(("npz", "safetensors")) else None
         assert load_embeddings(tmp_path / name, key=key).W.shape == (6, 4)
+
+
+# ---------------------------------------------------------------------------
+# Issue 25: vocabularies with mixed ids, .npy files that are not .npy files
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mapping, bad", [
+    ({"a": 0, "b": "1"}, "'1' for the token 'b'"),
+    ({"a": 0, "b": 1.0}, "1.0 for the token 'b'"),
+    ({"a": True, "b": 1}, "True for the token 'a'"),
+    ({"a": 0, "b": None}, "None for the token 'b'"),
+])
+def test_vocab_json_ids_must_be_integers(tmp_path, mapping, bad):
+    path = tmp_path / "vocab.json"
+    path.write_text(json.dumps(mapping))
+    with pytest.raises(ValueError, match=r"vocab '.*vocab.json': the ids of a "
+                                         r"\{token: id\} mapping must be integers; got "
+                       ) as exc:
+        load_vocab(path)
+    assert bad in str(exc.value)
+
+
+def test_npy_of_random_bytes_is_refused_without_pickle_advice(tmp_path, capsys):
+    path = tmp_path / "w.npy"
+    path.write_bytes(np.random.default_rng(7).bytes(300))
+    for call in (load_embeddings, describe_embeddings):
+        with pytest.raises(ValueError, match=r"'.*w.npy' is not a .npy file") as exc:
+            call(path)
+        assert "pickle" not in str(exc.value)
+    # the same file dumped as logits
+    assert cli.main(["analyze", "--logits", str(path), "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "w.npy' is not a .npy file" in err and "pickle" not in err
+
+
+def test_npy_of_objects_and_truncated_npy(tmp_path, W):
+    np.save(tmp_path / "o.npy", np.array([{"a": 1}, None], dtype=object))
+    with pytest.raises(TypeError, match=r"'.*o.npy' holds Python objects .* never "
+                                        r"unpickled") as exc:
+        load_embeddings(tmp_path / "o.npy")
+    assert "allow_pickle" not in str(exc.value)
+    np.save(tmp_path / "w.npy", W)
+    data = (tmp_path / "w.npy").read_bytes()
+    (tmp_path / "t.npy").write_bytes(data[:len(data) - 8])
+    with pytest.raises(ValueError, match=r"'.*t.npy' is truncated: its header announces "
+                                         r"shape \(40, 6\) float64 \(1920 bytes\) but the "
+                                         r"file holds 1912"):
+        load_embeddings(tmp_path / "t.npy")
