@@ -295,9 +295,13 @@ def _whitening(W):
     ``h = Σ⁻¹(w_i - μ)`` anisotropic embeddings look isotropic."""
     d = W.shape[1]
     mu = W.mean(axis=0)
+    if W.shape[0] < 2:
+        return mu, np.eye(d)
     cov = np.cov(W, rowvar=False).reshape(d, d)
-    ridge = 1e-10 * max(np.trace(cov) / d, 1e-300)
-    return mu, np.linalg.inv(cov + ridge * np.eye(d))
+    spread = np.trace(cov) / d
+    if not (np.isfinite(spread) and spread > 0):
+        return mu, np.eye(d)      # all rows equal: nothing to whiten
+    return mu, np.linalg.inv(cov + 1e-10 * spread * np.eye(d))
 
 
 def _phase_duplicates(dec):

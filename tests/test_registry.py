@@ -338,3 +338,17 @@ def test_progress_is_off_unless_asked_and_never_escapes(capsys):
     assert "argmaxable" in err and "300/300" in err and "\x1b" not in err
     with pytest.raises(TypeError, match="progress must be None, True or False"):
         rb.argmaxable(W, progress="yes")
+
+
+def test_a_false_convex_g_is_refused_and_saturation_is_named():
+    """convex_g is checked like the other declarations (issue 23): e^arctan is
+    not convex; tanh is increasing in exact arithmetic but saturates in
+    float64, and the message says so."""
+    with pytest.raises(ValueError, match="convex_g=True but e\\^φ is not convex"):
+        rb.register(rb.Activation("atan_g", lambda z: act.log_normalize(np.arctan(z)),
+                                  logit_map=np.arctan, increasing=True,
+                                  convex_g=True))
+    with pytest.raises(ValueError, match="saturates in floating point"):
+        rb.register(rb.Activation("tanh_g", lambda z: act.log_normalize(np.tanh(z)),
+                                  logit_map=np.tanh, increasing=True))
+    assert "atan_g" not in rb.activations.available()

@@ -280,7 +280,8 @@ def register(activation, /, *, overwrite=False, check=True, check_params=None):
         with `check_params`, or the defaults): ``log_prob`` normalised and of
         the right shape and dtype; ``log_prob = φ - lse(φ)``; ``φ'`` against
         central differences; ``φ`` strictly increasing on a grid when
-        declared; the shift property when declared. A failed check raises
+        declared; ``e^φ`` convex on that grid (non-negative second
+        differences) when declared; the shift property when declared. A failed check raises
         ``ValueError`` and registers nothing.
     check_params : dict, optional
         Parameter values for the check (required when a parameter has no
@@ -413,8 +414,29 @@ def _self_check(act, params):
         if not err <= 1e-9 * (1 + np.abs(lp).max()):
             fail(f"log_prob differs from φ(z) - lse(φ(z)) by {err:.3g}")
         grid = np.linspace(-30.0, 30.0, 2001)
-        if act.increasing and not np.all(np.diff(act.logit_map(grid, **bound)) > 0):
+        on_grid = np.asarray(act.logit_map(grid, **bound), dtype=np.float64)
+        steps = np.diff(on_grid)
+        if act.increasing and not np.all(steps > 0):
+            if np.all(steps >= 0):
+                flat = grid[1:][steps == 0]
+                fail("increasing=True but φ takes equal float64 values at "
+                     f"neighbouring grid points from z = {flat[0]:.3g} on (it "
+                     "saturates in floating point, where ties in the logits "
+                     "reappear; the argmax analyses need it strictly increasing "
+                     "as computed)")
             fail("increasing=True but φ is not strictly increasing on [-30, 30]")
+        if act.convex_g:
+            # Jensen's bound in argmaxable_under needs g = e^φ convex: second
+            # differences on the grid, against their own rounding
+            with np.errstate(over="ignore"):
+                g = np.exp(on_grid)
+            g = g[np.isfinite(g)] if np.all(np.isfinite(g[:2])) else g
+            second = g[:-2] - 2 * g[1:-1] + g[2:]
+            slack = 1e-9 * (np.abs(g[:-2]) + 2 * np.abs(g[1:-1]) + np.abs(g[2:]))
+            if np.any(second < -slack):
+                k = int(np.argmax(second < -slack))
+                fail(f"convex_g=True but e^φ is not convex: its second difference "
+                     f"at z = {grid[k + 1]:.3g} is {second[k]:.3g}")
         if act.logit_map_derivative is not None:
             x = np.linspace(-8.0, 8.0, 161) + 1e-3      # off any grid knots
             h = 1e-6

@@ -158,6 +158,28 @@ def _lp(W, b, i, J, box):
     raise _LPFailed(f"word {i}: " + "; ".join(messages))
 
 
+def _certificate_from_dual(W, b, i, J, lam):
+    """A proved certificate ``(support, weights)`` for word `i` from the LP
+    dual `lam` over the working set `J`, or None.
+
+    The NNLS-polished weights are sparsest, but on rounded data (an interior
+    word that was a convex combination of a few others before rounding)
+    only a full-dimensional support carries an exact certificate: the
+    dual's own support is tried next, then weights bounded away from zero
+    on the whole working set.
+    """
+    keep = lam > 1e-12 * max(lam.max(), 1e-300)
+    support = J[keep]
+    tries = (lambda: _polish_certificate(W, b, i, support),
+             lambda: (support, lam[keep] / lam[keep].sum()),
+             lambda: _interior_weights(W, b, i, J))
+    for attempt in tries:
+        j, weights = attempt()
+        if len(j) and _certificate_holds(W, b, i, j, weights):
+            return j, weights
+    return None
+
+
 def _decide_by_lp(W, b, i, h0, box, k0, max_rounds):
     """Constraint generation for word `i`: (status, witness, margin, tol, cert, n).
 
@@ -177,19 +199,9 @@ def _decide_by_lp(W, b, i, h0, box, k0, max_rounds):
             r, x, lam = _lp(W, b, i, J, box)
             n_lp += 1
             if r <= 0:
-                keep = lam > 1e-12 * max(lam.max(), 1e-300)
-                support = J[keep]
-                # the polished weights are sparser, but on rounded data (an
-                # interior word that was a convex combination of a few others
-                # before rounding) only a full-dimensional support carries an
-                # exact certificate: the dual's own support is tried next
-                tries = (lambda: _polish_certificate(W, b, i, support),
-                         lambda: (support, lam[keep] / lam[keep].sum()),
-                         lambda: _interior_weights(W, b, i, J))
-                for attempt in tries:
-                    j, weights = attempt()
-                    if len(j) and _certificate_holds(W, b, i, j, weights):
-                        return UNARGMAXABLE, None, np.nan, np.nan, (j, weights), n_lp
+                cert = _certificate_from_dual(W, b, i, J, lam)
+                if cert is not None:
+                    return UNARGMAXABLE, None, np.nan, np.nan, cert, n_lp
                 return *undecided, n_lp
             margin, tol = _margins(W, b, x[None], np.array([i]))
             if _witness_holds(W, b, x[None], [i], margin, tol)[0]:
