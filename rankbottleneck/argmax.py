@@ -73,11 +73,13 @@ from .feasibility._argmax_lp import (
     UNDECIDED,
     _certificate_holds,
     _decide_by_lp,
+    _decide_exactly,
     _lp,
     _LPFailed,
     _margins,
     _witness_holds,
 )
+from .feasibility._proof import tiers_hold
 from .feasibility._scale import to_unit
 from .layers import MixtureLayer, PointwiseLayer
 
@@ -90,7 +92,7 @@ __all__ = [
     "dominating_word",
 ]
 
-METHODS = ("duplicate", "self", "whitened", "random", "projection", "lp")
+METHODS = ("duplicate", "self", "whitened", "random", "projection", "lp", "exact")
 
 
 # ---------------------------------------------------------------------------
@@ -124,6 +126,10 @@ class ArgmaxReport:
     n_lp : int
         Linear programs solved (constraint-generation rounds included).
     seconds : float
+    exact_witnesses : dict
+        ``{i: tuple of Fraction}`` for argmaxable words whose region is too
+        thin for a float context to hit (found by the exact simplex; their
+        row of `witnesses` is the nearest float, for display).
     """
 
     mask: np.ndarray = field(repr=False)
@@ -135,6 +141,7 @@ class ArgmaxReport:
     certificates: dict = field(repr=False)
     n_lp: int = 0
     seconds: float = 0.0
+    exact_witnesses: dict = field(default_factory=dict, repr=False)
 
     @property
     def M(self):
@@ -178,6 +185,10 @@ class ArgmaxReport:
                              f"layer this report decided); got shape {W.shape}")
         bad = []
         idx = np.flatnonzero(self.status == ARGMAXABLE)
+        for i, x in self.exact_witnesses.items():
+            if not tiers_hold(W, b, np.array(x, dtype=object), [[i]]):
+                bad.append(i)
+        idx = idx[~np.isin(idx, list(self.exact_witnesses))]
         for start in range(0, len(idx), 256):
             block = idx[start:start + 256]
             H = self.witnesses[block]
@@ -266,6 +277,7 @@ class _Decisions:
         self.margins = np.full(M, np.nan)
         self.tols = np.full(M, np.nan)
         self.certificates = {}
+        self.exact_witnesses = {}
         self.n_lp = 0
 
     def undecided(self):
@@ -287,7 +299,8 @@ class _Decisions:
         return ArgmaxReport(self.status == ARGMAXABLE, self.status, self.method,
                             self.witnesses, np.ldexp(self.margins, self.exponent),
                             np.ldexp(self.tols, self.exponent),
-                            self.certificates, self.n_lp, seconds)
+                            self.certificates, self.n_lp, seconds,
+                            self.exact_witnesses)
 
 
 def _whitening(W):
@@ -400,8 +413,26 @@ def _phase_lp(dec, start_of, max_rounds, after_each=None):
         elif st == UNARGMAXABLE:
             dec.method[i] = "lp"
             dec.certificates[int(i)] = cert
+        elif dec.box is None:
+            _decide_exactly_into(dec, i)
         if after_each is not None:
             after_each()
+
+
+def _decide_exactly_into(dec, i):
+    """A word the LP left undecided, by the exact simplex (small layers)."""
+    exact = _decide_exactly(dec.W, dec.b, i)
+    if exact is None or exact[0] == UNDECIDED:
+        return
+    st, x, margin, cert = exact
+    dec.status[i], dec.method[i] = st, "exact"
+    if st == UNARGMAXABLE:
+        dec.certificates[int(i)] = cert
+        return
+    if x.dtype == object:
+        dec.exact_witnesses[int(i)] = tuple(x)
+        x = np.array([float(v) for v in x])
+    dec.witnesses[i], dec.margins[i], dec.tols[i] = x, margin, 0.0
 
 
 _ELSEWHERE = 2      # a word another task decides (argmaxable on a cluster)
@@ -436,6 +467,8 @@ def _decide_words(W, b, words, *, seed, n_random, projection_rounds, box, block,
     _run_phases(dec, np.random.default_rng(seed), n_random, projection_rounds, block,
                 max_lp_rounds)
     certs = {i: c for i, c in dec.certificates.items() if mine[i]}
+    certs.update({("exact witness", i): x for i, x in dec.exact_witnesses.items()
+                  if mine[i]})
     return (words, dec.status[words], dec.method[words], dec.witnesses[words],
             dec.margins[words], dec.tols[words], certs, dec.n_lp)
 
@@ -522,7 +555,11 @@ def argmaxable(W, bias=None, *, seed=0, n_random=None, projection_rounds=20,
                 client, _decide_words, W, b, options):
             dec.status[words], dec.method[words] = st, how
             dec.witnesses[words], dec.margins[words], dec.tols[words] = wit, margins, tols
-            dec.certificates.update(certs)
+            for key, value in certs.items():
+                if isinstance(key, tuple):         # ("exact witness", i)
+                    dec.exact_witnesses[key[1]] = value
+                else:
+                    dec.certificates[key] = value
             dec.n_lp += n_lp
         report = dec.report(time.perf_counter() - start)
         # (a boxed certificate fails the unboxed check by design: see `box`)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.optimize
 
+from . import _exact
 from ._proof import argmax_combination, pair_tolerance, prove, score_error, tiers_hold
 
 __all__: list[str] = []
@@ -42,10 +43,10 @@ def _margins(W, b, H, idx):
 
 def _witness_holds(W, b, H, idx, margin, tol):
     """Which candidates are witnesses: the rigorous float test, then an exact
-    one (:func:`._proof.tiers_hold`) where the margin is positive but within
-    its bound."""
+    one (:func:`._proof.tiers_hold`) where the margin is within its bound of
+    zero (either sign: the float margin itself may have the wrong one)."""
     ok = margin > tol
-    for k in np.flatnonzero(~ok & (margin > 0)):
+    for k in np.flatnonzero(~ok & (margin > -tol)):
         ok[k] = tiers_hold(W, b, H[k], [[idx[k]]])
     return ok
 
@@ -215,6 +216,29 @@ def _decide_by_lp(W, b, i, h0, box, k0, max_rounds):
     return *undecided, n_lp
 
 
+def _decide_exactly(W, b, i):
+    """Word `i` decided in exact rational arithmetic (:mod:`._exact`), for a
+    small layer the LP left undecided: ``(status, witness, margin, cert)``
+    or None when the layer is too large. The witness is a float array when
+    a float context is exact, else an object array of Fractions; its margin
+    is the exact one, rounded."""
+    ans = _exact.answer(W, b, [[i]], tiers_hold)
+    if ans is None:
+        return None
+    if ans[0]:
+        x = ans[1]
+        z = _exact.scores(W, b, x)
+        margin = min(z[i] - v for j, v in enumerate(z) if j != i)
+        return ARGMAXABLE, x, float(margin), None
+    _, pairs, y = ans
+    j = np.array([c for (_, c), v in zip(pairs, y) if v > 0], dtype=int)
+    lam = np.array([float(v) for v in y if v > 0])
+    lam = lam / lam.sum()
+    if len(j) and _certificate_holds(W, b, i, j, lam):
+        return UNARGMAXABLE, None, np.nan, (j, lam)
+    return UNDECIDED, None, np.nan, None
+
+
 def _raised_bias_argmaxable(W, b, t, box=None):
     """Words ``i`` with ``z_i > z_j - t`` for all ``j ≠ i`` at some context.
 
@@ -232,5 +256,8 @@ def _raised_bias_argmaxable(W, b, t, box=None):
             mask[i] = True
             continue
         st, *_ = _decide_by_lp(W, bi, i, W[i], box, min(M - 1, 64), 50)
+        if st == UNDECIDED and box is None:
+            exact = _decide_exactly(W, bi, i)
+            st = st if exact is None else exact[0]
         mask[i] = st == ARGMAXABLE
     return mask

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.optimize
 
+from . import _exact
 from ._argmax_lp import _LP_ATTEMPTS, _LPFailed
 from ._proof import Combination, pair_tolerance, prove, score_error, tiers_hold
 
@@ -224,16 +225,23 @@ def _rounding_bound(system, W, b, H):
 
 def _holds(system, W, b, x, margin, tol):
     """Whether `x` is a witness: the rigorous float test, then the exact one
-    for a positive margin within its bound."""
+    for a margin within its bound of zero. A rational `x` (an object array
+    from the exact simplex) is checked exactly."""
+    if np.asarray(x).dtype == object:
+        return bool(system.tiers and not system.c.any()
+                    and tiers_hold(W, b, x, system.tiers))
     if margin > tol:
         return True
-    return bool(margin > 0 and system.tiers and not system.c.any()
+    return bool(margin > -tol and system.tiers and not system.c.any()
                 and tiers_hold(W, b, x, system.tiers))
 
 
 def _at(system, W, b, x):
     """Scores at context `x`, the question's margin there and its rounding
-    bound."""
+    bound (a rational `x` is rounded first: the figures are for display)."""
+    x = np.asarray(x)
+    if x.dtype == object:
+        x = x.astype(np.float64)
     z = W @ x + b
     with np.errstate(invalid="ignore"):
         margin = float(system.margin(z[None])[0])
@@ -254,6 +262,47 @@ def _strongest_rest(system, z, k, exclude):
 
 
 def _decide(system, W, b, h0, *, box=None, k0=64, max_rounds=50):
+    """Constraint generation, then for a small question the float engine
+    left undecided, the exact simplex (:mod:`._exact`): ``(feasible,
+    witness, margin, tol, cert, n_lp)`` (see :func:`_decide_float`)."""
+    out = _decide_float(system, W, b, h0, box=box, k0=k0, max_rounds=max_rounds)
+    if out[0] is not None or box is not None or not system.tiers or system.c.any():
+        return out
+    ans = _exact.answer(W, b, system.tiers, tiers_hold)
+    if ans is None:
+        return out
+    if ans[0]:
+        x = ans[1]
+        _, margin, _ = _at(system, W, b, x)
+        return True, x, margin, 0.0, None, out[5]
+    cert = _pair_multipliers(system, *ans[1:])
+    if _certificate_holds(system, W, b, cert):
+        return False, None, np.nan, np.nan, cert, out[5]
+    return out
+
+
+def _pair_multipliers(system, pairs, y):
+    """The exact simplex's multipliers on pairs ``z_a > z_c`` as the
+    system's own ``ν`` and the other words' ``μ`` (same identity)."""
+    words = system.words.tolist()
+    last = len(system.tiers) - 1
+    nu = np.zeros(len(system.kind))
+    rest_mu = {}
+    for (a, c), v in zip(pairs, y):
+        v = float(v)
+        if v == 0:
+            continue
+        if c in words:                         # between tiers (an ordering)
+            nu[words.index(a)] += v
+        else:
+            row = words.index(a) if last == 0 else last
+            nu[row] += v
+            rest_mu[c] = rest_mu.get(c, 0.0) + v
+    rest = np.array(sorted(rest_mu), dtype=int)
+    return _Multipliers(nu, rest, np.array([rest_mu[j] for j in rest]))
+
+
+def _decide_float(system, W, b, h0, *, box=None, k0=64, max_rounds=50):
     """Constraint generation: ``(feasible, witness, margin, tol, cert, n_lp)``.
 
     ``feasible`` is True (verified witness), False (verified multipliers) or

@@ -150,11 +150,30 @@ def tiers_hold(W, b, x, tiers):
     this the top-k list in this order". Exact for the given floats: no
     tolerance, whatever their scale.
     """
-    x = np.asarray(x, dtype=np.float64)
-    if x.shape != (W.shape[1],) or not np.all(np.isfinite(x)):
-        return False
     tiers = [np.asarray(t, dtype=int).reshape(-1) for t in tiers]
     rest = np.setdiff1d(np.arange(W.shape[0]), np.concatenate(tiers))
+    x = np.asarray(x)
+    if x.dtype == object:
+        # a rational witness (from the exact simplex): exact scores throughout
+        if x.shape != (W.shape[1],):
+            return False
+        xq = [Fraction(v) for v in x.tolist()]
+        z = {}
+
+        def exact_rational(words):
+            for w in words:
+                if int(w) not in z:
+                    z[int(w)] = sum((Fraction(a) * c for a, c in
+                                     zip(W[w].tolist(), xq)), Fraction(b[w]))
+            return z
+
+        lo = np.full(W.shape[0], -np.inf)     # nothing known: all exact
+        hi = np.full(W.shape[0], np.inf)
+        pairs = list(zip(tiers[:-1], tiers[1:])) + [(tiers[-1], rest)]
+        return all(_above(lo, hi, up, low, exact_rational) for up, low in pairs)
+    x = x.astype(np.float64)
+    if x.shape != (W.shape[1],) or not np.all(np.isfinite(x)):
+        return False
     ref = int(tiers[-1][0])
     lo, hi = _intervals(W, b, x, ref)
     cache = {}
@@ -388,9 +407,11 @@ def prove(W, b, comb):
 
     The columns used are those the solver weighted (``u0 ≠ 0``). As many of
     them as there are independent equations are solved for; the others keep
-    their float weights (exact rationals), which must be non-negative. The
-    solve is exact when at most :data:`EXACT_SUPPORT` columns are solved
-    for, otherwise verified (Rump's enclosure).
+    their float weights (exact rationals), which must be non-negative. A
+    square system is tried by the verified solve (Rump's enclosure) first;
+    when that cannot separate a weight from zero, or the system is not
+    square, it is solved exactly if at most :data:`EXACT_SUPPORT` columns
+    are solved for.
     """
     cols = np.flatnonzero(comb.u0 != 0)
     if len(cols) == 0 or not comb.norm[cols].any():
@@ -405,10 +426,11 @@ def prove(W, b, comb):
     n_eq = G.shape[0]
     basic = cols[_basis(G, n_eq)]
     fixed = np.setdiff1d(cols, basic)
-    if len(basic) <= EXACT_SUPPORT:
-        u = _prove_exact(W, b, comb, cols, basic, fixed)
-    else:
+    u = None
+    if len(basic) == n_eq:            # square: the verified solve is cheapest
         u = _prove_enclosure(W, b, comb, cols, basic, fixed)
+    if u is None and len(basic) <= EXACT_SUPPORT:
+        u = _prove_exact(W, b, comb, cols, basic, fixed)
     if u is None:
         return None
     # the proof is for a certificate on this support; the stated weights
