@@ -59,6 +59,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import operator
 import time
 from dataclasses import dataclass, field
 
@@ -829,12 +830,26 @@ def realizable_fraction(layer_or_W, k, bias=None, *, question="set", n_samples=2
 # ---------------------------------------------------------------------------
 
 
-def _unsigned_stirling_row(n):
-    """``|s(n, n - i)|`` for ``i = 0..n-1``: the elementary symmetric
-    polynomials of ``1, …, n-1`` (exact integers)."""
+def _unsigned_stirling_head(n, d):
+    """``|s(n, n - i)|`` for ``i = 0..d``: the elementary symmetric
+    polynomials ``e_i`` of ``1, …, n-1`` (exact integers), in ``O(d²)``
+    integer operations whatever `n`.
+
+    The power sums ``p_k = Σ_{j<n} j^k`` follow from the telescoping
+    identity ``Σ_{m≤k} C(k+1, m) p_m = n^{k+1} - 1``, and the ``e_i`` from
+    Newton's identities ``i e_i = Σ_{k=1}^{i} (-1)^{k-1} e_{i-k} p_k``; every
+    division is exact.
+    """
+    d = min(d, n - 1)
+    p, power, binom = [n - 1], n, [1, 1]        # binom: row k of Pascal's triangle
+    for k in range(1, d + 1):
+        power *= n
+        binom = [1, *map(operator.add, binom[:-1], binom[1:]), 1]
+        p.append((power - 1 - sum(map(operator.mul, binom[:k], p))) // (k + 1))
+    signed = [0] + [pk if k % 2 else -pk for k, pk in enumerate(p) if k]
     e = [1]
-    for j in range(1, n):
-        e = [a + j * b for a, b in zip(e + [0], [0] + e)]
+    for i in range(1, d + 1):
+        e.append(sum(map(operator.mul, reversed(e), signed[1:i + 1])) // i)
     return e
 
 
@@ -875,7 +890,7 @@ def ranking_count(n_words, d, *, bias=False):
         raise TypeError(f"bias must be True or False; got {bias!r}")
     if d >= M - 1:
         return math.factorial(M)
-    b = _unsigned_stirling_row(M)
+    b = _unsigned_stirling_head(M, d)
     if bias:
         return sum(b[:d + 1])
     return 2 * sum(b[i] for i in range(d - 1, -1, -2))

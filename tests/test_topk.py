@@ -8,7 +8,7 @@ import pytest
 
 import rankbottleneck as rb
 from rankbottleneck import activations as act
-from rankbottleneck.topk import _unsigned_stirling_row
+from rankbottleneck.topk import _unsigned_stirling_head
 
 
 def _sampled_tops(W, b, k, n, rng, question="set"):
@@ -30,9 +30,25 @@ def _sampled_tops(W, b, k, n, rng, question="set"):
 
 def test_stirling_row_matches_sympy():
     from sympy.functions.combinatorial.numbers import stirling
-    for n in range(1, 9):
-        assert _unsigned_stirling_row(n) == [
-            int(stirling(n, n - i, kind=1, signed=False)) for i in range(n)]
+    for n in (*range(1, 9), 40, 301):
+        for d in (1, 2, 5, n - 1, n + 3):
+            head = _unsigned_stirling_head(n, d)
+            assert head == [int(stirling(n, n - i, kind=1, signed=False))
+                            for i in range(min(d, n - 1) + 1)], (n, d)
+
+
+def test_ranking_count_at_vocabulary_size():
+    """Only d + 1 Stirling numbers are formed: a 30,000-word layer in
+    d = 384 is counted exactly (against the truncated product
+    ``Π (1 + j t)`` on a smaller case)."""
+    q = rb.ranking_count(30000, 384)
+    assert q % 2 == 0 and q.bit_length() > 8000
+    e = [1] + [0] * 12
+    for j in range(1, 500):
+        for i in range(12, 0, -1):
+            e[i] += j * e[i - 1]
+    assert rb.ranking_count(500, 12, bias=True) == sum(e)
+    assert rb.ranking_count(500, 12) == 2 * sum(e[11::-2])
 
 
 @pytest.mark.parametrize("M, d, bias", [
