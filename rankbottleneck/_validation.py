@@ -176,3 +176,24 @@ def _check_fits_in_memory(nbytes, what, instead):
             f"{what} would need {_format_bytes(nbytes)} but only "
             f"{_format_bytes(available)} is available; {instead}"
         )
+
+
+def _check_embeddings(W, bias):
+    """`W` (M, d) and `bias` (M,) as float64 arrays, checked (bias None:
+    zeros): the linear layer ``z = W x + b`` every feasibility question is
+    asked of."""
+    W = _as_float_array(W, "W", ndim=2, min_size=0).astype(np.float64, copy=False)
+    if W.shape[1] == 0:
+        raise ValueError(f"W must have d ≥ 1 columns; got shape {W.shape}")
+    if W.shape[0] < 1:
+        raise ValueError(f"W must have at least 1 row (word); got shape {W.shape}")
+    if bias is None:
+        b = np.zeros(W.shape[0])
+    else:
+        b = _as_float_array(bias, "bias", ndim=1).astype(np.float64, copy=False)
+        if b.shape[0] != W.shape[0]:
+            raise ValueError(
+                f"bias must have shape ({W.shape[0]},) to match W {W.shape}; got "
+                f"shape {b.shape}"
+            )
+    return W, b

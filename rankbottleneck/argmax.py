@@ -66,7 +66,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ._progress import progress_bar
-from ._validation import _as_float_array, _as_int, _as_scalar, _check_fits_in_memory
+from ._validation import (
+    _as_float_array,
+    _as_int,
+    _as_scalar,
+    _check_embeddings,
+    _check_fits_in_memory,
+)
 from .feasibility._argmax_lp import (
     ARGMAXABLE,
     UNARGMAXABLE,
@@ -79,6 +85,7 @@ from .feasibility._argmax_lp import (
     _margins,
     _witness_holds,
 )
+from .feasibility._candidates import whitening
 from .feasibility._proof import tiers_hold
 from .feasibility._scale import to_unit
 from .layers import MixtureLayer, PointwiseLayer
@@ -242,24 +249,6 @@ class ArgmaxReport:
 # ---------------------------------------------------------------------------
 
 
-def _check_embeddings(W, bias):
-    W = _as_float_array(W, "W", ndim=2, min_size=0).astype(np.float64, copy=False)
-    if W.shape[1] == 0:
-        raise ValueError(f"W must have d ≥ 1 columns; got shape {W.shape}")
-    if W.shape[0] < 1:
-        raise ValueError(f"W must have at least 1 row (word); got shape {W.shape}")
-    if bias is None:
-        b = np.zeros(W.shape[0])
-    else:
-        b = _as_float_array(bias, "bias", ndim=1).astype(np.float64, copy=False)
-        if b.shape[0] != W.shape[0]:
-            raise ValueError(
-                f"bias must have shape ({W.shape[0]},) to match W {W.shape}; got "
-                f"shape {b.shape}"
-            )
-    return W, b
-
-
 class _Decisions:
     """What is known about every word so far: its status, how it was
     decided, and the evidence (witness, margin and its tolerance, or
@@ -301,20 +290,6 @@ class _Decisions:
                             np.ldexp(self.tols, self.exponent),
                             self.certificates, self.n_lp, seconds,
                             self.exact_witnesses)
-
-
-def _whitening(W):
-    """Mean ``μ`` and (ridged) inverse covariance of the rows of `W`: in
-    ``h = Σ⁻¹(w_i - μ)`` anisotropic embeddings look isotropic."""
-    d = W.shape[1]
-    mu = W.mean(axis=0)
-    if W.shape[0] < 2:
-        return mu, np.eye(d)
-    cov = np.cov(W, rowvar=False).reshape(d, d)
-    spread = np.trace(cov) / d
-    if not (np.isfinite(spread) and spread > 0):
-        return mu, np.eye(d)      # all rows equal: nothing to whiten
-    return mu, np.linalg.inv(cov + 1e-10 * spread * np.eye(d))
 
 
 def _phase_duplicates(dec):
@@ -443,7 +418,7 @@ def _run_phases(dec, rng, n_random, projection_rounds, block, max_lp_rounds,
     W = dec.W
     _phase_duplicates(dec)
     advance("duplicates")
-    mu, whiten = _whitening(W)
+    mu, whiten = whitening(W)
     _phase_candidates(dec, mu, whiten, block)
     advance("candidates")
     _phase_random(dec, whiten, rng, n_random, block)

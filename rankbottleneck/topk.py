@@ -66,8 +66,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ._progress import progress_bar
-from ._validation import _as_int, _as_scalar
-from .argmax import _check_embeddings, _whitening
+from ._validation import _as_int, _as_scalar, _check_embeddings
+from .feasibility._candidates import whitening
 from .feasibility._orderlp import (
     _at,
     _certificate_holds,
@@ -380,7 +380,7 @@ def _decide_many(W, b, Q, question, *, box=None, block=256, progress=None,
     # unit scale (exact): the witnesses and multipliers hold unchanged for
     # the data as given
     W, b, _ = to_unit(W, b)
-    mu, whiten = _whitening(W) if W.shape[0] > 1 else (W.mean(0), np.eye(W.shape[1]))
+    mu, whiten = whitening(W)
     feasible = np.full(n, None, dtype=object)
     method = np.full(n, "", dtype="<U10")
     best_h = np.zeros((n, W.shape[1]))

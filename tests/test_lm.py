@@ -375,13 +375,14 @@ def test_smollm2_hard_words_are_decided_by_the_boxed_lp(smollm2):
     # boxed one (exact for a head without bias) a handful
     from rankbottleneck import argmax as A
     from rankbottleneck.feasibility._argmax_lp import ARGMAXABLE
+    from rankbottleneck.feasibility._candidates import whitening
 
     W = load_embeddings(smollm2).W.astype(np.float64)
     dec = A._Decisions(W, np.zeros(W.shape[0]), None)
     hard = np.array([4, 190, 657])
     dec.status[:] = ARGMAXABLE
     dec.status[hard] = -1
-    mu, whiten = A._whitening(W)
+    mu, whiten = whitening(W)
     A._phase_lp(dec, lambda i: (W[i] - mu) @ whiten, max_rounds=50)
     assert np.all(dec.status[hard] == ARGMAXABLE)
     assert dec.n_lp <= 40

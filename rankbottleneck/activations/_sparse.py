@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._validation import _as_scalar
-from ..feasibility._argmax_lp import _raised_bias_argmaxable
+from ..feasibility._argmax_lp import raised_bias_argmaxable
 from ._base import _log_normalize, _on_last_axis, logsumexp
 from ._registry import REQUIRED, Activation
 
@@ -239,7 +239,7 @@ def _t_softmax_support(W, b, t):
     word ``i`` with its own bias raised by ``t`` (exact, with verified
     witnesses and LP certificates)."""
     t = _as_scalar(t, "t", low=0, low_open=True)
-    return (_raised_bias_argmaxable(W, b, t),
+    return (raised_bias_argmaxable(W, b, t),
             f"LP with every competitor's bias raised by t = {t}")
 
 

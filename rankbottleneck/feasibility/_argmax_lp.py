@@ -239,7 +239,7 @@ def _decide_exactly(W, b, i):
     return UNDECIDED, None, np.nan, None
 
 
-def _raised_bias_argmaxable(W, b, t, box=None):
+def raised_bias_argmaxable(W, b, t, box=None):
     """Words ``i`` with ``z_i > z_j - t`` for all ``j ≠ i`` at some context.
 
     The argmax problem of word ``i`` with its own bias raised by ``t``,

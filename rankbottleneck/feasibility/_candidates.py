@@ -1,0 +1,21 @@
+"""Cheap candidate contexts, shared by every question builder."""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__: list[str] = []
+
+
+def whitening(W):
+    """Mean ``μ`` and (ridged) inverse covariance of the rows of `W`: in
+    ``h = Σ⁻¹(w_i - μ)`` anisotropic embeddings look isotropic."""
+    d = W.shape[1]
+    mu = W.mean(axis=0)
+    if W.shape[0] < 2:
+        return mu, np.eye(d)
+    cov = np.cov(W, rowvar=False).reshape(d, d)
+    spread = np.trace(cov) / d
+    if not (np.isfinite(spread) and spread > 0):
+        return mu, np.eye(d)      # all rows equal: nothing to whiten
+    return mu, np.linalg.inv(cov + 1e-10 * spread * np.eye(d))
