@@ -186,7 +186,10 @@ def test_a_killed_worker_costs_only_its_blocks(client, tmp_path):
 
 
 def test_a_task_too_large_for_a_worker_is_refused_before_it_is_sent():
-    small = local_cluster(1, memory_limit="60MB")
+    # 250 MB: above an idle worker (~110 MB), so the nanny does not restart it
+    # while the pass is refused (the task needs about 200 MiB, the refusal
+    # line is 70% of the limit)
+    small = local_cluster(1, memory_limit="250MB")
     try:
         H, W, _ = rb.contexts_and_words(3000, 4000, 6, seed=6)
         layer = rb.PointwiseLayer(W, activation="sigsoftmax")

@@ -340,7 +340,8 @@ def _decide_float(system, W, b, h0, *, box=None, k0=64, max_rounds=50):
             n_lp += 1
             if r <= 0:
                 cert = _polish(system, W, b, J, lam_ub, lam_eq)
-                if not _certificate_holds(system, W, b, cert) and box is not None:
+                proved = _certificate_holds(system, W, b, cert)
+                if not proved and box is not None:
                     # the box may hold part of the dual: ask again without it
                     r, v, lam_ub, lam_eq = _solve(system, W, b, J, None)
                     n_lp += 1
@@ -348,8 +349,9 @@ def _decide_float(system, W, b, h0, *, box=None, k0=64, max_rounds=50):
                         box = None
                     else:
                         cert = _polish(system, W, b, J, lam_ub, lam_eq)
+                        proved = _certificate_holds(system, W, b, cert)
                 if r <= 0:
-                    if _certificate_holds(system, W, b, cert):
+                    if proved:
                         return False, None, np.nan, np.nan, cert, n_lp
                     return None, None, np.nan, np.nan, None, n_lp
             x = v[:W.shape[1]]

@@ -343,12 +343,12 @@ def _prove_exact(W, b, comb, cols, basic, fixed):
     return [u[j] for j in cols.tolist()] if const <= 0 else None
 
 
-def _prove_enclosure(W, b, comb, cols, basic, fixed):
+def _prove_enclosure(W, b, comb, cols, basic, fixed, system=None):
     """Float multipliers on `cols` whose exact counterpart provably exists:
     the `fixed` ones at their float values ``u0``, the `basic` ones (as many
     as there are equations) enclosed by Rump's verified linear solve; or
-    None."""
-    G, dG, c, dc = _float_system(W, b, comb, cols)
+    None. `system` is :func:`_float_system` of `cols`, if already formed."""
+    G, dG, c, dc = system if system is not None else _float_system(W, b, comb, cols)
     n = G.shape[0]
     pos = {j: k for k, j in enumerate(cols.tolist())}
     B = np.array([pos[j] for j in basic.tolist()], dtype=int)
@@ -422,13 +422,14 @@ def prove(W, b, comb):
         return None
     comb = Combination(comb.words, comb.C, comb.Y, comb.norm, comb.free, comb.const,
                        comb.u0 / mass)
-    G, _, _, _ = _float_system(W, b, comb, cols)
+    system = _float_system(W, b, comb, cols)
+    G = system[0]
     n_eq = G.shape[0]
-    basic = cols[_basis(G, n_eq)]
+    basic = cols if len(cols) == n_eq else cols[_basis(G, n_eq)]
     fixed = np.setdiff1d(cols, basic)
     u = None
     if len(basic) == n_eq:            # square: the verified solve is cheapest
-        u = _prove_enclosure(W, b, comb, cols, basic, fixed)
+        u = _prove_enclosure(W, b, comb, cols, basic, fixed, system)
     if u is None and len(basic) <= EXACT_SUPPORT:
         u = _prove_exact(W, b, comb, cols, basic, fixed)
     if u is None:
