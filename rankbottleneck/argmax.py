@@ -86,7 +86,7 @@ from .feasibility._argmax_lp import (
     _witness_holds,
 )
 from .feasibility._candidates import whitening
-from .feasibility._proof import tiers_hold
+from .feasibility._proof import max_row_norm1, tiers_hold
 from .feasibility._scale import to_unit
 from .layers import MixtureLayer, PointwiseLayer
 
@@ -191,6 +191,7 @@ class ArgmaxReport:
             raise ValueError(f"W must have shape {self.witnesses.shape} (the "
                              f"layer this report decided); got shape {W.shape}")
         bad = []
+        w1 = max_row_norm1(W)
         idx = np.flatnonzero(self.status == ARGMAXABLE)
         for i, x in self.exact_witnesses.items():
             if not tiers_hold(W, b, np.array(x, dtype=object), [[i]]):
@@ -199,7 +200,7 @@ class ArgmaxReport:
         for start in range(0, len(idx), 256):
             block = idx[start:start + 256]
             H = self.witnesses[block]
-            margin, tol = _margins(W, b, H, block)
+            margin, tol = _margins(W, b, H, block, w1)
             bad += list(block[~_witness_holds(W, b, H, block, margin, tol)])
         for i, (j, lam) in self.certificates.items():
             if not _certificate_holds(W, b, i, j, lam):
@@ -260,6 +261,7 @@ class _Decisions:
         # the data were scaled by 2**-exponent (feasibility._scale): margins
         # are reported in the user's units
         self.exponent = exponent
+        self.w1 = max_row_norm1(W)     # once: every score bound needs it
         self.status = np.full(M, UNDECIDED, dtype=np.int8)
         self.method = np.full(M, "", dtype="<U10")
         self.witnesses = np.full((M, d), np.nan)
@@ -274,7 +276,7 @@ class _Decisions:
 
     def accept(self, idx, H, how):
         """Mark the words `idx` argmaxable where their contexts `H` verify."""
-        margin, tol = _margins(self.W, self.b, H, idx)
+        margin, tol = _margins(self.W, self.b, H, idx, self.w1)
         ok = _witness_holds(self.W, self.b, H, idx, margin, tol)
         if self.box is not None:
             ok &= np.all(np.abs(H) <= self.box, axis=1)
@@ -379,7 +381,7 @@ def _phase_lp(dec, start_of, max_rounds, after_each=None):
     lp_box = 1.0 if dec.box is None and not np.any(b) else dec.box
     for i in dec.undecided():
         st, x, margin, tol, cert, n = _decide_by_lp(W, b, i, start_of(i), lp_box,
-                                                    k0, max_rounds)
+                                                    k0, max_rounds, dec.w1)
         dec.n_lp += n
         dec.status[i] = st
         if st == ARGMAXABLE:

@@ -78,6 +78,7 @@ from .feasibility._orderlp import (
     _score_rounding,
     _set_system,
 )
+from .feasibility._proof import max_row_norm1
 from .feasibility._scale import to_unit
 from .layers import MixtureLayer, PointwiseLayer
 
@@ -330,10 +331,10 @@ def _slacks(W, b, Q, H, question):
     return np.concatenate([S[:, :-1] - S[:, 1:], S[:, -1:] - rest], axis=1), c_rest
 
 
-def _batch_margins(W, b, Q, H, question):
+def _batch_margins(W, b, Q, H, question, w1=None):
     """Each question's margin at its candidate context, and its rounding bound."""
     slack, _ = _slacks(W, b, Q, H, question)
-    return slack.min(axis=1), _score_rounding(W, b, H)
+    return slack.min(axis=1), _score_rounding(W, b, H, w1=w1)
 
 
 def _worst_pair(W, b, Q, H, question):
@@ -381,6 +382,7 @@ def _decide_many(W, b, Q, question, *, box=None, block=256, progress=None,
     # the data as given
     W, b, _ = to_unit(W, b)
     mu, whiten = whitening(W)
+    w1 = max_row_norm1(W)
     feasible = np.full(n, None, dtype=object)
     method = np.full(n, "", dtype="<U10")
     best_h = np.zeros((n, W.shape[1]))
@@ -393,7 +395,7 @@ def _decide_many(W, b, Q, question, *, box=None, block=256, progress=None,
             cands = _candidates(W, q, question, mu, whiten)
             best = np.full(len(q), -np.inf)
             for H in cands:
-                margin, tol = _batch_margins(W, b, q, H, question)
+                margin, tol = _batch_margins(W, b, q, H, question, w1)
                 if box is not None:
                     margin = np.where(np.all(np.abs(H) <= box, axis=1), margin, -np.inf)
                 better = margin > best
@@ -406,7 +408,7 @@ def _decide_many(W, b, Q, question, *, box=None, block=256, progress=None,
             todo = np.flatnonzero(feasible[s:s + len(q)] == None)  # noqa: E711
             if len(todo):
                 H = _project(W, b, q[todo], best_h[s + todo], question, whiten, 30)
-                margin, tol = _batch_margins(W, b, q[todo], H, question)
+                margin, tol = _batch_margins(W, b, q[todo], H, question, w1)
                 if box is not None:
                     margin = np.where(np.all(np.abs(H) <= box, axis=1), margin, -np.inf)
                 for j in np.flatnonzero(margin > tol):
@@ -417,7 +419,7 @@ def _decide_many(W, b, Q, question, *, box=None, block=256, progress=None,
             for i in range(len(q)):
                 if feasible[s + i] is None:
                     f, x, _, _, cert, used = _decide(
-                        system_of(q[i]), W, b, best_h[s + i], box=box)
+                        system_of(q[i]), W, b, best_h[s + i], box=box, w1=w1)
                     n_lp += used
                     feasible[s + i], method[s + i] = f, "lp" if f is not None else ""
                     if f:

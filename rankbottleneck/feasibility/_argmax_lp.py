@@ -16,14 +16,21 @@ import numpy as np
 import scipy.optimize
 
 from . import _exact
-from ._proof import argmax_combination, pair_tolerance, prove, score_error, tiers_hold
+from ._proof import (
+    argmax_combination,
+    max_row_norm1,
+    pair_tolerance,
+    prove,
+    score_error,
+    tiers_hold,
+)
 
 __all__: list[str] = []
 
 ARGMAXABLE, UNARGMAXABLE, UNDECIDED = 1, 0, -1
 
 
-def _margins(W, b, H, idx):
+def _margins(W, b, H, idx, w1=None):
     """Margins ``z_i - max_{j≠i} z_j`` of candidate contexts and their bounds.
 
     `H` (B, d) holds one candidate per word in `idx`. A margin above its
@@ -38,7 +45,7 @@ def _margins(W, b, H, idx):
     with np.errstate(invalid="ignore"):
         margin = own - S.max(axis=1)
     margin[np.isnan(margin)] = -np.inf
-    return margin, pair_tolerance(score_error(W, b, H))
+    return margin, pair_tolerance(score_error(W, b, H, w1))
 
 
 def _witness_holds(W, b, H, idx, margin, tol):
@@ -181,7 +188,7 @@ def _certificate_from_dual(W, b, i, J, lam):
     return None
 
 
-def _decide_by_lp(W, b, i, h0, box, k0, max_rounds):
+def _decide_by_lp(W, b, i, h0, box, k0, max_rounds, w1=None):
     """Constraint generation for word `i`: (status, witness, margin, tol, cert, n).
 
     The working set starts with the `k0` strongest competitors at `h0` (the
@@ -204,7 +211,7 @@ def _decide_by_lp(W, b, i, h0, box, k0, max_rounds):
                 if cert is not None:
                     return UNARGMAXABLE, None, np.nan, np.nan, cert, n_lp
                 return *undecided, n_lp
-            margin, tol = _margins(W, b, x[None], np.array([i]))
+            margin, tol = _margins(W, b, x[None], np.array([i]), w1)
             if _witness_holds(W, b, x[None], [i], margin, tol)[0]:
                 return ARGMAXABLE, x, margin[0], tol[0], None, n_lp
             new = np.setdiff1d(_strongest(W, b, x, i, k0, violators_only=True), J)
@@ -248,14 +255,15 @@ def raised_bias_argmaxable(W, b, t, box=None):
     """
     M = W.shape[0]
     mask = np.zeros(M, dtype=bool)
+    w1 = max_row_norm1(W)
     for i in range(M):
         bi = b.copy()
         bi[i] += t
-        margin, tol = _margins(W, bi, W[i][None], np.array([i]))
+        margin, tol = _margins(W, bi, W[i][None], np.array([i]), w1)
         if _witness_holds(W, bi, W[i][None], [i], margin, tol)[0]:
             mask[i] = True
             continue
-        st, *_ = _decide_by_lp(W, bi, i, W[i], box, min(M - 1, 64), 50)
+        st, *_ = _decide_by_lp(W, bi, i, W[i], box, min(M - 1, 64), 50, w1)
         if st == UNDECIDED and box is None:
             exact = _decide_exactly(W, bi, i)
             st = st if exact is None else exact[0]

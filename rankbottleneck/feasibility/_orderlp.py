@@ -209,18 +209,18 @@ def _polish(system, W, b, J, lam_ub, lam_eq):
     return _Multipliers(nu, np.asarray(J)[used], mu[used])
 
 
-def _score_rounding(W, b, H, n_terms=2, constant=0.0):
+def _score_rounding(W, b, H, n_terms=2, constant=0.0, w1=None):
     """What a margin made of score differences at contexts `H` must exceed
     to be proved positive (:func:`._proof.pair_tolerance`); `constant` is a
     system's largest constant, rounded in too."""
-    err = score_error(W, b, H)
+    err = score_error(W, b, H, w1)
     return pair_tolerance(err + 2 * np.finfo(np.float64).eps * abs(constant))
 
 
-def _rounding_bound(system, W, b, H):
+def _rounding_bound(system, W, b, H, w1=None):
     """Rigorous rounding bound of the question's margin at contexts `H`."""
     return _score_rounding(W, b, H, system.n_terms,
-                           np.abs(system.c).max(initial=0.0))
+                           np.abs(system.c).max(initial=0.0), w1)
 
 
 def _holds(system, W, b, x, margin, tol):
@@ -236,7 +236,7 @@ def _holds(system, W, b, x, margin, tol):
                 and tiers_hold(W, b, x, system.tiers))
 
 
-def _at(system, W, b, x):
+def _at(system, W, b, x, w1=None):
     """Scores at context `x`, the question's margin there and its rounding
     bound (a rational `x` is rounded first: the figures are for display)."""
     x = np.asarray(x)
@@ -246,7 +246,7 @@ def _at(system, W, b, x):
     with np.errstate(invalid="ignore"):
         margin = float(system.margin(z[None])[0])
     return (z, margin if not np.isnan(margin) else -np.inf,
-            float(_rounding_bound(system, W, b, x[None])[0]))
+            float(_rounding_bound(system, W, b, x[None], w1)[0]))
 
 
 def _strongest_rest(system, z, k, exclude):
@@ -261,11 +261,12 @@ def _strongest_rest(system, z, k, exclude):
     return top[np.isfinite(z[top])]
 
 
-def _decide(system, W, b, h0, *, box=None, k0=64, max_rounds=50):
+def _decide(system, W, b, h0, *, box=None, k0=64, max_rounds=50, w1=None):
     """Constraint generation, then for a small question the float engine
     left undecided, the exact simplex (:mod:`._exact`): ``(feasible,
     witness, margin, tol, cert, n_lp)`` (see :func:`_decide_float`)."""
-    out = _decide_float(system, W, b, h0, box=box, k0=k0, max_rounds=max_rounds)
+    out = _decide_float(system, W, b, h0, box=box, k0=k0, max_rounds=max_rounds,
+                        w1=w1)
     if out[0] is not None or box is not None or not system.tiers or system.c.any():
         return out
     ans = _exact.answer(W, b, system.tiers, tiers_hold)
@@ -302,7 +303,7 @@ def _pair_multipliers(system, pairs, y):
     return _Multipliers(nu, rest, np.array([rest_mu[j] for j in rest]))
 
 
-def _decide_float(system, W, b, h0, *, box=None, k0=64, max_rounds=50):
+def _decide_float(system, W, b, h0, *, box=None, k0=64, max_rounds=50, w1=None):
     """Constraint generation: ``(feasible, witness, margin, tol, cert, n_lp)``.
 
     ``feasible`` is True (verified witness), False (verified multipliers) or
@@ -325,7 +326,7 @@ def _decide_float(system, W, b, h0, *, box=None, k0=64, max_rounds=50):
             n_lp += 1
             if x is None:
                 break
-            z, margin, tol = _at(system, W, b, x)
+            z, margin, tol = _at(system, W, b, x, w1)
             if (_holds(system, W, b, x, margin, tol)
                     and (user_box is None or np.all(np.abs(x) <= user_box))):
                 return True, x, margin, tol, None, n_lp
@@ -355,7 +356,7 @@ def _decide_float(system, W, b, h0, *, box=None, k0=64, max_rounds=50):
                         return False, None, np.nan, np.nan, cert, n_lp
                     return None, None, np.nan, np.nan, None, n_lp
             x = v[:W.shape[1]]
-            z, margin, tol = _at(system, W, b, x)
+            z, margin, tol = _at(system, W, b, x, w1)
             if _holds(system, W, b, x, margin, tol):
                 return True, x, margin, tol, None, n_lp
             new = _strongest_rest(system, z, k0, J)

@@ -64,7 +64,16 @@ def _gamma(n):
 # ---------------------------------------------------------------------------
 
 
-def score_error(W, b, X):
+def max_row_norm1(W):
+    """``max_w ‖w‖₁``, rounded up: the one pass over `W` a score bound needs
+    (form it once per layer and pass it to :func:`score_error`)."""
+    d = W.shape[1]
+    with np.errstate(over="ignore"):
+        return float(_SAFE * (1 + _gamma(d)) * np.max(np.abs(W).sum(axis=1),
+                                                       initial=0.0))
+
+
+def score_error(W, b, X, w1=None):
     """Rigorous bound on the rounding of every score ``fl(W x + b)``.
 
     Per context (row of `X`), one bound valid for all words:
@@ -75,8 +84,8 @@ def score_error(W, b, X):
     """
     X = np.atleast_2d(X)
     d = W.shape[1]
+    w1 = max_row_norm1(W) if w1 is None else w1
     with np.errstate(over="ignore", invalid="ignore"):
-        w1 = _SAFE * (1 + _gamma(d)) * np.max(np.abs(W).sum(axis=1))
         bmax = np.max(np.abs(b), initial=0.0)
         xmax = np.max(np.abs(X), axis=1)
         err = _gamma(d + 2) * (w1 * xmax + bmax) * _SAFE + (d + 2) * _ETA
