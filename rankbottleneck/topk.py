@@ -78,7 +78,7 @@ from .feasibility._orderlp import (
     _score_rounding,
     _set_system,
 )
-from .feasibility._proof import max_row_norm1
+from .feasibility._proof import max_row_norm1, tiers_hold
 from .feasibility._scale import to_unit
 from .layers import MixtureLayer, PointwiseLayer
 
@@ -337,6 +337,17 @@ def _batch_margins(W, b, Q, H, question, w1=None):
     return slack.min(axis=1), _score_rounding(W, b, H, w1=w1)
 
 
+def _proved(W, b, Q, H, margin, tol, question):
+    """Which candidates are witnesses: the rigorous float test, then the
+    exact one (:func:`~rankbottleneck.feasibility._proof.tiers_hold`) where
+    a margin is within its bound of zero."""
+    ok = margin > tol
+    for i in np.flatnonzero(~ok & (margin > -tol)):
+        tiers = (Q[i],) if question == "set" else tuple(Q[i][:, None])
+        ok[i] = tiers_hold(W, b, H[i], tiers)
+    return ok
+
+
 def _worst_pair(W, b, Q, H, question):
     """Per question, the pair ``(a, c)`` that must satisfy ``z_a > z_c`` and
     has the smallest slack at `H`, with that slack."""
@@ -401,7 +412,8 @@ def _decide_many(W, b, Q, question, *, box=None, block=256, progress=None,
                 better = margin > best
                 best[better] = margin[better]
                 best_h[s:s + len(q)][better] = H[better]
-                ok = (margin > tol) & (feasible[s:s + len(q)] == None)  # noqa: E711
+                open_ = feasible[s:s + len(q)] == None  # noqa: E711
+                ok = _proved(W, b, q, H, margin, tol, question) & open_
                 for i in np.flatnonzero(ok):
                     feasible[s + i], method[s + i] = True, "candidate"
                     witnesses[s + i] = H[i]
@@ -411,7 +423,8 @@ def _decide_many(W, b, Q, question, *, box=None, block=256, progress=None,
                 margin, tol = _batch_margins(W, b, q[todo], H, question, w1)
                 if box is not None:
                     margin = np.where(np.all(np.abs(H) <= box, axis=1), margin, -np.inf)
-                for j in np.flatnonzero(margin > tol):
+                for j in np.flatnonzero(_proved(W, b, q[todo], H, margin, tol,
+                                                 question)):
                     feasible[s + todo[j]], method[s + todo[j]] = True, "projection"
                     witnesses[s + todo[j]] = H[j]
                 better = margin > best[todo]
