@@ -1,7 +1,8 @@
 """Argmaxable words at vocabulary scale, against one LP per word.
 
 Anisotropic embeddings (power-law spectrum, decay 1) with a fraction of
-planted interior words (convex combinations of three others), so that both
+planted interior words (half a convex combination of three others, half
+their mean: strictly inside the hull), so that both
 the cheap path and the exact LP path are exercised. The baseline solves the
 full Chebyshev LP (all M - 1 competitors) for a sample of words, half of them
 planted, and is extrapolated to the whole vocabulary.
@@ -23,12 +24,22 @@ from rankbottleneck.synthetic import embeddings
 
 
 def planted(M, d, fraction, seed):
+    """Embeddings with `fraction` of the words planted strictly inside the
+    hull: half a convex combination of three other words, half their mean.
+
+    (A combination of three words alone lies, in 64 or 384 dimensions, on a
+    2-face of the hull: random polytopes are neighbourly. After rounding
+    such a word is argmaxable or not by a hair, and only exact arithmetic
+    over the whole vocabulary could say which.)
+    """
     W = embeddings(M, d, kind="anisotropic", decay=1.0, seed=seed)
     rng = np.random.default_rng(seed + 1)
     inner = rng.choice(M, int(fraction * M), replace=False)
     outer = np.setdiff1d(np.arange(M), inner)
+    centre = W[outer].mean(axis=0)
     for i in inner:
-        W[i] = rng.dirichlet(np.ones(3)) @ W[rng.choice(outer, 3, replace=False)]
+        W[i] = 0.5 * (rng.dirichlet(np.ones(3)) @ W[rng.choice(outer, 3, replace=False)]
+                      + centre)
     return W, inner
 
 

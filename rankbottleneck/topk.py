@@ -320,15 +320,19 @@ def _slacks(W, b, Q, H, question):
     each condition it needs (set: each chosen word over the best other word;
     ordering: each gap, then the last word over the best other word), and
     that best other word."""
-    Z = H @ W.T + b
-    rows = np.arange(len(Q))
-    S = Z[rows[:, None], Q]
-    Z[rows[:, None], Q] = -np.inf
-    c_rest = Z.argmax(axis=1)
-    rest = Z[rows, c_rest][:, None]
-    if question == "set":
-        return S - rest, c_rest
-    return np.concatenate([S[:, :-1] - S[:, 1:], S[:, -1:] - rest], axis=1), c_rest
+    with np.errstate(over="ignore", invalid="ignore"):
+        Z = H @ W.T + b
+        rows = np.arange(len(Q))
+        S = Z[rows[:, None], Q]
+        Z[rows[:, None], Q] = -np.inf
+        c_rest = Z.argmax(axis=1)
+        rest = Z[rows, c_rest][:, None]
+        if question == "set":
+            slack = S - rest
+        else:
+            slack = np.concatenate([S[:, :-1] - S[:, 1:], S[:, -1:] - rest], axis=1)
+    # a NaN slack (overflowed scores) proves nothing
+    return np.where(np.isnan(slack), -np.inf, slack), c_rest
 
 
 def _batch_margins(W, b, Q, H, question, w1=None):

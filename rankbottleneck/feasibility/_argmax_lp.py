@@ -38,7 +38,8 @@ def _margins(W, b, H, idx, w1=None):
     bound) proves the witness; one below it is not yet refused (see
     :func:`_witness_holds`).
     """
-    S = H @ W.T + b
+    with np.errstate(over="ignore", invalid="ignore"):
+        S = H @ W.T + b
     rows = np.arange(len(idx))
     own = S[rows, idx].copy()
     S[rows, idx] = -np.inf
@@ -100,33 +101,58 @@ def _polish_certificate(W, b, i, support):
     return support[keep], lam
 
 
-def _interior_weights(W, b, i, J):
-    """Convex weights on `J` with ``w_i = Σ λ_j w_j``, ``b_i ≤ Σ λ_j b_j``
-    whose smallest weight is as large as possible (an LP).
+def _interior_weights(W, b, i, J, rounds=3):
+    """Convex weights with ``w_i = Σ λ_j w_j``, ``b_i ≤ Σ λ_j b_j`` whose
+    smallest weight, over a set of words grown from `J`, is as large as
+    possible (an LP).
 
     A vertex solution of the dual sits on as few words as it can, and on
     rounded data (an interior word made as a convex combination of three
     others, then rounded) that support carries no exact certificate. Weights
-    bounded away from zero on many words leave room for the rounding, so an
-    exact solution on the same support exists (see :func:`._proof.prove`).
+    bounded away from zero on words that surround ``w_i`` in every direction
+    leave room for the rounding, so an exact solution on the same support
+    exists (see :func:`._proof.prove`). When ``w_i`` lies on the boundary of
+    the hull of the words so far (the best smallest weight is zero), the
+    LP's dual names a direction in which nothing so far beats it; the words
+    that score highest along it, and against it, join, and the LP is asked
+    again.
     """
-    n, d = len(J), W.shape[1]
-    A_eq = np.zeros((d + 1, n + 1))
-    A_eq[:d, :n] = (W[J] - W[i]).T
-    A_eq[d, :n] = 1.0
-    b_eq = np.r_[np.zeros(d), 1.0]
-    A_ub = np.zeros((n + 1, n + 1))
-    A_ub[:n, :n] = -np.eye(n)
-    A_ub[:n, n] = 1.0                      # t - λ_j ≤ 0
-    A_ub[n, :n] = b[i] - b[J]              # b_i - Σ λ_j b_j ≤ 0
-    res = scipy.optimize.linprog(np.r_[np.zeros(n), -1.0], A_ub=A_ub,
-                                 b_ub=np.zeros(n + 1), A_eq=A_eq, b_eq=b_eq,
-                                 bounds=[(0, None)] * n + [(None, 1.0 / n)],
-                                 method="highs")
-    if res.status != 0 or not res.x[n] > 0:
-        return J[:0], np.zeros(0)
-    lam = res.x[:n]
-    return J, lam / lam.sum()
+    d, M = W.shape[1], W.shape[0]
+    k = max(8, d // 4)
+    J = np.asarray(J, dtype=int)
+    for _ in range(rounds):
+        n = len(J)
+        A_eq = np.zeros((d + 1, n + 1))
+        A_eq[:d, :n] = (W[J] - W[i]).T
+        A_eq[d, :n] = 1.0
+        A_ub = np.zeros((n + 1, n + 1))
+        A_ub[:n, :n] = -np.eye(n)
+        A_ub[:n, n] = 1.0                      # t - λ_j ≤ 0
+        A_ub[n, :n] = b[i] - b[J]              # b_i - Σ λ_j b_j ≤ 0
+        res = scipy.optimize.linprog(np.r_[np.zeros(n), -1.0], A_ub=A_ub,
+                                     b_ub=np.zeros(n + 1), A_eq=A_eq,
+                                     b_eq=np.r_[np.zeros(d), 1.0],
+                                     bounds=[(0, None)] * n + [(None, 1.0 / n)],
+                                     method="highs")
+        if res.status != 0:
+            break
+        t = res.x[n]
+        if t > 1e-6 / n:
+            lam = res.x[:n]
+            return J, lam / lam.sum()
+        y = res.eqlin.marginals[:d]
+        if not np.any(y):
+            break
+        s = (W - W[i]) @ y
+        s[i] = np.nan
+        s[J] = np.nan
+        order = np.argsort(s)                 # NaN last
+        valid = order[:M - 1 - n]
+        new = np.union1d(valid[:k], valid[-k:])
+        if len(new) == 0:
+            break
+        J = np.union1d(J, new)
+    return J[:0], np.zeros(0)
 
 
 class _LPFailed(RuntimeError):

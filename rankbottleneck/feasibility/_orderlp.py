@@ -242,8 +242,10 @@ def _at(system, W, b, x, w1=None):
     x = np.asarray(x)
     if x.dtype == object:
         x = x.astype(np.float64)
-    z = W @ x + b
-    with np.errstate(invalid="ignore"):
+    # scores beyond the float range make a margin of NaN or ±inf and an
+    # infinite bound: such a context is then judged exactly, or not at all
+    with np.errstate(over="ignore", invalid="ignore"):
+        z = W @ x + b
         margin = float(system.margin(z[None])[0])
     return (z, margin if not np.isnan(margin) else -np.inf,
             float(_rounding_bound(system, W, b, x[None], w1)[0]))
