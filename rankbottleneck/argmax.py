@@ -205,7 +205,11 @@ class ArgmaxReport:
         for i, (j, lam) in self.certificates.items():
             if not _certificate_holds(W, b, i, j, lam):
                 bad.append(i)
-        return np.array(sorted(bad), dtype=int)
+        # every decided word has its evidence, and the mask says what it does
+        bad += [int(i) for i in np.flatnonzero(self.status == UNARGMAXABLE)
+                if int(i) not in self.certificates]
+        bad += [int(i) for i in np.flatnonzero(self.mask != (self.status == ARGMAXABLE))]
+        return np.array(sorted(set(bad)), dtype=int)
 
     def plot(self, ax=None):
         """Words by how they were decided, split into argmaxable (blue),
@@ -329,7 +333,8 @@ def _phase_random(dec, whiten, rng, n_random, block):
         if not np.any(dec.status == UNDECIDED):
             break
         H = rng.standard_normal((min(block, n_random - s), d)) @ whiten
-        top = np.argmax(H @ W.T + b, axis=1)
+        with np.errstate(over="ignore", invalid="ignore"):
+            top = np.argmax(H @ W.T + b, axis=1)
         new = dec.status[top] == UNDECIDED
         if new.any():
             idx, first = np.unique(top[new], return_index=True)
@@ -346,17 +351,21 @@ def _phase_projection(dec, mu, whiten, rounds, block):
         idx = todo[s:s + block]
         H = (W[idx] - mu) @ whiten
         for _ in range(rounds):
-            S = H @ W.T + b
+            with np.errstate(over="ignore", invalid="ignore"):
+                S = H @ W.T + b
             rows = np.arange(len(idx))
             own = S[rows, idx].copy()
             S[rows, idx] = -np.inf
             j = np.argmax(S, axis=1)
             a = W[idx] - W[j]
             need = (S[rows, j] - own)
-            norm2 = np.einsum("ij,ij->i", a, a)
-            step = np.where(norm2 > 0, 1.5 * (need + 1e-9 * (1 + np.abs(own)))
-                            / np.maximum(norm2, 1e-300), 0.0)
-            H = H + step[:, None] * a
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                norm2 = np.einsum("ij,ij->i", a, a)
+                step = np.where(norm2 > 0, 1.5 * (need + 1e-9 * (1 + np.abs(own)))
+                                / np.maximum(norm2, 1e-300), 0.0)
+                moved = H + step[:, None] * a
+            # a step past the float range leaves that context where it was
+            H = np.where(np.isfinite(moved).all(axis=1)[:, None], moved, H)
         ok = dec.accept(idx, H, "projection")
         for k in np.flatnonzero(~ok):
             best_h[int(idx[k])] = H[k]
@@ -417,19 +426,21 @@ _ELSEWHERE = 2      # a word another task decides (argmaxable on a cluster)
 
 def _run_phases(dec, rng, n_random, projection_rounds, block, max_lp_rounds,
                 advance=lambda phase: None):
-    W = dec.W
-    _phase_duplicates(dec)
-    advance("duplicates")
-    mu, whiten = whitening(W)
-    _phase_candidates(dec, mu, whiten, block)
-    advance("candidates")
-    _phase_random(dec, whiten, rng, n_random, block)
-    advance("random")
-    best_h = _phase_projection(dec, mu, whiten, projection_rounds, block)
-    advance("projection")
-    _phase_lp(dec, lambda i: best_h.get(int(i), (W[i] - mu) @ whiten),
-              max_lp_rounds, after_each=lambda: advance("LP"))
-    advance("done")
+    # the search may overflow far from the data's scale; every answer is proved
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        W = dec.W
+        _phase_duplicates(dec)
+        advance("duplicates")
+        mu, whiten = whitening(W)
+        _phase_candidates(dec, mu, whiten, block)
+        advance("candidates")
+        _phase_random(dec, whiten, rng, n_random, block)
+        advance("random")
+        best_h = _phase_projection(dec, mu, whiten, projection_rounds, block)
+        advance("projection")
+        _phase_lp(dec, lambda i: best_h.get(int(i), (W[i] - mu) @ whiten),
+                  max_lp_rounds, after_each=lambda: advance("LP"))
+        advance("done")
 
 
 def _decide_words(W, b, words, *, seed, n_random, projection_rounds, box, block,

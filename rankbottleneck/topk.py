@@ -379,9 +379,14 @@ def _project(W, b, Q, H, question, whiten, rounds):
             break
         n = W[a[need]] - W[c[need]]
         step = n @ whiten
-        q = np.einsum("ij,ij->i", step, n) + 1e-300
-        gain = (0.05 * spread[need] - slack[need]) * 1.5 / q
-        H[need] += gain[:, None] * step
+        q = np.einsum("ij,ij->i", step, n)
+        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+            gain = (0.05 * spread[need] - slack[need]) * 1.5 / q
+            moved = H[need] + gain[:, None] * step
+        # tied words (q = 0) or a step past the float range: no move
+        keep = np.all(np.isfinite(moved), axis=1)
+        rows = np.flatnonzero(need)[keep]
+        H[rows] = moved[keep]
     return H
 
 
@@ -392,59 +397,61 @@ def _decide_many(W, b, Q, question, *, box=None, block=256, progress=None,
     Returns (feasible (n,) object array, method (n,), n_lp, witnesses dict,
     certificates dict).
     """
-    n = len(Q)
-    # unit scale (exact): the witnesses and multipliers hold unchanged for
-    # the data as given
-    W, b, _ = to_unit(W, b)
-    mu, whiten = whitening(W)
-    w1 = max_row_norm1(W)
-    feasible = np.full(n, None, dtype=object)
-    method = np.full(n, "", dtype="<U10")
-    best_h = np.zeros((n, W.shape[1]))
-    witnesses, certificates = {}, {}
-    n_lp = 0
-    system_of = _set_system if question == "set" else _order_system
-    with progress_bar(n, desc, progress) as bar:
-        for s in range(0, n, block):
-            q = Q[s:s + block]
-            cands = _candidates(W, q, question, mu, whiten)
-            best = np.full(len(q), -np.inf)
-            for H in cands:
-                margin, tol = _batch_margins(W, b, q, H, question, w1)
-                if box is not None:
-                    margin = np.where(np.all(np.abs(H) <= box, axis=1), margin, -np.inf)
-                better = margin > best
-                best[better] = margin[better]
-                best_h[s:s + len(q)][better] = H[better]
-                open_ = feasible[s:s + len(q)] == None  # noqa: E711
-                ok = _proved(W, b, q, H, margin, tol, question) & open_
-                for i in np.flatnonzero(ok):
-                    feasible[s + i], method[s + i] = True, "candidate"
-                    witnesses[s + i] = H[i]
-            todo = np.flatnonzero(feasible[s:s + len(q)] == None)  # noqa: E711
-            if len(todo):
-                H = _project(W, b, q[todo], best_h[s + todo], question, whiten, 30)
-                margin, tol = _batch_margins(W, b, q[todo], H, question, w1)
-                if box is not None:
-                    margin = np.where(np.all(np.abs(H) <= box, axis=1), margin, -np.inf)
-                for j in np.flatnonzero(_proved(W, b, q[todo], H, margin, tol,
-                                                 question)):
-                    feasible[s + todo[j]], method[s + todo[j]] = True, "projection"
-                    witnesses[s + todo[j]] = H[j]
-                better = margin > best[todo]
-                best_h[s + todo[better]] = H[better]
-            for i in range(len(q)):
-                if feasible[s + i] is None:
-                    f, x, _, _, cert, used = _decide(
-                        system_of(q[i]), W, b, best_h[s + i], box=box, w1=w1)
-                    n_lp += used
-                    feasible[s + i], method[s + i] = f, "lp" if f is not None else ""
-                    if f:
-                        witnesses[s + i] = x
-                    elif f is False:
-                        certificates[s + i] = cert
-                bar.update(1)
-    return feasible, method, n_lp, witnesses, certificates
+    # the search may overflow far from the data's scale; every answer is proved
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        n = len(Q)
+        # unit scale (exact): the witnesses and multipliers hold unchanged for
+        # the data as given
+        W, b, _ = to_unit(W, b)
+        mu, whiten = whitening(W)
+        w1 = max_row_norm1(W)
+        feasible = np.full(n, None, dtype=object)
+        method = np.full(n, "", dtype="<U10")
+        best_h = np.zeros((n, W.shape[1]))
+        witnesses, certificates = {}, {}
+        n_lp = 0
+        system_of = _set_system if question == "set" else _order_system
+        with progress_bar(n, desc, progress) as bar:
+            for s in range(0, n, block):
+                q = Q[s:s + block]
+                cands = _candidates(W, q, question, mu, whiten)
+                best = np.full(len(q), -np.inf)
+                for H in cands:
+                    margin, tol = _batch_margins(W, b, q, H, question, w1)
+                    if box is not None:
+                        margin = np.where(np.all(np.abs(H) <= box, axis=1), margin, -np.inf)
+                    better = margin > best
+                    best[better] = margin[better]
+                    best_h[s:s + len(q)][better] = H[better]
+                    open_ = feasible[s:s + len(q)] == None  # noqa: E711
+                    ok = _proved(W, b, q, H, margin, tol, question) & open_
+                    for i in np.flatnonzero(ok):
+                        feasible[s + i], method[s + i] = True, "candidate"
+                        witnesses[s + i] = H[i]
+                todo = np.flatnonzero(feasible[s:s + len(q)] == None)  # noqa: E711
+                if len(todo):
+                    H = _project(W, b, q[todo], best_h[s + todo], question, whiten, 30)
+                    margin, tol = _batch_margins(W, b, q[todo], H, question, w1)
+                    if box is not None:
+                        margin = np.where(np.all(np.abs(H) <= box, axis=1), margin, -np.inf)
+                    for j in np.flatnonzero(_proved(W, b, q[todo], H, margin, tol,
+                                                     question)):
+                        feasible[s + todo[j]], method[s + todo[j]] = True, "projection"
+                        witnesses[s + todo[j]] = H[j]
+                    better = margin > best[todo]
+                    best_h[s + todo[better]] = H[better]
+                for i in range(len(q)):
+                    if feasible[s + i] is None:
+                        f, x, _, _, cert, used = _decide(
+                            system_of(q[i]), W, b, best_h[s + i], box=box, w1=w1)
+                        n_lp += used
+                        feasible[s + i], method[s + i] = f, "lp" if f is not None else ""
+                        if f:
+                            witnesses[s + i] = x
+                        elif f is False:
+                            certificates[s + i] = cert
+                    bar.update(1)
+        return feasible, method, n_lp, witnesses, certificates
 
 
 # ---------------------------------------------------------------------------

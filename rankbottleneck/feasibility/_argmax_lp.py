@@ -45,7 +45,8 @@ def _margins(W, b, H, idx, w1=None):
     S[rows, idx] = -np.inf
     with np.errstate(invalid="ignore"):
         margin = own - S.max(axis=1)
-    margin[np.isnan(margin)] = -np.inf
+    # an overflowed own score proves nothing (its bound may still be finite)
+    margin[np.isnan(margin) | ~np.isfinite(own)] = -np.inf
     return margin, pair_tolerance(score_error(W, b, H, w1))
 
 
@@ -184,8 +185,12 @@ def _lp(W, b, i, J, box):
     bounds = [(-box, box) if box is not None else (None, None)] * d + [(None, 1.0)]
     messages = []
     for method, options in _LP_ATTEMPTS:
-        res = scipy.optimize.linprog(np.r_[np.zeros(d), -1.0], A_ub=A_ub, b_ub=b_ub,
-                                     bounds=bounds, method=method, options=options)
+        try:
+            res = scipy.optimize.linprog(np.r_[np.zeros(d), -1.0], A_ub=A_ub,
+                                         b_ub=b_ub, bounds=bounds, method=method,
+                                         options=options)
+        except ValueError as exc:      # rows beyond the float range (inf norms)
+            raise _LPFailed(f"word {i}: {exc}") from None
         if res.status == 0:
             return -res.fun, res.x[:d], -res.ineqlin.marginals
         messages.append(f"{method}: {res.message}")
@@ -262,7 +267,11 @@ def _decide_exactly(W, b, i):
         x = ans[1]
         z = _exact.scores(W, b, x)
         margin = min(z[i] - v for j, v in enumerate(z) if j != i)
-        return ARGMAXABLE, x, float(margin), None
+        try:
+            margin = float(margin)
+        except OverflowError:
+            margin = np.inf
+        return ARGMAXABLE, x, margin, None
     _, pairs, y = ans
     j = np.array([c for (_, c), v in zip(pairs, y) if v > 0], dtype=int)
     lam = np.array([float(v) for v in y if v > 0])
@@ -279,19 +288,21 @@ def raised_bias_argmaxable(W, b, t, box=None):
     decided word by word with a verified witness or LP (t-softmax's exact
     support).
     """
-    M = W.shape[0]
-    mask = np.zeros(M, dtype=bool)
-    w1 = max_row_norm1(W)
-    for i in range(M):
-        bi = b.copy()
-        bi[i] += t
-        margin, tol = _margins(W, bi, W[i][None], np.array([i]), w1)
-        if _witness_holds(W, bi, W[i][None], [i], margin, tol)[0]:
-            mask[i] = True
-            continue
-        st, *_ = _decide_by_lp(W, bi, i, W[i], box, min(M - 1, 64), 50, w1)
-        if st == UNDECIDED and box is None:
-            exact = _decide_exactly(W, bi, i)
-            st = st if exact is None else exact[0]
-        mask[i] = st == ARGMAXABLE
-    return mask
+    # the search may overflow far from the data's scale; every answer is proved
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        M = W.shape[0]
+        mask = np.zeros(M, dtype=bool)
+        w1 = max_row_norm1(W)
+        for i in range(M):
+            bi = b.copy()
+            bi[i] += t
+            margin, tol = _margins(W, bi, W[i][None], np.array([i]), w1)
+            if _witness_holds(W, bi, W[i][None], [i], margin, tol)[0]:
+                mask[i] = True
+                continue
+            st, *_ = _decide_by_lp(W, bi, i, W[i], box, min(M - 1, 64), 50, w1)
+            if st == UNDECIDED and box is None:
+                exact = _decide_exactly(W, bi, i)
+                st = st if exact is None else exact[0]
+            mask[i] = st == ARGMAXABLE
+        return mask

@@ -14,7 +14,8 @@ def whitening(W):
     mu = W.mean(axis=0)
     if W.shape[0] < 2:
         return mu, np.eye(d)
-    cov = np.cov(W, rowvar=False).reshape(d, d)
+    with np.errstate(over="ignore", invalid="ignore"):
+        cov = np.cov(W, rowvar=False).reshape(d, d)
     spread = np.trace(cov) / d
     if not (np.isfinite(spread) and spread > 0):
         return mu, np.eye(d)      # all rows equal: nothing to whiten

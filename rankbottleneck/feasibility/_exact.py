@@ -119,7 +119,10 @@ def witness_as_float(W, b, x, tiers, holds):
     checker), else None."""
     top = max((abs(v) for v in x), default=Fraction(0))
     for scale in ((top if top != 0 else Fraction(1)), Fraction(1)):
-        xf = np.array([float(v / scale) for v in x])
+        try:
+            xf = np.array([float(v / scale) for v in x])
+        except OverflowError:           # beyond the float range: stays rational
+            continue
         if np.all(np.isfinite(xf)) and holds(W, b, xf, tiers):
             return xf
     return None

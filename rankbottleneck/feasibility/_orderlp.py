@@ -358,6 +358,9 @@ def _decide_float(system, W, b, h0, *, box=None, k0=64, max_rounds=50, w1=None):
                         return False, None, np.nan, np.nan, cert, n_lp
                     return None, None, np.nan, np.nan, None, n_lp
             x = v[:W.shape[1]]
+            if user_box is not None and not np.all(np.abs(x) <= user_box):
+                # only the unboxed retry found it: not an answer within the box
+                return None, None, np.nan, np.nan, None, n_lp
             z, margin, tol = _at(system, W, b, x, w1)
             if _holds(system, W, b, x, margin, tol):
                 return True, x, margin, tol, None, n_lp

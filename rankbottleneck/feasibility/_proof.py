@@ -402,9 +402,12 @@ def _prove_enclosure(W, b, comb, cols, basic, fixed, system=None):
         full[B], full[F] = u, uF
         err = np.zeros(len(cols))
         err[B] = delta
-        if np.any(c != 0) or np.any(dc != 0):
+        if np.any(b[comb.words] != 0) or np.any(comb.const[cols] != 0):
+            # each product c_j u_j may underflow (η/2 lost apiece): without
+            # that term a constant of a few η computes as 0 and passes
             top = (c @ full + (g * np.abs(c) @ np.abs(full) + dc @ (np.abs(full) + err)
-                               + np.abs(c) @ err) * _SAFE * (1 + 2 * g))
+                               + np.abs(c) @ err) * _SAFE * (1 + 2 * g)
+                   + (2 * len(cols) + 2) * _ETA)
             if not (np.isfinite(top) and top <= 0):
                 return None
     return list(full)
@@ -422,6 +425,8 @@ def prove(W, b, comb):
     square, it is solved exactly if at most :data:`EXACT_SUPPORT` columns
     are solved for.
     """
+    if not np.all(np.isfinite(comb.u0)):
+        return None
     cols = np.flatnonzero(comb.u0 != 0)
     if len(cols) == 0 or not comb.norm[cols].any():
         return None
