@@ -1,5 +1,7 @@
-"""The BLAS and LAPACK calls of the Gram path: its rank-b updates, and
-symmetric eigenvalues by LAPACK's two-stage reduction, through ctypes.
+"""The BLAS and LAPACK calls of the Gram path: its rank-b updates,
+symmetric eigenvalues by LAPACK's two-stage reduction, through ctypes, and
+the exact power-of-two scaling (LAPACK's ``dlascl``) that keeps every
+spectrum and rank computable at any scale.
 
 scipy wraps only the one-stage tridiagonal reduction; the Gram path of
 :mod:`rankbottleneck.spectra` spends most of its eigen-solve there at
@@ -9,6 +11,7 @@ numpy ships, falling back to scipy's ``dsyevd`` where they are absent.
 
 from __future__ import annotations
 
+import math
 import os
 
 import numpy as np
@@ -16,6 +19,86 @@ from scipy.linalg import lapack
 from scipy.linalg.blas import dsyrk
 
 __all__: list[str] = []
+
+
+# ---------------------------------------------------------------------------
+# Scaling by powers of two
+# ---------------------------------------------------------------------------
+#
+# A Gram matrix squares its entries and a power iteration squares the norm of
+# a vector: in float64 both overflow beyond about 1e154 and lose their small
+# values below about 1e-154, so spectra and ranks of ``s·A`` would not be
+# ``s`` times those of ``A``. As LAPACK's ``dlascl`` does, data whose largest
+# magnitude lies outside ``[2^-B, 2^B]`` (``B`` a fifth of the dtype's
+# exponent range: 204 for float64) are first multiplied by ``2^-e``, with
+# ``2^e`` their largest magnitude rounded to a power of two, and the singular
+# values are multiplied back by ``2^e``. Multiplying by a power of two is
+# exact (except for values that become subnormal, which are below every
+# rank threshold by hundreds of orders of magnitude), so results do not
+# depend on the scale, and data inside the band are left untouched: their
+# results are bit for bit those of the unscaled code.
+
+
+def _band(dtype=np.float64):
+    dt = np.dtype(dtype)
+    return np.finfo(dt if dt.kind == "f" else np.float64).maxexp // 5
+
+
+def _peak(x):
+    """``max |x|`` without a temporary the size of `x` (NaN if `x` has one;
+    0 for an empty array)."""
+    x = np.asarray(x)
+    if x.size == 0:
+        return 0.0
+    with np.errstate(invalid="ignore"):
+        return float(max(np.max(x), -np.min(x)))
+
+
+def _exponent(peak, dtype=np.float64):
+    """The ``e`` such that data of largest magnitude `peak` are scaled by
+    ``2^-e``: 0 inside the safe band (or for 0, inf, NaN: nothing to scale,
+    or nothing scaling can save), else the exponent of `peak`, which brings
+    the largest magnitude into ``[1/2, 1)``."""
+    peak = float(peak)
+    if not (peak > 0 and math.isfinite(peak)):
+        return 0
+    e = math.frexp(peak)[1]
+    return 0 if -_band(dtype) <= e <= _band(dtype) else e
+
+
+def _scaled(x, e):
+    """``x · 2^-e`` exactly (a new array), or `x` itself when ``e == 0``."""
+    if e == 0:
+        return x
+    with np.errstate(under="ignore", over="ignore"):
+        return np.ldexp(x, -e)
+
+
+def _unscaled(x, e):
+    """``x · 2^e``: a value computed on data scaled by ``2^-e``, in the
+    data's units (inf where it is not representable)."""
+    if e == 0:
+        return x
+    with np.errstate(under="ignore", over="ignore"):
+        out = np.ldexp(x, e)
+    return float(out) if np.ndim(out) == 0 else out
+
+
+def _format_scaled(x, e=0, spec=".3g"):
+    """``x · 2^e`` formatted with `spec`, also where it overflows float64
+    (then from its logarithm: ``6.71e+308``)."""
+    x = float(x)
+    value = _unscaled(x, e)
+    if math.isfinite(value) or not math.isfinite(x) or x == 0:
+        return format(value, spec)
+    exp10 = math.log10(abs(x)) + e * math.log10(2)
+    power = math.floor(exp10)
+    digits = int(spec[1:-1]) if spec[1:-1].isdigit() else 3
+    mantissa = round(10 ** (exp10 - power), max(0, digits - 1))
+    if mantissa >= 10:
+        mantissa, power = mantissa / 10, power + 1
+    sign = "-" if x < 0 else ""
+    return f"{sign}{mantissa:.{digits}g}e+{power}"
 
 
 def _syrk_update(G, F):

@@ -45,6 +45,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._lapack import _exponent, _format_scaled, _scaled, _unscaled
 from ._validation import _as_float_array, _as_scalar
 
 __all__ = ["MEASURES", "Rank", "rank_from_singular_values"]
@@ -202,18 +203,24 @@ def _resolve_measure(measure, rtol, atol):
     return measure
 
 
-def _threshold(measure, shape, s1, eps_mach, dtype_name, rtol=None, atol=None):
-    """Absolute singular-value threshold of a threshold measure, and its rule."""
+def _threshold(measure, shape, s1, eps_mach, dtype_name, rtol=None, atol=None,
+               exponent=0):
+    """Absolute singular-value threshold of a threshold measure, and its rule.
+
+    `s1` (and the threshold returned) are in units of ``2^exponent``; the
+    rule states them in the matrix's own units. `atol` is in those too.
+    """
     N, M = shape
-    tail = f"σ1 = {s1:.3g}, ε = {eps_mach:.3g} ({dtype_name})"
+    sigma1 = _format_scaled(s1, exponent)
+    tail = f"σ1 = {sigma1}, ε = {eps_mach:.3g} ({dtype_name})"
     if measure == "numpy":
         return s1 * max(N, M) * eps_mach, f"σ > σ1·max(N,M)·ε; {tail}"
     if measure == "press":
         return (0.5 * math.sqrt(N + M + 1) * s1 * eps_mach,
                 f"σ > 0.5·√(N+M+1)·σ1·ε; {tail}")
     if measure == "rtol":
-        return rtol * s1, f"σ > rtol·σ1, rtol = {rtol:.3g}; σ1 = {s1:.3g}"
-    return atol, f"σ > atol = {atol:.3g}"
+        return rtol * s1, f"σ > rtol·σ1, rtol = {rtol:.3g}; σ1 = {sigma1}"
+    return _scaled(np.float64(atol), exponent), f"σ > atol = {atol:.3g}"
 
 
 def rank_from_singular_values(s, measure=None, *, shape, computed_in="float64",
@@ -238,6 +245,27 @@ def rank_from_singular_values(s, measure=None, *, shape, computed_in="float64",
     scale : float, optional
         The σ_1 that relative thresholds scale with; default ``max(s)``.
         :func:`shift_invariant_rank` passes the σ_1 of the uncentred matrix.
+
+    Notes
+    -----
+    Every measure but ``"atol"`` is invariant under ``s → c·s``, and so is
+    the value computed, for any ``c`` that keeps the values representable:
+    values far from 1 are first scaled by a power of two (exactly), so that
+    no sum of squares overflows or underflows.
+    """
+    return _rank_of(s, 0, measure, shape=shape, computed_in=computed_in,
+                    rtol=rtol, atol=atol, eps=eps, scale=scale)
+
+
+def _rank_of(s, exponent, measure=None, *, shape, computed_in="float64",
+             rtol=None, atol=None, eps=1e-3, scale=None):
+    """:func:`rank_from_singular_values` of the singular values
+    ``s · 2^exponent`` (`scale` in the same units as `s`; `atol` and the
+    threshold of the returned Rank in the matrix's own units).
+
+    The values may come from a matrix scaled by ``2^-exponent`` whose own
+    singular values overflow float64: the ranks are still those of the
+    matrix.
     """
     measure = _resolve_measure(measure, rtol, atol)
     if rtol is not None:
@@ -246,15 +274,21 @@ def rank_from_singular_values(s, measure=None, *, shape, computed_in="float64",
         atol = _check_tol(atol, "atol")
     s = np.sort(np.asarray(s, dtype=np.float64))[::-1]
     eps_mach, dtype_name = _machine_eps(computed_in)
+    # values far from 1 (σ² would overflow or underflow): scale them, exactly
+    e = _exponent(max(float(s[0]), 0.0 if scale is None else float(scale)))
+    if e:
+        s = _scaled(s, e)
+        scale = None if scale is None else _scaled(float(scale), e)
+        exponent += e
     s1 = float(s[0]) if scale is None else float(scale)
     if measure in THRESHOLD_MEASURES:
-        tol, rule = _threshold(measure, shape, s1, eps_mach, dtype_name, rtol, atol)
-        return Rank(int(np.sum(s > tol)), measure, float(tol), rule)
-    # σ² overflows (or underflows) for σ beyond 1e±154: square σ/σ_1 there
-    unit = float(s[0]) if s[0] > 0 and not 1e-150 < s[0] < 1e150 else 1.0
+        tol, rule = _threshold(measure, shape, s1, eps_mach, dtype_name, rtol, atol,
+                               exponent)
+        threshold = atol if measure == "atol" else _unscaled(float(tol), exponent)
+        return Rank(int(np.sum(s > tol)), measure, float(threshold), rule)
     if measure == "effective":
         eps = _check_eps(eps)
-        energy = (s / unit) ** 2 if unit != 1.0 else s * s
+        energy = s * s
         # Tail sums, accumulated from the smallest value up, keep their
         # relative accuracy even for eps near the rounding level.
         tail = np.cumsum(energy[::-1])[::-1]
@@ -271,24 +305,25 @@ def rank_from_singular_values(s, measure=None, *, shape, computed_in="float64",
         value = float(np.exp(-np.sum(q * np.log(q))))
         return Rank(value, measure, None, "exp(-Σ q log q), q = σ/Σσ")
     if measure == "stable":
-        value = float(np.sum((s / unit) ** 2) / (s1 / unit) ** 2) if s1 > 0 else 0.0
+        value = float(np.sum(s ** 2) / s1 ** 2) if s1 > 0 else 0.0
         return Rank(value, measure, None, "‖A‖_F² / ‖A‖_2²")
     # gap: the largest ratio of consecutive singular values, with every value
     # floored at the numpy noise floor so that an exact zero after a cliff
     # gives a finite ratio and noise below the floor cannot make a gap.
     floor, _ = _threshold("numpy", shape, s1, eps_mach, dtype_name)
+    threshold = float(_unscaled(float(floor), exponent))
     above = int(np.sum(s > floor))
     if above == 0:
-        return Rank(0, measure, float(floor), "no σ above the noise floor")
+        return Rank(0, measure, threshold, "no σ above the noise floor")
     n_ratios = min(above, len(s) - 1)
     if n_ratios == 0:
-        return Rank(above, measure, float(floor), "a single singular value")
+        return Rank(above, measure, threshold, "a single singular value")
     f = np.maximum(s[: n_ratios + 1], floor)
     ratios = f[:-1] / f[1:]
     k = int(np.argmax(ratios)) + 1
-    return Rank(k, measure, float(floor),
+    return Rank(k, measure, threshold,
                 f"argmax σk/σk+1 = {ratios[k - 1]:.3g}, σ floored at "
-                f"σ1·max(N,M)·ε = {floor:.3g}")
+                f"σ1·max(N,M)·ε = {_format_scaled(floor, exponent)}")
 
 
 def _check_measure(measure, rtol, atol, eps):
@@ -305,11 +340,12 @@ def _centre_rows(A):
 
 
 def _shift_invariant_from(s_centred, s1, measure, shape, computed_in, rtol=None,
-                          atol=None, eps=1e-3):
+                          atol=None, eps=1e-3, exponent=0):
+    """The shift-invariant rank from the centred singular values and the σ_1
+    of the uncentred matrix, both in units of ``2^exponent``."""
     scale = s1 if measure in ("numpy", "press", "gap") else None
-    r = rank_from_singular_values(s_centred, measure, shape=shape,
-                                  computed_in=computed_in, rtol=rtol, atol=atol,
-                                  eps=eps, scale=scale)
+    r = _rank_of(s_centred, exponent, measure, shape=shape, computed_in=computed_in,
+                 rtol=rtol, atol=atol, eps=eps, scale=scale)
     rule = f"rows centred; {r.rule}"
     if scale is not None:
         rule += " (σ1 of the uncentred matrix)"

@@ -34,6 +34,13 @@ The whole matrix is never in one place; a task holds one block of columns
 (``N × block_cols``) and one ``n × n`` accumulator. The answer is the
 single-machine answer: the same algorithm on sums taken in another order.
 
+Scale: the normaliser tasks also return each row's smallest ``φ``, so the
+largest ``|log p|`` is known before the first Gram pass; when it is far from
+1 every task scales its columns by the same power of two (exactly, as on one
+machine), and each Gram task returns its largest entry, so that a pass whose
+entries turn out far from 1 anyway is run again scaled. Logits or
+log-probabilities that overflow raise a ``ValueError`` naming the layer.
+
 A softmax layer needs no cluster: its structural path (two thin QRs,
 ``O((N + M) d²)``) is faster on one machine than any distributed Gram, so
 ``client=`` is ignored there and the spectrum's notes say so.
@@ -53,11 +60,17 @@ import math
 
 import numpy as np
 
-from ._lapack import _syrk_update
+from ._lapack import _exponent, _peak, _scaled, _syrk_update
 from ._progress import progress_bar
 from ._validation import InsufficientMemoryError, _format_bytes
 from .activations import logsumexp
-from .layers import MixtureLayer, _activation_of, _mixed_context
+from .layers import (
+    MixtureLayer,
+    _activation_of,
+    _all_finite,
+    _mixed_context,
+    _overflow_error,
+)
 
 __all__ = ["local_cluster"]
 
@@ -148,11 +161,18 @@ def _add(a, b):
 
 
 def _merge_lse(a, b):
-    """Combine two (max, Σexp(x - max)) pairs."""
-    (ma, sa), (mb, sb) = a, b
+    """Combine two (max, Σexp(x - max), min) triples."""
+    (ma, sa, la), (mb, sb, lb) = a, b
     m = np.maximum(ma, mb)
-    with np.errstate(invalid="ignore"):
-        return m, sa * np.exp(ma - m) + sb * np.exp(mb - m)
+    with np.errstate(invalid="ignore", over="ignore"):
+        return m, sa * np.exp(ma - m) + sb * np.exp(mb - m), np.minimum(la, lb)
+
+
+def _add_gram(a, b):
+    """Combine two (Gram matrix, largest |entry|) pairs."""
+    (Ga, pa), (Gb, pb) = a, b
+    Ga += Gb
+    return Ga, max(pa, pb)
 
 
 # ---------------------------------------------------------------------------
@@ -177,70 +197,85 @@ def _components(layer, X):
 
 
 def _unnormalised(layer, Hk, J):
-    """``φ(H W_Jᵀ + b_J)`` as (N, K, |J|) float64 (logits in the layer's dtype)."""
+    """``φ(H W_Jᵀ + b_J)`` as (N, K, |J|) float64 (logits in the layer's dtype;
+    where they overflow, inf or NaN, which the client reports)."""
     act = _activation_of(layer)
     dtype = np.result_type(Hk, layer.dtype)
     W = _aligned(layer.W[J].astype(dtype, copy=False))
-    z = _aligned(Hk.reshape(-1, Hk.shape[-1]).astype(dtype, copy=False)) @ W.T
-    if layer.bias is not None:
-        z += layer.bias[J].astype(dtype, copy=False)
-    f = np.asarray(act.logit_map(z, **layer.params), dtype=np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):
+        z = _aligned(Hk.reshape(-1, Hk.shape[-1]).astype(dtype, copy=False)) @ W.T
+        if layer.bias is not None:
+            z += layer.bias[J].astype(dtype, copy=False)
+        f = np.asarray(act.logit_map(z, **layer.params), dtype=np.float64)
     return f.reshape(Hk.shape[0], Hk.shape[1], -1)
 
 
 def _normaliser_task(layer, X, lo, hi, block):
-    """Per row (and component): max and Σ exp(φ - max) over words lo..hi."""
+    """Per row (and component): max, Σ exp(φ - max) and min over words lo..hi."""
     Hk, _ = _components(layer, _aligned(X))
     acc = None
     for j in range(lo, hi, block):
         f = _unnormalised(layer, Hk, slice(j, min(j + block, hi)))
         top = f.max(axis=-1)
-        part = (top, np.exp(f - top[..., None]).sum(axis=-1))
+        with np.errstate(invalid="ignore"):
+            part = (top, np.exp(f - top[..., None]).sum(axis=-1), f.min(axis=-1))
         acc = part if acc is None else _merge_lse(acc, part)
     return acc
 
 
-def _columns(layer, Hk, log_pi, lognorm, J):
-    """Columns `J` of the log-probability matrix, float64 (N, |J|)."""
-    f = _unnormalised(layer, Hk, J) - lognorm[:, :, None]
-    if log_pi is None:
-        return f[:, 0, :]
-    return logsumexp(f + log_pi[:, :, None], axis=1)
+def _columns(layer, Hk, log_pi, lognorm, J, exponent=0):
+    """Columns `J` of the log-probability matrix times ``2^-exponent``,
+    float64 (N, |J|)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        f = _unnormalised(layer, Hk, J) - lognorm[:, :, None]
+        if log_pi is not None:
+            f = logsumexp(f + log_pi[:, :, None], axis=1)[:, None, :]
+        return _scaled(f[:, 0, :], exponent)
 
 
-def _row_sum_task(layer, X, lo, hi, block, lognorm):
+def _row_sum_task(layer, X, lo, hi, block, lognorm, exponent=0):
     Hk, log_pi = _components(layer, _aligned(X))
     lognorm = _aligned(lognorm)
-    return sum(_columns(layer, Hk, log_pi, lognorm, slice(j, min(j + block, hi)))
-               .sum(axis=1) for j in range(lo, hi, block))
+    return sum(_columns(layer, Hk, log_pi, lognorm, slice(j, min(j + block, hi)),
+                        exponent).sum(axis=1) for j in range(lo, hi, block))
 
 
-def _gram_columns_task(layer, X, lo, hi, block, lognorm, mean, rotate):
-    """``Σ_J F_J F_Jᵀ`` over the column blocks of lo..hi, upper triangle."""
+def _gram_columns_task(layer, X, lo, hi, block, lognorm, mean, rotate, exponent=0):
+    """``(Σ_J F_J F_Jᵀ, max |A_J|)`` over the column blocks of lo..hi (the
+    columns times ``2^-exponent``), upper triangle."""
     Hk, log_pi = _components(layer, _aligned(X))
     lognorm, mean, rotate = _aligned(lognorm), _aligned(mean), _aligned(rotate)
     k = X.shape[0] if rotate is None else rotate.shape[1]
     G = np.zeros((k, k), order="F")
+    peak = 0.0
     for j in range(lo, hi, block):
-        A = _columns(layer, Hk, log_pi, lognorm, slice(j, min(j + block, hi)))
+        A = _columns(layer, Hk, log_pi, lognorm, slice(j, min(j + block, hi)),
+                     exponent)
         if mean is not None:
             A -= mean[:, None]
+        peak = max(peak, _peak(A))
+        if not np.isfinite(peak):
+            return G, peak          # the client raises: the layer overflows
         G = _syrk_update(G, A if rotate is None else rotate.T @ A)
-    return G
+    return G, peak
 
 
-def _gram_rows_task(layer, X, lo, hi, block, centre, rotate):
-    """For N > M: ``Σ F Fᵀ`` with ``F = (Tᵀ) A_cᵀ`` over context chunks lo..hi."""
+def _gram_rows_task(layer, X, lo, hi, block, centre, rotate, exponent=0):
+    """For N > M: ``(Σ F Fᵀ, max |A|)`` with ``F = (Tᵀ) A_cᵀ`` over context
+    chunks lo..hi (``A`` times ``2^-exponent``)."""
     X, rotate = _aligned(X), _aligned(rotate)
     k = layer.M if rotate is None else rotate.shape[1]
     G = np.zeros((k, k), order="F")
+    peak = 0.0
     for s in range(lo, hi, block):
-        A = np.asarray(layer(X[s:min(s + block, hi)]), dtype=np.float64)
+        A = _scaled(np.asarray(layer(X[s:min(s + block, hi)]), dtype=np.float64),
+                    exponent)
         if centre:
             A -= A.mean(axis=1, keepdims=True)
+        peak = max(peak, _peak(A))
         B = A.T
         G = _syrk_update(G, B if rotate is None else rotate.T @ B)
-    return G
+    return G, peak
 
 
 # ---------------------------------------------------------------------------
@@ -281,11 +316,20 @@ class _ClusterSource:
         self.prepare_passes = 0
         self.finish = lambda G: G
         self.centre = centre
+        self.exponent = 0
+        dtype = np.result_type(X, layer.dtype)
+        self.overflow = lambda: _overflow_error(layer, X, dtype)
         self.layer_f, self.X_f = _share(client, layer, np.asarray(X))
         self._check(None)
         self.lognorm = self.mean = None
         if not self.by_rows:
             self._normalisers(K)
+
+    def rescale(self, e):
+        """Scale every later pass by ``2^-e`` (the row means too)."""
+        if self.mean is not None:
+            self.mean = _scaled(self.mean, e - self.exponent)
+        self.exponent = e
 
     def _check(self, rotate_n):
         k = self.n if rotate_n is None else rotate_n
@@ -300,17 +344,26 @@ class _ClusterSource:
         c, L, X = self.client, self.layer_f, self.X_f
         parts = [c.submit(_normaliser_task, L, X, lo, hi, self.width, pure=False)
                  for lo, hi in self.chunks]
-        top, total = _tree_sum(c, parts, _merge_lse).result()
-        self.lognorm = (top + np.log(total)).reshape(-1, K)
+        top, total, bottom = _tree_sum(c, parts, _merge_lse).result()
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            lognorm = top + np.log(total)
+            # the log-probabilities reach min φ - lse (minus log π for MoS)
+            reach = lognorm - bottom
+        if not (_all_finite(lognorm) and _all_finite(reach)):
+            raise self.overflow()
+        self.lognorm = lognorm.reshape(-1, K)
+        # far from 1: every task scales its columns by the same 2^-e
+        self.exponent = _exponent(_peak(reach))
         self.prepare_passes += 1
         if self.centre:
             sums = [c.submit(_row_sum_task, L, X, lo, hi, self.width, self.lognorm,
-                             pure=False) for lo, hi in self.chunks]
+                             self.exponent, pure=False) for lo, hi in self.chunks]
             self.mean = _tree_sum(c, sums, _add).result() / self.m
             self.prepare_passes += 1
 
     def gram(self, rotate=None, what="Gram", progress=None):
-        """One pass: the summed Gram matrix, upper triangle (Fortran order)."""
+        """One pass: the summed Gram matrix, upper triangle (Fortran order),
+        and the largest magnitude of the blocks it was made of."""
         from distributed import as_completed
 
         c = self.client
@@ -318,22 +371,24 @@ class _ClusterSource:
         T = None if rotate is None else _share(c, rotate)[0]
         if self.by_rows:
             parts = [c.submit(_gram_rows_task, self.layer_f, self.X_f, lo, hi,
-                              self.width, self.centre, T, pure=False)
+                              self.width, self.centre, T, self.exponent, pure=False)
                      for lo, hi in self.chunks]
         else:
             parts = [c.submit(_gram_columns_task, self.layer_f, self.X_f, lo, hi,
-                              self.width, self.lognorm, self.mean, T, pure=False)
+                              self.width, self.lognorm, self.mean, T, self.exponent,
+                              pure=False)
                      for lo, hi in self.chunks]
         with progress_bar(len(parts), f"spectrum on the cluster, {what}", progress,
                           unit="task") as bar:
             for _ in as_completed(parts):
                 bar.update()
-        G = _tree_sum(c, parts, _add).result()
+        G, peak = _tree_sum(c, parts, _add_gram).result()
         del parts, T
         # what arrives is unpickled from a message buffer: possibly read-only
         # and not even 8-byte aligned, where numpy's products leave BLAS for a
         # loop 25 times slower (measured on the power iteration at n = 10⁴)
-        return np.require(G, np.float64, ["F_CONTIGUOUS", "ALIGNED", "WRITEABLE"])
+        return (np.require(G, np.float64, ["F_CONTIGUOUS", "ALIGNED", "WRITEABLE"]),
+                float(peak))
 
 
 # ---------------------------------------------------------------------------

@@ -11,7 +11,9 @@ of study. Two families:
   contexts are mixed instead, a control whose rank stays ≤ d+1).
 
 Matrices are built in row blocks, so the peak memory is ``A`` plus the
-temporaries of one block, never several N×M arrays.
+temporaries of one block, never several N×M arrays. Logits (or
+log-probabilities) that overflow raise ``ValueError`` naming the layer and
+its largest ``|logit|``, never ``inf``, NaN or zeros.
 
 References
 ----------
@@ -23,11 +25,13 @@ References
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from . import activations as _act
+from ._lapack import _format_scaled, _peak, _unscaled
 from ._validation import (
     _as_float_array,
     _as_int,
@@ -99,6 +103,94 @@ def _allocate(shape, dtype, block_bytes, what):
         "with layer.blocks(H) instead of building the whole matrix",
     )
     return np.empty(shape, dtype=dtype)
+
+
+# ---------------------------------------------------------------------------
+# Overflow: a layer whose logits (or log-probabilities) leave float64
+# ---------------------------------------------------------------------------
+
+
+def _all_finite(x):
+    """Whether every entry of `x` is finite: one sum, no temporary (NaN and
+    ±inf propagate through it; only a sum that overflows, of entries near
+    the top of the range, needs the entrywise test)."""
+    x = np.asarray(x)
+    if x.size == 0:
+        return True
+    with np.errstate(over="ignore", invalid="ignore"):
+        if np.isfinite(np.sum(x)):
+            return True
+    return bool(np.isfinite(x).all())
+
+
+def _log_probs_ok(out, sparse):
+    """Log-probabilities with no NaN and no +inf, and no -inf either unless
+    the activation is sparse (its zeros)."""
+    out = np.asarray(out)
+    if out.size == 0:
+        return True
+    if sparse:
+        return bool(np.max(out) < np.inf)           # False for NaN too
+    return _all_finite(out)
+
+
+def _exponent_of(x):
+    """The exponent of ``max |x|`` (0 for zeros)."""
+    peak = _peak(x)
+    return math.frexp(peak)[1] if peak > 0 else 0
+
+
+def _largest_logit(layer, X, block_rows=4096):
+    """``(m, e)``: the largest ``|logit|`` of `layer` on the contexts `X` is
+    ``m · 2^e``. Contexts, W and the bias are scaled by powers of two before
+    the product (so ``|m| ≤ d + 1``): it is found even where it overflows."""
+    W = layer.W.astype(np.float64)
+    eW = _exponent_of(W)
+    Ws = np.ldexp(W, -eW)
+    b = None if layer.bias is None else layer.bias.astype(np.float64)
+    eb = None if b is None else _exponent_of(b)
+    X = np.asarray(X)
+    X = X.reshape(-1, X.shape[-1])
+    best = (0.0, 0)
+    with np.errstate(over="ignore", invalid="ignore", under="ignore"):
+        for start in range(0, X.shape[0], block_rows):
+            block = X[start:start + block_rows]
+            if isinstance(layer, MixtureLayer):
+                log_pi, Hk = layer.components(block)
+                H = _mixed_context(log_pi, Hk) if layer.kind == "moc" else Hk
+            else:
+                H = block
+            H = np.asarray(H, dtype=np.float64).reshape(-1, layer.d)
+            eH = _exponent_of(H)
+            E = eH + eW if eb is None else max(eH + eW, eb)
+            z = np.ldexp(np.ldexp(H, -eH) @ Ws.T, eH + eW - E)
+            if b is not None:
+                z += np.ldexp(b, -E)
+            m = _peak(z)
+            if m > 0 and (best[0] == 0 or math.log2(m) + E > math.log2(best[0]) + best[1]):
+                best = (m, E)
+    return best
+
+
+def _overflow_error(layer, X, dtype=np.float64):
+    """The ValueError for a layer whose logits on the contexts `X`, or the
+    log-probabilities made of them, are not finite in `dtype`: it names the
+    layer and its largest logit."""
+    m, e = _largest_logit(layer, X)
+    dt = np.dtype(dtype)
+    largest = _format_scaled(m, e)
+    top = float(np.finfo(dt).max)
+    if not abs(_unscaled(m, e)) <= top:
+        what = (f"its logits overflow {dt.name}: the largest |logit| is {largest}, "
+                f"beyond {dt.name}'s {top:.3g}")
+    else:
+        what = (f"its log-probabilities overflow {dt.name} although its logits do "
+                f"not (the largest |logit| is {largest}; the activation or the "
+                "normaliser of such logits leaves the range)")
+    return ValueError(
+        f"{layer!r} on these contexts: {what}; scale W"
+        + ("" if layer.bias is None else ", the bias")
+        + " or the contexts down")
 
 
 class _Layer:
@@ -201,14 +293,26 @@ class PointwiseLayer(_Layer):
                 f"{self.W.shape}; got shape {H.shape}"
             )
         dtype = np.result_type(H, self.dtype)
-        z = H.astype(dtype, copy=False) @ self.W.T.astype(dtype, copy=False)
-        if self.bias is not None:
-            z += self.bias.astype(dtype, copy=False)
+        with np.errstate(over="ignore", invalid="ignore"):
+            z = H.astype(dtype, copy=False) @ self.W.T.astype(dtype, copy=False)
+            if self.bias is not None:
+                z += self.bias.astype(dtype, copy=False)
+        if not _all_finite(z):
+            raise _overflow_error(self, H, dtype)
         return z
 
     def __call__(self, H):
-        """Log-probabilities of contexts `H` (..., d) → (..., M)."""
-        return self.activation.log_prob(self.logits(H), **self.params)
+        """Log-probabilities of contexts `H` (..., d) → (..., M).
+
+        Raises ``ValueError`` naming the layer and its largest logit when
+        the logits or the log-probabilities overflow.
+        """
+        z = self.logits(H)
+        with np.errstate(over="ignore", invalid="ignore"):
+            out = self.activation.log_prob(z, **self.params)
+        if not _log_probs_ok(out, self.activation.sparse):
+            raise _overflow_error(self, H, z.dtype)
+        return out
 
     def __repr__(self):
         params = ", ".join(
@@ -336,10 +440,14 @@ class MixtureLayer(_Layer):
         return log_pi, Hk
 
     def __call__(self, G):
-        """Log-probabilities of contexts `G` (..., d_g) → (..., M)."""
+        """Log-probabilities of contexts `G` (..., d_g) → (..., M).
+
+        Raises ``ValueError`` naming the layer and its largest logit when
+        the logits or the log-probabilities overflow.
+        """
         log_pi, Hk = self.components(G)
         return _mix(log_pi, Hk, self.W, self.bias, self.base, self.kind,
-                    self.params)
+                    self.params, overflow=lambda dtype: _overflow_error(self, G, dtype))
 
     def __repr__(self):
         base = self.base.name
@@ -363,16 +471,28 @@ def _mixed_context(log_pi, Hk):
     return np.einsum("...k,...kd->...d", np.exp(log_pi), Hk)
 
 
-def _mix(log_pi, Hk, W, bias, act, kind, params):
+def _mix(log_pi, Hk, W, bias, act, kind, params, overflow=None):
     """Combine log-priors (..., K) and component contexts (..., K, d) under
-    the Activation `act`."""
+    the Activation `act`. `overflow(dtype)` is the error to raise when the
+    logits or the log-probabilities are not finite."""
     dtype = np.result_type(log_pi, Hk, W)
     W = W.astype(dtype, copy=False)
     b = 0 if bias is None else bias.astype(dtype, copy=False)
+
+    def log_prob(h):
+        with np.errstate(over="ignore", invalid="ignore"):
+            z = h @ W.T + b
+            out = act.log_prob(z, **params) if _all_finite(z) else None
+        if out is None or not _log_probs_ok(out, act.sparse):
+            raise (overflow(dtype) if overflow is not None else ValueError(
+                f"the logits of the mixture components (W {W.shape}) or their "
+                f"log-probabilities overflow {np.dtype(dtype).name}; scale W, the "
+                "bias or the contexts down"))
+        return out
+
     if kind == "moc":
-        h = _mixed_context(log_pi, Hk)
-        return act.log_prob(h @ W.T + b, **params)
-    comp = act.log_prob(Hk @ W.T + b, **params)
+        return log_prob(_mixed_context(log_pi, Hk))
+    comp = log_prob(Hk)
     comp += log_pi[..., None]
     return _act.logsumexp(comp, axis=-2)
 

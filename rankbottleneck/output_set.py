@@ -48,11 +48,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.linalg
 
+from ._lapack import _exponent, _peak, _scaled, _unscaled
 from ._measures import (
     DEFAULT_LOG_FLOOR,
     Rank,
     _as_matrix,
     _computed_in,
+    _rank_of,
     rank_from_singular_values,
 )
 from ._validation import _as_float_array, _as_int, _as_scalar, _check_fits_in_memory
@@ -416,17 +418,21 @@ def estimate_hidden_size(log_prob_rows, *, min_gap=1e3, computed_in=None):
     min_gap = _as_scalar(min_gap, "min_gap", low=1, low_open=True)
     computed_in = _computed_in(computed_in, Y)
     Y64 = Y.astype(np.float64)
+    # outputs far from 1: scaled by a power of two first (exactly)
+    e = _exponent(_peak(Y64))
+    Y64 = _scaled(Y64, e)
     s1 = float(singular_values(Y64, top=1)[0])
     Yc = Y64 - Y64.mean(axis=1, keepdims=True)
     Yc -= Yc.mean(axis=0)
-    return _cliff(singular_values(Yc), s1, Y.shape, computed_in, min_gap)
+    return _cliff(singular_values(Yc), s1, Y.shape, computed_in, min_gap, e)
 
 
-def _cliff(s, s1, shape, computed_in, min_gap):
+def _cliff(s, s1, shape, computed_in, min_gap, exponent=0):
     """The cliff decision of :func:`estimate_hidden_size` on the singular
-    values `s` of doubly centred rows, σ_1 of the raw rows `s1`."""
-    r = rank_from_singular_values(s, "press", shape=shape, computed_in=computed_in,
-                                  scale=s1)
+    values `s` of doubly centred rows, σ_1 of the raw rows `s1` (both in
+    units of ``2^exponent``)."""
+    r = _rank_of(s, exponent, "press", shape=shape, computed_in=computed_in, scale=s1)
+    s_out = _unscaled(s, exponent)
     # Double centring leaves rank ≤ min(N, M) - 1: reaching it means the
     # spectrum never fell to the noise floor.
     full = min(shape) - 1
@@ -435,7 +441,7 @@ def _cliff(s, s1, shape, computed_in, min_gap):
         gap = float(s[k - 1] / max(s[k], np.finfo(np.float64).tiny))
         if gap >= min_gap:
             return HiddenSizeEstimate(
-                k, gap, True, r, s,
+                k, gap, True, r, s_out,
                 f"cliff after σ_{k}: after centring, the outputs lie in a "
                 f"{k}-dimensional space")
         reason = f"the largest drop above the floor, {gap:.3g}, is below min_gap {min_gap:g}"
@@ -447,7 +453,7 @@ def _cliff(s, s1, shape, computed_in, min_gap):
         reason = (f"the spectrum never reaches the noise floor (Press rank {k} of "
                   f"{full} possible)")
     return HiddenSizeEstimate(
-        None, gap, False, r, s,
+        None, gap, False, r, s_out,
         f"no clear cliff: {reason}; a nonlinear layer, or too few rows")
 
 
@@ -491,6 +497,10 @@ def hidden_size_by_rows(log_prob_rows, n_rows=None, *, min_gap=1e3, computed_in=
     n_rows = [_as_int(n, "n_rows", low=3, high=N) for n in n_rows]
     min_gap = _as_scalar(min_gap, "min_gap", low=1, low_open=True)
     computed_in = _computed_in(computed_in, Y)
+    # outputs far from 1: scaled by a power of two first (exactly), so that
+    # neither the row means nor the power iteration overflow
+    e = _exponent(_peak(Y))
+    Y = _scaled(Y, e)
     # the row-centred transpose, in Fortran order so that the QR overwrites it
     Yc = np.asfortranarray((Y - Y.mean(axis=1, keepdims=True, dtype=np.float64)).T,
                            dtype=np.float64)
@@ -503,7 +513,7 @@ def hidden_size_by_rows(log_prob_rows, n_rows=None, *, min_gap=1e3, computed_in=
         Rn = Rn - Rn.mean(axis=0)                      # centre the n rows' columns
         s = scipy.linalg.svdvals(Rn, check_finite=False)
         s = np.concatenate([s, np.zeros(max(0, min(n, M) - s.size))])
-        out.append((n, _cliff(s, _sigma1(Y[:n]), (n, M), computed_in, min_gap)))
+        out.append((n, _cliff(s, _sigma1(Y[:n]), (n, M), computed_in, min_gap, e)))
     return out
 
 

@@ -39,6 +39,7 @@ import numpy as np
 import scipy.linalg
 
 from . import io as _io
+from ._lapack import _exponent, _peak, _scaled, _unscaled
 from ._measures import Rank, rank_from_singular_values
 from ._progress import progress_bar
 from ._validation import _as_float_array, _as_int, _check_fits_in_memory
@@ -81,6 +82,8 @@ def energy_dimension(singular_values, fraction):
                          f"{s.shape}")
     if not 0 < fraction <= 1:
         raise ValueError(f"fraction must lie in (0, 1]; got {fraction}")
+    # values far from 1 (σ² would overflow or underflow): a power of two out
+    s = _scaled(s, _exponent(_peak(s)))
     energy = np.cumsum(s**2)
     if energy[-1] == 0:
         return 0
@@ -521,7 +524,11 @@ def analyze_output_layer(W, bias=None, *, words=None, n_contexts=None, contexts=
 
     context_anisotropy = None
     if contexts is None:
-        scale = logit_std / math.sqrt(np.mean(norms**2)) if np.any(norms) else 1.0
+        # 1 / the root mean square of the norms, by a power of two when they
+        # are far from 1 (their squares would overflow or underflow)
+        e = _exponent(_peak(norms))
+        rms = math.sqrt(np.mean(_scaled(norms, e)**2))
+        scale = _unscaled(logit_std / rms, -e) if np.any(norms) else 1.0
         H = scale * rng.standard_normal((n_contexts, d))
         contexts_source = (f"{n_contexts} sampled isotropic Gaussian contexts, logit "
                            f"std {logit_std:g} (synthetic)")
@@ -577,15 +584,23 @@ def analyze_output_layer(W, bias=None, *, words=None, n_contexts=None, contexts=
 
 def _anisotropy(X):
     """Spectra, energy dimensions, mean-row ratio and exact mean cosine of
-    the rows of `X` (float64)."""
+    the rows of `X` (float64).
+
+    Entries far from 1 are scaled by a power of two first (exactly), and the
+    spectra and norms scaled back: ``s·X`` gives ``s`` times the spectra and
+    norms of ``X`` and the same ratios, dimensions and cosines.
+    """
     n = X.shape[0]
+    e = _exponent(_peak(X))
+    X = _scaled(X, e)
     s = scipy.linalg.svdvals(X, check_finite=False)
     mean = X.mean(axis=0)
     s_centred = scipy.linalg.svdvals(X - mean, check_finite=False)
     norms = np.linalg.norm(X, axis=1)
     unit = X / np.where(norms > 0, norms, 1.0)[:, None]
     total = unit.sum(axis=0)
-    return {"s": s, "s_centred": s_centred, "norms": norms,
+    s, s_centred = _unscaled(s, e), _unscaled(s_centred, e)
+    return {"s": s, "s_centred": s_centred, "norms": _unscaled(norms, e),
             "mean_cosine": float((total @ total - np.sum(norms > 0)) / (n * (n - 1))),
             "mean_norm_ratio": float(np.linalg.norm(mean) / np.mean(norms)),
             "energy_dims": {f: energy_dimension(s, f) for f in (0.9, 0.99)},

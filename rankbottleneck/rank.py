@@ -16,6 +16,7 @@ import numpy as np
 import scipy.linalg
 import scipy.sparse.linalg
 
+from ._lapack import _exponent, _peak, _scaled, _unscaled
 from ._measures import (
     MEASURES,
     Rank,
@@ -23,6 +24,7 @@ from ._measures import (
     _centre_rows,
     _check_measure,
     _computed_in,
+    _rank_of,
     _reject_neginf,
     _shift_invariant_from,
     rank_from_singular_values,
@@ -92,7 +94,19 @@ def singular_values(A, *, top=None, dtype=np.float64):
     The full spectrum comes from LAPACK's divide-and-conquer SVD
     (``scipy.linalg.svdvals``), whose singular values carry an absolute error
     of about ``ε σ_1``: that is why every threshold below scales with σ_1.
+    A matrix whose entries are far from 1 (beyond ``2^±204`` in float64) is
+    first scaled by a power of two, exactly, so that ``singular_values(c·A)``
+    is ``c·singular_values(A)`` wherever those values are representable
+    (values that are not come out as ``inf``).
     """
+    s, e = _singular_values(A, top=top, dtype=dtype)
+    return _unscaled(s, e)
+
+
+def _singular_values(A, top=None, dtype=np.float64):
+    """``(s, e)``: the singular values of `A` are ``s · 2^e``, with `A`
+    scaled by ``2^-e`` first when its entries are far from 1 (``e = 0``
+    otherwise, and then `s` is what the unscaled computation gives)."""
     A = _as_matrix(A)
     _reject_neginf(A)
     work = A if dtype is None else A.astype(dtype, copy=False)
@@ -103,6 +117,8 @@ def singular_values(A, *, top=None, dtype=np.float64):
         "pass fewer rows or columns (the rank of a random subset of rows is a "
         "lower bound), or dtype=None to keep float32",
     )
+    e = _exponent(_peak(work), work.dtype)
+    work = _scaled(work, e)
     if top is not None:
         top = _as_int(top, "top", low=1, high=n)
         if top < n // 4:
@@ -110,9 +126,9 @@ def singular_values(A, *, top=None, dtype=np.float64):
             v0 = np.random.default_rng(0).standard_normal(n).astype(work.dtype)
             s = scipy.sparse.linalg.svds(work, k=top, v0=v0,
                                          return_singular_vectors=False)
-            return np.sort(s)[::-1]
-        return scipy.linalg.svdvals(work, check_finite=False)[:top]
-    return scipy.linalg.svdvals(work, check_finite=False)
+            return np.sort(s)[::-1], e
+        return scipy.linalg.svdvals(work, check_finite=False)[:top], e
+    return scipy.linalg.svdvals(work, check_finite=False), e
 
 
 # ---------------------------------------------------------------------------
@@ -169,6 +185,14 @@ def numerical_rank(A, measure=None, *, rtol=None, atol=None, eps=1e-3,
     -------
     Rank
 
+    Notes
+    -----
+    Every measure but ``"atol"`` gives the same rank for ``c·A`` as for
+    ``A`` (and ``"atol"`` with ``c·atol``) for any ``c`` that leaves the
+    singular values representable, even when σ_1 itself overflows: a
+    matrix far from 1 is scaled by a power of two first (see
+    :func:`singular_values`).
+
     Examples
     --------
     >>> import numpy as np
@@ -188,10 +212,9 @@ def numerical_rank(A, measure=None, *, rtol=None, atol=None, eps=1e-3,
                           client=client)
     if spec is not None:
         return spec.rank(measure, rtol=rtol, atol=atol, eps=eps)
-    s = singular_values(A)
-    return rank_from_singular_values(
-        s, measure, shape=A.shape, computed_in=computed_in,
-        rtol=rtol, atol=atol, eps=eps)
+    s, e = _singular_values(A)
+    return _rank_of(s, e, measure, shape=A.shape, computed_in=computed_in,
+                    rtol=rtol, atol=atol, eps=eps)
 
 
 def shift_invariant_rank(A, measure=None, *, rtol=None, atol=None, eps=1e-3,
@@ -221,13 +244,24 @@ def shift_invariant_rank(A, measure=None, *, rtol=None, atol=None, eps=1e-3,
                               client=client)
         centred = _fast_spectrum(A, contexts, method, computed_in, centre_rows=True,
                                  progress=progress, client=client)
-        return _shift_invariant_from(centred.values, float(spec.values[0]), measure,
-                                     spec.shape, spec.computed_in, rtol, atol, eps)
+        s, e = centred._scaled()
+        return _shift_invariant_from(s, _sigma1_in(spec, e), measure, spec.shape,
+                                     spec.computed_in, rtol, atol, eps, e)
     A, measure, computed_in = _rank_arguments(A, measure, rtol, atol, eps,
                                               computed_in)
+    # entries far from 1: scale first (exactly), so that neither the row
+    # means nor σ_1 overflow; every value below is in units of 2^e
+    e = _exponent(_peak(A))
+    A = _scaled(A, e)
     spec = _fast_spectrum(A, contexts, method, computed_in, centre_rows=True,
                           progress=progress, client=client)
-    s1 = float(singular_values(A, top=1)[0])
-    s = singular_values(_centre_rows(A)) if spec is None else spec.values
-    return _shift_invariant_from(s, s1, measure, A.shape, computed_in, rtol, atol,
-                                 eps)
+    s1, e1 = _singular_values(A, top=1)
+    s, e2 = _singular_values(_centre_rows(A)) if spec is None else spec._scaled()
+    return _shift_invariant_from(s, _unscaled(float(s1[0]), e1 - e2), measure,
+                                 A.shape, computed_in, rtol, atol, eps, e + e2)
+
+
+def _sigma1_in(spec, e):
+    """σ_1 of the Spectrum `spec` in units of ``2^e``."""
+    s, e_spec = spec._scaled()
+    return _unscaled(float(s[0]), e_spec - e)

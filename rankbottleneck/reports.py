@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ._lapack import _exponent, _peak, _scaled, _unscaled
 from ._measures import (
     DEFAULT_EFFECTIVE_EPS,
     DEFAULT_LOG_FLOOR,
@@ -20,12 +21,13 @@ from ._measures import (
     _centre_rows,
     _check_eps,
     _computed_in,
+    _rank_of,
     _shift_invariant_from,
     rank_from_singular_values,
 )
 from ._validation import _as_int, _as_scalar, _check_finite
 from .layers import _activation_of
-from .rank import _fast_spectrum, _is_layer, singular_values
+from .rank import _fast_spectrum, _is_layer, _singular_values, singular_values
 
 __all__ = [
     "SparseSummary",
@@ -310,6 +312,7 @@ def rank_report(A, *, d=None, bias=None, contexts=None, method="auto",
     if layer is None:
         A = _as_matrix(A)
     sparse = None
+    scale = 0       # a matrix far from 1 is analysed scaled by 2^-scale
     if layer is not None:
         spec = _fast_spectrum(layer, contexts, method, computed_in,
                               progress=progress, client=client)
@@ -320,33 +323,40 @@ def rank_report(A, *, d=None, bias=None, contexts=None, method="auto",
             sparse = _support_summary(A, log_floor, computed_in, eps_values)
             A = np.maximum(A, log_floor)
         _check_finite(A, "A")
+        shape, dtype = A.shape, np.dtype(A.dtype).name
+        # exactly (a power of two), so that no row mean or σ overflows
+        scale = _exponent(_peak(A))
+        A = _scaled(A, scale)
         spec = _fast_spectrum(A, None, method, computed_in, progress=progress,
                               client=client)
-        shape, dtype = A.shape, np.dtype(A.dtype).name
-    s = singular_values(A) if spec is None else spec.values
-    ranks = [rank_from_singular_values(s, m, shape=shape, computed_in=computed_in)
+    s, e = _singular_values(A) if spec is None else spec._scaled()
+    e += scale
+    ranks = [_rank_of(s, e, m, shape=shape, computed_in=computed_in)
              for m in ("numpy", "press")]
     if rtol is not None:
-        ranks.append(rank_from_singular_values(s, "rtol", shape=shape, rtol=rtol,
-                                               computed_in=computed_in))
+        ranks.append(_rank_of(s, e, "rtol", shape=shape, rtol=rtol,
+                              computed_in=computed_in))
     if atol is not None:
-        ranks.append(rank_from_singular_values(s, "atol", shape=shape, atol=atol,
-                                               computed_in=computed_in))
-    ranks += [rank_from_singular_values(s, "effective", shape=shape, eps=e,
-                                        computed_in=computed_in) for e in eps_values]
-    ranks += [rank_from_singular_values(s, m, shape=shape, computed_in=computed_in)
+        ranks.append(_rank_of(s, e, "atol", shape=shape, atol=atol,
+                              computed_in=computed_in))
+    ranks += [_rank_of(s, e, "effective", shape=shape, eps=eps,
+                       computed_in=computed_in) for eps in eps_values]
+    ranks += [_rank_of(s, e, m, shape=shape, computed_in=computed_in)
               for m in ("entropy", "stable", "gap")]
     shift = ()
     if shift_invariant:
         if spec is None:
-            s_centred = singular_values(_centre_rows(A))
+            s_centred, e_centred = _singular_values(_centre_rows(A))
         else:
-            s_centred = _fast_spectrum(A if layer is None else layer, contexts,
-                                       method, computed_in, centre_rows=True,
-                                       progress=progress, client=client).values
-        shift = tuple(_shift_invariant_from(s_centred, float(s[0]), m, shape,
-                                            computed_in) for m in ("numpy", "press"))
-    return RankReport(shape, dtype, computed_in, s, tuple(ranks),
+            s_centred, e_centred = _fast_spectrum(
+                A if layer is None else layer, contexts, method, computed_in,
+                centre_rows=True, progress=progress, client=client)._scaled()
+        e_centred += scale
+        s1 = _unscaled(float(s[0]), e - e_centred)
+        shift = tuple(_shift_invariant_from(s_centred, s1, m, shape, computed_in,
+                                            exponent=e_centred)
+                      for m in ("numpy", "press"))
+    return RankReport(shape, dtype, computed_in, _unscaled(s, e), tuple(ranks),
                       shift, None if d is None else int(d),
                       None if bias is None else bool(bias), sparse,
                       "svd" if spec is None else spec.method)

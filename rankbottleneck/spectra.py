@@ -45,6 +45,20 @@ algorithms whose cost is matrix products:
     The dense LAPACK SVD (``scipy.linalg.svdvals``), for small matrices and
     for checking the others.
 
+Scale: a Gram matrix squares the entries, so beyond about ``1e154`` (or
+below ``1e-154``) it would overflow (or lose every small value). As LAPACK's
+``dlascl`` does, a matrix whose largest entry lies outside ``[2^-204,
+2^204]`` is scaled by a power of two first, exactly, and its singular values
+scaled back (:mod:`rankbottleneck._lapack`): a matrix's from its largest
+entry, a streamed layer's when its first pass finds its blocks that far
+from 1 (the pass is then run again, scaled), a structural layer's factors
+column by column. The spectrum of ``s·A`` is then ``s`` times that of ``A``
+and its ranks are the same, for every ``s`` that leaves the singular values
+representable (ranks are taken from the scaled values, so they hold even
+where ``values`` overflow to ``inf``). Anything inside the band is computed
+exactly as without this. A layer whose logits or log-probabilities overflow
+raises ``ValueError`` naming it and its largest logit.
+
 float32: what a float32 layer's log-probabilities are made of is computed
 in float32, because those entries carry float32 rounding anyway (and the
 rank thresholds then use float32's ε): the logits product, φ, and in the
@@ -64,20 +78,35 @@ import numpy as np
 import scipy.linalg
 from scipy.linalg import lapack
 
-from ._lapack import _eigvalsh_lower, _syrk_update
+from ._lapack import (
+    _eigvalsh_lower,
+    _exponent,
+    _format_scaled,
+    _peak,
+    _scaled,
+    _syrk_update,
+    _unscaled,
+)
 from ._measures import (
     Rank,
     _as_matrix,
     _centre_rows,
     _machine_eps,
+    _rank_of,
     _reject_neginf,
-    rank_from_singular_values,
 )
 from ._progress import progress_bar
 from ._threads import _by_chunks
 from ._validation import _as_int, _check_fits_in_memory, _format_bytes
 from .activations import logsumexp
-from .layers import MixtureLayer, _activation_of, _Layer, _mixed_context
+from .layers import (
+    MixtureLayer,
+    _activation_of,
+    _all_finite,
+    _Layer,
+    _mixed_context,
+    _overflow_error,
+)
 
 __all__ = ["Spectrum", "spectrum", "METHODS"]
 
@@ -107,7 +136,8 @@ def _lse_rows_inplace(z):
         top = blk.max(axis=1)
         blk -= top[:, None]
         np.exp(blk, out=blk)
-        return top.astype(np.float64) + np.log(blk.sum(axis=1, dtype=np.float64))
+        with np.errstate(over="ignore"):    # the caller checks the result
+            return top.astype(np.float64) + np.log(blk.sum(axis=1, dtype=np.float64))
     return np.concatenate(_by_chunks(chunk, z.shape[0], z.itemsize * z.shape[1]))
 
 
@@ -153,6 +183,19 @@ class Spectrum:
     notes: str = ""
     stages: tuple = field(default=(), repr=False)
 
+    # The values and errors as computed, in units of 2^_exponent, when the
+    # matrix was scaled by a power of two first (see _lapack): ranks are
+    # taken from these, which stay finite where `values` would overflow.
+    _exponent = 0
+    _scaled_values = None
+    _scaled_error = None
+
+    def _scaled(self):
+        """``(s, e)``: the singular values are ``s · 2^e``."""
+        if self._scaled_values is None:
+            return np.asarray(self.values, dtype=np.float64), 0
+        return self._scaled_values, self._exponent
+
     def rank(self, measure=None, *, rtol=None, atol=None, eps=1e-3, scale=None):
         """A :class:`~rankbottleneck.rank.Rank` of these singular values.
 
@@ -161,12 +204,16 @@ class Spectrum:
         within their error estimate of the threshold (0: the count is the
         dense SVD's).
         """
-        r = rank_from_singular_values(self.values, measure, shape=self.shape,
-                                      computed_in=self.computed_in, rtol=rtol,
-                                      atol=atol, eps=eps, scale=scale)
+        s, e = self._scaled()
+        error = self.error if self._scaled_error is None else self._scaled_error
+        if scale is not None:
+            scale = _scaled(np.float64(scale), e)
+        r = _rank_of(s, e, measure, shape=self.shape, computed_in=self.computed_in,
+                     rtol=rtol, atol=atol, eps=eps, scale=scale)
         rule = f"{r.rule}; spectrum by {self.method}"
         if r.threshold is not None:
-            close = int(np.sum(np.abs(self.values - r.threshold) <= self.error))
+            threshold = _scaled(np.float64(r.threshold), e)
+            close = int(np.sum(np.abs(s - threshold) <= error))
             rule += f", {close} σ within error of the threshold"
         return Rank(r.value, r.measure, r.threshold, rule, r.eps)
 
@@ -199,6 +246,9 @@ class Spectrum:
     def __repr__(self):
         s = self.values
         head = ", ".join(f"{v:.3g}" for v in s[:3])
+        if self._exponent:
+            scaled, e = self._scaled()
+            head = ", ".join(_format_scaled(v, e) for v in scaled[:3])
         return (f"Spectrum({self.shape[0]}×{self.shape[1]}, {self.method}, "
                 f"σ = [{head}{', …' if len(s) > 3 else ''}], σ_min = "
                 f"{s[-1]:.3g}, passes = {self.passes}, peak ≈ "
@@ -219,6 +269,15 @@ class _Source:
     nothing. A pointwise layer's first pass yields the unnormalised
     ``Φ = φ(Z)`` instead, so that the log-normalisers need no pass of their
     own (see :func:`_layer_source`).
+
+    Every block is ``2^-e`` times the matrix's, ``e = scale["e"]`` (0 unless
+    the entries are far from 1: see :mod:`rankbottleneck._lapack`); a
+    matrix's is fixed from its largest entry, a layer's is set by
+    :meth:`rescale` when its first pass finds its blocks far from 1, and the
+    first pass is then run again. `overflow()` is the error to raise when a
+    block is not finite; `peak()`, when given, is ``max |block|`` over the
+    first pass, known without looking at the blocks again (else
+    :func:`_gram` takes it from them).
     """
 
     n: int
@@ -229,12 +288,27 @@ class _Source:
     first: object = None
     finish: object = None
     prepare_passes: int = 0  # passes spent before the first Gram pass
+    scale: dict = None
+    overflow: object = None
+    peak: object = None
 
     def __post_init__(self):
         if self.first is None:
             self.first = self.blocks
         if self.finish is None:
             self.finish = lambda G: G
+        if self.scale is None:
+            self.scale = {"e": 0}
+        if self.overflow is None:
+            self.overflow = lambda: ValueError(
+                "the matrix has entries that are not finite in float64")
+
+    @property
+    def exponent(self):
+        return self.scale["e"]
+
+    def rescale(self, e):
+        self.scale["e"] = e
 
 
 def _check_block(block, m, name="block_cols"):
@@ -251,18 +325,36 @@ def _matrix_source(A, block_cols, centre):
     N, M = A.shape
     B = A if N <= M else A.T
     n, m = B.shape
-    mean = A.mean(axis=1, dtype=np.float64) if centre else None
+    # entries far from 1: every block is scaled by 2^-e (exactly), the row
+    # means too, so that neither they nor the Gram matrix overflow
+    top = _peak(A)
+    scale = {"e": _exponent(top)}
+    e = scale["e"]
+    mean = _row_means(A, e) if centre else None
     b = _check_block(block_cols, m) or _default_block(n, m, 2)
 
     def blocks():
         for j in range(0, m, b):
             blk = B[:, j:j + b].astype(np.float64)
+            if e:
+                np.ldexp(blk, -e, out=blk)
             if mean is not None:
                 # rows of A centred: for B = Aᵀ that is its columns
                 blk -= mean[:, None] if N <= M else mean[j:j + b][None, :]
             yield blk
 
-    return _Source(n, m, blocks, b, 2 * n * b * 8)
+    return _Source(n, m, blocks, b, 2 * n * b * 8, scale=scale,
+                   peak=lambda: _scaled(top, e))
+
+
+def _row_means(A, e):
+    """Row means of ``A · 2^-e`` in float64 (a block of rows at a time when
+    ``e ≠ 0``, so that the sums of huge entries do not overflow)."""
+    if e == 0:
+        return A.mean(axis=1, dtype=np.float64)
+    rows = max(1, _BLOCK_BYTES // max(1, 8 * A.shape[1]))
+    return np.concatenate([_scaled(A[i:i + rows].astype(np.float64), e).mean(axis=1)
+                           for i in range(0, A.shape[0], rows)])
 
 
 def _layer_source(layer, X, block_cols, centre):
@@ -280,6 +372,11 @@ def _layer_source(layer, X, block_cols, centre):
     A dense activation that declares no logit map is streamed by rows when
     ``N > M``; otherwise its matrix is built (memory permitting) and
     streamed from memory. `X` has been checked by :func:`spectrum`.
+
+    Every block is scaled by ``2^-e`` once ``e`` is set (:class:`_Source`):
+    ``Φ``, ``s`` and ``l`` alike, after the exponentials of the
+    log-sum-exp, which need the unscaled ``Φ``. Logits or ``Φ`` that are
+    not finite raise :func:`~rankbottleneck.layers._overflow_error`.
     """
     N, M = X.shape[0], layer.M
     dtype = np.result_type(X, layer.dtype)
@@ -294,18 +391,25 @@ def _layer_source(layer, X, block_cols, centre):
     if N <= M and act.logit_map is None:
         # no φ: the normalisers cannot be streamed with the columns
         return _matrix_source(layer.log_prob_matrix(X), block_cols, centre)
+    scale = {"e": 0}
+
+    def overflow():
+        return _overflow_error(layer, X, dtype)
+
     if N > M:
         temporaries = 4 * getattr(layer, "K", 1)
         b = _check_block(block_cols, N) or _default_block(M, N, temporaries)
 
         def rows():
             for start in range(0, N, b):
-                blk = np.asarray(layer(X[start:start + b]), dtype=np.float64).T
+                blk = _scaled(np.asarray(layer(X[start:start + b]), dtype=np.float64).T,
+                              scale["e"])
                 if centre:
                     blk = blk - blk.mean(axis=0, keepdims=True)
                 yield np.ascontiguousarray(blk)
 
-        return _Source(M, N, rows, b, temporaries * M * b * 8)
+        return _Source(M, N, rows, b, temporaries * M * b * 8, scale=scale,
+                       overflow=overflow)
 
     phi, params = act.logit_map, layer.params
     W = layer.W.astype(dtype, copy=False)
@@ -328,30 +432,41 @@ def _layer_source(layer, X, block_cols, centre):
             flat[dt] = np.empty(size, dtype=dt)
         return flat[dt][:size].reshape(shape)
 
-    def unnormalised(J, shift=None, stats=False):
-        """``Φ[:, J]`` (minus ``shift`` per row) as (N, b) or (N, K, b) float64.
+    def unnormalised(J, shift=None, stats=False, e=0):
+        """``Φ[:, J] · 2^-e`` (minus ``shift`` per row) as (N, b) or (N, K, b)
+        float64.
 
         The block of logits is one product (not N·K small ones); φ then runs
         on chunks of rows small enough to stay in cache, in threads, and
-        with `stats` each row's max, ``Σ exp(Φ - max)`` and ``ΣΦ`` over `J`
-        are taken from the chunk while it is there. The returned array is
-        a buffer that the next call overwrites.
+        with `stats` each row's max and min, ``Σ exp(Φ - max)`` and ``ΣΦ·2^-e``
+        over `J` are taken from the chunk while it is there. The returned
+        array is a buffer that the next call overwrites.
         """
         h, w = Hk.reshape(-1, Hk.shape[-1]), W[J]
-        z = np.matmul(h, w.T, out=buffer((h.shape[0], w.shape[0]), dtype))
-        if bias is not None:
-            z += bias[J]
+        with np.errstate(over="ignore", invalid="ignore"):
+            z = np.matmul(h, w.T, out=buffer((h.shape[0], w.shape[0]), dtype))
+            if bias is not None:
+                z += bias[J]
         f = z if z.dtype == np.float64 else buffer(z.shape, np.float64)
 
         def chunk(C):
-            fc = f[C]
-            fc[...] = phi(z[C], **params)
-            if shift is not None:
-                fc -= shift[C, None]
-            if not stats:
-                return None
-            top = fc.max(axis=1)
-            return top, np.exp(fc - top[:, None]).sum(axis=1), fc.sum(axis=1)
+            # errstate is per thread: logits that overflow make inf and NaN
+            # here, and the first pass reports them (overflow())
+            with np.errstate(over="ignore", invalid="ignore"):
+                fc = f[C]
+                fc[...] = phi(z[C], **params)
+                part = None
+                if stats:
+                    top = fc.max(axis=1)
+                    part = (top, fc.min(axis=1),
+                            np.exp(fc - top[:, None]).sum(axis=1))
+                if e:
+                    np.ldexp(fc, -e, out=fc)
+                if shift is not None:
+                    fc -= shift[C, None]
+                if not stats:
+                    return None
+                return part + (fc.sum(axis=1),)
 
         out = _by_chunks(chunk, z.shape[0], 8 * z.shape[1])
         f = f.reshape(Hk.shape[:-1] + (-1,))
@@ -362,60 +477,79 @@ def _layer_source(layer, X, block_cols, centre):
         state = {}
 
         def first():
+            e = scale["e"]
             run_max = np.full(N, -np.inf)
             run_sum, row_sum = np.zeros(N), np.zeros(N)
+            bottom = np.full(N, np.inf)
             for j in range(0, M, b):
-                f, (top, sum_exp, sum_f) = unnormalised(slice(j, min(j + b, M)),
-                                                        stats=True)
+                f, (top, low, sum_exp, sum_f) = unnormalised(
+                    slice(j, min(j + b, M)), stats=True, e=e)
+                if not (_all_finite(top) and _all_finite(low)):
+                    raise overflow()
                 new_max = np.maximum(run_max, top)
                 run_sum = (run_sum * np.exp(run_max - new_max)
                            + sum_exp * np.exp(top - new_max))
                 run_max = new_max
+                bottom = np.minimum(bottom, low)
                 row_sum += sum_f
                 yield f
             lognorm[:] = run_max + np.log(run_sum)
-            state["row_sum"] = row_sum
+            with np.errstate(over="ignore"):
+                # the log-probabilities reach min Φ - lse: they must be finite
+                if not _all_finite(lognorm - bottom):
+                    raise overflow()
+            state["row_sum"], state["lognorm"] = row_sum, _scaled(lognorm, e)
+            # max |Φ|, of what this pass yielded (Φ · 2^-e)
+            state["peak"] = _scaled(max(float(np.max(run_max)), -float(np.min(bottom))),
+                                    e)
 
         def finish(G):
-            s = state["row_sum"]
+            s, lse = state["row_sum"], state["lognorm"]
             if centre:
                 return _subtract_outer(G, [(s, s / M)])
             # ΦΦᵀ − s lᵀ − l sᵀ + M l lᵀ = ΦΦᵀ − s lᵀ − l (s − M l)ᵀ
-            return _subtract_outer(G, [(s, lognorm), (lognorm, s - M * lognorm)])
+            return _subtract_outer(G, [(s, lse), (lse, s - M * lse)])
 
         def blocks():
-            shift = state["row_sum"] / M if centre else lognorm
+            shift = state["row_sum"] / M if centre else state["lognorm"]
             for j in range(0, M, b):
-                yield unnormalised(slice(j, min(j + b, M)), shift=shift)
+                yield unnormalised(slice(j, min(j + b, M)), shift=shift,
+                                   e=scale["e"])
 
-        return _Source(N, M, blocks, b, 3 * N * b * 8, first, finish)
+        return _Source(N, M, blocks, b, 3 * N * b * 8, first, finish, scale=scale,
+                       overflow=overflow, peak=lambda: state["peak"])
 
     # mixtures: log p = lse_k(log π_k + Φ_k - l_k); first the N×K normalisers
     rows = max(1, _BLOCK_BYTES // max(1, 3 * K * M * np.dtype(dtype).itemsize))
     lognorm = np.empty((N, K))
-    for s0 in range(0, N, rows):
-        z = Hk[s0:s0 + rows]
-        f = phi((z.reshape(-1, z.shape[-1]) @ W.T + (0 if bias is None else bias))
-                .reshape(z.shape[0], K, M), **params)
-        lognorm[s0:s0 + rows] = logsumexp(f, axis=-1)
+    with np.errstate(over="ignore", invalid="ignore"):
+        for s0 in range(0, N, rows):
+            z = Hk[s0:s0 + rows]
+            f = phi((z.reshape(-1, z.shape[-1]) @ W.T + (0 if bias is None else bias))
+                    .reshape(z.shape[0], K, M), **params)
+            lognorm[s0:s0 + rows] = logsumexp(f, axis=-1)
+    if not _all_finite(lognorm):
+        raise overflow()
 
     def column(J):
-        f = unnormalised(J) - lognorm[:, :, None].astype(dtype)
-        return logsumexp(f + log_pi[:, :, None], axis=1).astype(np.float64)
+        with np.errstate(over="ignore", invalid="ignore"):
+            f = unnormalised(J) - lognorm[:, :, None].astype(dtype)
+            return logsumexp(f + log_pi[:, :, None], axis=1).astype(np.float64)
 
     row_mean = None
     if centre:
         row_mean = sum(column(slice(j, j + b)).sum(axis=1) for j in range(0, M, b)) / M
 
     def mixture_blocks():
+        e = scale["e"]
         for j in range(0, M, b):
-            blk = column(slice(j, j + b))
+            blk = _scaled(column(slice(j, j + b)), e)
             if row_mean is not None:
-                blk -= row_mean[:, None]
+                blk -= _scaled(row_mean, e)[:, None]
             yield blk
 
     return _Source(N, M, mixture_blocks, b, 3 * K * N * b * 8,
-                   prepare_passes=1 + centre)
+                   prepare_passes=1 + centre, scale=scale, overflow=overflow)
 
 
 # ---------------------------------------------------------------------------
@@ -441,23 +575,35 @@ def _peak_estimate(method, shape, n, block_bytes, d=0):
 
 
 def _gram(source, rotate=None, what="Gram", first=False, progress=None):
-    """``Σ_b F_b F_bᵀ`` with ``F_b = rotateᵀ B_b`` (or ``B_b``), in float64.
+    """``(Σ_b F_b F_bᵀ, peak)`` with ``F_b = rotateᵀ B_b`` (or ``B_b``), in
+    float64; `peak` is ``max |B|`` over the first pass (None for the others).
 
     Only the upper triangle is accumulated (``dsyrk``) into one Fortran
     array, then mirrored: one n×n matrix, no per-block temporaries of that size.
-    A progress bar per pass when `progress` asks for one.
+    A progress bar per pass when `progress` asks for one. A block that is not
+    finite stops the first pass with ``source.overflow()``.
     """
     if hasattr(source, "gram"):         # its passes run elsewhere (a cluster)
-        return _mirror_upper(source.gram(rotate, what, progress))
+        G, peak = source.gram(rotate, what, progress)
+        if not math.isfinite(peak):
+            raise source.overflow()
+        return _mirror_upper(G), (peak if first else None)
     n = source.n if rotate is None else rotate.shape[1]
     G = np.zeros((n, n), order="F")
+    peak, look = 0.0, first and source.peak is None
     with progress_bar(-(-source.m // source.width), f"spectrum, {what}", progress,
                       unit="block") as bar:
         for blk in source.first() if first else source.blocks():
+            if look:
+                peak = max(peak, _peak(blk))
+                if not math.isfinite(peak):
+                    raise source.overflow()
             G = _syrk_update(G, blk if rotate is None else rotate.T @ blk)
             bar.update()
     _mirror_upper(G)
-    return G
+    if not first:
+        return G, None
+    return G, (peak if look else float(source.peak()))
 
 
 def _mirror_upper(G, step=1024):
@@ -525,9 +671,20 @@ def _schur_eigh(Gp, r):
 
 
 def _gram_spectrum(source, clock, progress=None):
+    """``(values, errors, passes, notes)`` of the source's matrix, all in
+    units of ``2^source.exponent``."""
     n, m = source.n, source.m
-    G = source.finish(_gram(source, first=True, progress=progress))
+    G, peak = _gram(source, first=True, progress=progress)
     clock.lap("pass 1: blocks and Gram")
+    e = _exponent(peak)
+    if e:
+        # entries far from 1: their squares would overflow or underflow in G
+        # (and in the power iteration): the pass again, scaled by 2^-e
+        source.rescale(source.exponent + e)
+        source.prepare_passes += 1
+        G, _ = _gram(source, first=True, progress=progress)
+        clock.lap(f"pass 1 again, scaled by 2^{-source.exponent}")
+    G = source.finish(G)
     passes = 1
     # δ: the eigenvalue error of a Gram matrix of m-term inner products,
     # ε √m λ_1 (rounding errors add like a random walk; eigh adds ~ε λ_1)
@@ -557,8 +714,8 @@ def _gram_spectrum(source, clock, progress=None):
     errors = list(delta / (2 * np.sqrt(lam[:r])))
     levels = 0
     while r < n and levels < _MAX_PASSES:
-        Gp = _gram(source, rotate=T, what=f"refinement {levels + 1}",
-                   progress=progress)
+        Gp, _ = _gram(source, rotate=T, what=f"refinement {levels + 1}",
+                      progress=progress)
         passes += 1
         levels += 1
         mu, V = _schur_eigh(Gp, r)
@@ -629,14 +786,20 @@ def _structural_spectrum(layer, X, contexts_of, centre, clock):
     z = np.empty((min(rows, N), M), dtype=dtype)
     lse = np.empty(N)
     for s in range(0, N, rows):
-        zs = np.matmul(Hl[s:s + rows], W.T, out=z[:min(rows, N - s)])
-        if b is not None:
-            zs += b
+        with np.errstate(over="ignore", invalid="ignore"):
+            zs = np.matmul(Hl[s:s + rows], W.T, out=z[:min(rows, N - s)])
+            if b is not None:
+                zs += b
+        if not _all_finite(zs):
+            raise _overflow_error(layer, X, dtype)
         lse[s:s + rows] = _lse_rows_inplace(zs)
     del z, zs
+    if not _all_finite(lse):                # logits within log M of the edge
+        raise _overflow_error(layer, X, dtype)
     clock.lap("lse: logits product and exp")
     left = _factor([H] + ([] if b is None else [np.ones(N)]) + [-lse], N)
     right = _factor([W] + ([] if b is None else [b]) + [np.ones(M)], M)
+    exponent = _balance(left, right)
     if centre:
         # A C = left (C right)ᵀ: centring the rows of A centres the columns
         # of the right factor (the all-ones column becomes zero)
@@ -651,7 +814,29 @@ def _structural_spectrum(layer, X, contexts_of, centre, clock):
     values = np.zeros(min(N, M))
     values[:len(core)] = core[:min(N, M)]
     eps = float(np.finfo(dtype).eps)
-    return values, np.full(len(values), eps * max(values[0], 0.0))
+    return values, np.full(len(values), eps * max(values[0], 0.0)), exponent
+
+
+def _balance(left, right):
+    """Scale the factors of ``A = left rightᵀ`` by powers of two, in place,
+    so that no column is far from 1; returns ``e`` with ``A = 2^e ·
+    left' right'ᵀ``. A column pair far from 1 (contexts ~1e300 against
+    embeddings ~1e-300, or logits ~1e300 in the lse column) is first brought
+    to the same magnitude on both sides, which leaves ``A`` unchanged, then
+    each factor as a whole into the safe band. Factors within it are left
+    untouched (e = 0)."""
+    for j in range(left.shape[1]):
+        a, c = _peak(left[:, j]), _peak(right[:, j])
+        if a > 0 and c > 0 and (_exponent(a) or _exponent(c)):
+            shift = (math.frexp(a)[1] - math.frexp(c)[1]) // 2
+            np.ldexp(left[:, j], -shift, out=left[:, j])
+            np.ldexp(right[:, j], shift, out=right[:, j])
+    e_left, e_right = _exponent(_peak(left)), _exponent(_peak(right))
+    if e_left:
+        np.ldexp(left, -e_left, out=left)
+    if e_right:
+        np.ldexp(right, -e_right, out=right)
+    return e_left + e_right
 
 
 # ---------------------------------------------------------------------------
@@ -704,6 +889,9 @@ def spectrum(A, contexts=None, *, method="auto", block_cols=None,
     InsufficientMemoryError
         Before any allocation, when the chosen path would not fit; the
         message gives the size and the streaming alternative.
+    ValueError
+        When a layer's logits or log-probabilities on `contexts` overflow:
+        the message names the layer and its largest ``|logit|``.
 
     Examples
     --------
@@ -773,22 +961,25 @@ def spectrum(A, contexts=None, *, method="auto", block_cols=None,
 
     clock = _Clock()
     if method == "structural":
-        values, error = _structural_spectrum(A, X, structural, centre_rows, clock)
-        return Spectrum(values, error, shape, computed_in, "structural", 1, peak,
-                        "A = [H, 1, -lse][W, b, 1]ᵀ: two thin QRs and a "
-                        f"({values[values > 0].size}-column) SVD; the other "
-                        "singular values are exactly zero"
-                        + ("" if client is None else
-                           " (computed here: this path needs no cluster)"),
-                        tuple(clock.stages))
+        values, error, e = _structural_spectrum(A, X, structural, centre_rows, clock)
+        return _result(values, error, e, shape, computed_in, "structural", 1, peak,
+                       "A = [H, 1, -lse][W, b, 1]ᵀ: two thin QRs and a "
+                       f"({values[values > 0].size}-column) SVD; the other "
+                       "singular values are exactly zero"
+                       + ("" if client is None else
+                          " (computed here: this path needs no cluster)"),
+                       clock)
     if method == "svd":
         dense = A.log_prob_matrix(X) if is_layer else A
+        # entries far from 1: scaled by 2^-e first (exactly), so that
+        # neither the row means nor the singular values overflow
+        e = _exponent(_peak(dense))
+        dense = _scaled(dense, e)
         dense = _centre_rows(dense) if centre_rows else dense.astype(np.float64, copy=False)
         values = scipy.linalg.svdvals(dense, check_finite=False)
         clock.lap("dense SVD")
-        return Spectrum(values, np.full(len(values), _EPS * values[0] * math.sqrt(n)),
-                        shape, computed_in, "svd", 1, peak, "LAPACK gesdd",
-                        tuple(clock.stages))
+        return _result(values, np.full(len(values), _EPS * values[0] * math.sqrt(n)),
+                       e, shape, computed_in, "svd", 1, peak, "LAPACK gesdd", clock)
     if client is not None:
         from .cluster import _ClusterSource
 
@@ -806,5 +997,22 @@ def spectrum(A, contexts=None, *, method="auto", block_cols=None,
     name = "gram" if passes == 1 else f"gram + {passes - 1} refinement pass(es)"
     if passes == 1:
         peak = n * n * 8 + source.block_bytes   # G alone, eigvalsh in place
-    return Spectrum(values, error, shape, computed_in, name,
-                    passes + source.prepare_passes, peak, notes, tuple(clock.stages))
+    return _result(values, error, source.exponent, shape, computed_in, name,
+                   passes + source.prepare_passes, peak, notes, clock)
+
+
+def _result(values, error, exponent, shape, computed_in, method, passes, peak, notes,
+            clock):
+    """The :class:`Spectrum` of values and errors computed on the matrix
+    scaled by ``2^-exponent``: in the matrix's units, the computed ones kept
+    for its ranks."""
+    if exponent:
+        notes += (f"; computed on the matrix times 2^{-exponent} (exact: its scale "
+                  "is far from 1) and scaled back")
+    spec = Spectrum(_unscaled(values, exponent), _unscaled(error, exponent), shape,
+                    computed_in, method, passes, peak, notes, tuple(clock.stages))
+    if exponent:
+        object.__setattr__(spec, "_exponent", int(exponent))
+        object.__setattr__(spec, "_scaled_values", values)
+        object.__setattr__(spec, "_scaled_error", error)
+    return spec
