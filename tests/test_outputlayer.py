@@ -20,10 +20,17 @@ M, D = 120, 10
 @pytest.fixture
 def head(rng):
     """An anisotropic head (a common direction plus decaying scales) with two
-    planted unargmaxable words: convex combinations of others."""
+    planted unargmaxable words: convex combinations of others, pulled half
+    way to the mean word so that they lie strictly inside the hull.
+
+    (A combination of two or three words alone can lie on an edge or a
+    2-face of the hull; after rounding it is then argmaxable or not by a
+    hair. With this seed both were exactly argmaxable, which the exact
+    simplex now says and the old float certificates denied.)"""
     W = rng.standard_normal((M, D)) * np.geomspace(3, 0.3, D) + 0.8
-    W[7] = W[[1, 2, 3]].mean(axis=0)
-    W[50] = 0.3 * W[10] + 0.7 * W[11]
+    centre = W.mean(axis=0)
+    W[7] = 0.5 * (W[[1, 2, 3]].mean(axis=0) + centre)
+    W[50] = 0.5 * (0.3 * W[10] + 0.7 * W[11] + centre)
     words = [f"tok{i}" for i in range(M)]
     return W, words
 
