@@ -18,6 +18,7 @@ import scipy.optimize
 from . import _exact
 from ._proof import (
     argmax_combination,
+    exact_scores,
     max_row_norm1,
     pair_tolerance,
     prove,
@@ -265,8 +266,8 @@ def _decide_exactly(W, b, i):
         return None
     if ans[0]:
         x = ans[1]
-        z = _exact.scores(W, b, x)
-        margin = min(z[i] - v for j, v in enumerate(z) if j != i)
+        z = exact_scores(W, b, x, range(W.shape[0]))
+        margin = min(z[i] - v for j, v in z.items() if j != i)
         try:
             margin = float(margin)
         except OverflowError:

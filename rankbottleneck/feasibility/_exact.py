@@ -142,10 +142,3 @@ def answer(W, b, tiers, holds):
         xf = witness_as_float(W, b, v, tiers, holds)
         return True, (xf if xf is not None else np.array(v, dtype=object))
     return False, pairs, v
-
-
-def scores(W, b, x):
-    """Exact scores ``W x + b`` (Fractions) at a float or rational `x`."""
-    xq = [Fraction(v) for v in np.asarray(x).tolist()]
-    return [sum((Fraction(w) * v for w, v in zip(row, xq)), Fraction(bias))
-            for row, bias in zip(W.tolist(), b.tolist())]

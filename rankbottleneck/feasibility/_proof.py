@@ -99,9 +99,10 @@ def pair_tolerance(err):
         return 2.0 * _SAFE * err + 2 * _ETA
 
 
-def _exact_scores(W, b, x, words):
-    """``z_w = w·x + b_w`` for `words`, in exact rational arithmetic."""
-    xs = [Fraction(v) for v in x.tolist()]
+def exact_scores(W, b, x, words):
+    """``z_w = w·x + b_w`` for `words`, in exact rational arithmetic, at a
+    float or rational (object array of Fractions) context `x`."""
+    xs = [Fraction(v) for v in np.asarray(x).tolist()]
     return {int(w): sum((Fraction(a) * c for a, c in zip(W[w].tolist(), xs)),
                         Fraction(b[w]))
             for w in words}
@@ -166,14 +167,11 @@ def tiers_hold(W, b, x, tiers):
         # a rational witness (from the exact simplex): exact scores throughout
         if x.shape != (W.shape[1],):
             return False
-        xq = [Fraction(v) for v in x.tolist()]
         z = {}
 
         def exact_rational(words):
-            for w in words:
-                if int(w) not in z:
-                    z[int(w)] = sum((Fraction(a) * c for a, c in
-                                     zip(W[w].tolist(), xq)), Fraction(b[w]))
+            z.update(exact_scores(W, b, x, [int(w) for w in words
+                                            if int(w) not in z]))
             return z
 
         lo = np.full(W.shape[0], -np.inf)     # nothing known: all exact
@@ -191,8 +189,8 @@ def tiers_hold(W, b, x, tiers):
         new = [int(w) for w in words if int(w) not in cache]
         if new:
             if ref not in cache:
-                cache[ref] = _exact_scores(W, b, x, [ref])[ref]
-            for w, v in _exact_scores(W, b, x, new).items():
+                cache[ref] = exact_scores(W, b, x, [ref])[ref]
+            for w, v in exact_scores(W, b, x, new).items():
                 cache[w] = v
         zref = cache.get(ref)
         return {w: cache[w] - zref for w in cache} if cache else {}
