@@ -346,7 +346,7 @@ def _proved(W, b, Q, H, margin, tol, question):
     exact one (:func:`~rankbottleneck.feasibility._proof.tiers_hold`) where
     a margin is within its bound of zero."""
     ok = margin > tol
-    for i in np.flatnonzero(~ok & (margin > -tol)):
+    for i in np.flatnonzero(~ok & ((margin > -tol) | ~np.isfinite(tol))):
         tiers = (Q[i],) if question == "set" else tuple(Q[i][:, None])
         ok[i] = tiers_hold(W, b, H[i], tiers)
     return ok

@@ -232,8 +232,8 @@ def _holds(system, W, b, x, margin, tol):
                     and tiers_hold(W, b, x, system.tiers))
     if margin > tol:
         return True
-    return bool(margin > -tol and system.tiers and not system.c.any()
-                and tiers_hold(W, b, x, system.tiers))
+    return bool((margin > -tol or not np.isfinite(tol)) and system.tiers
+                and not system.c.any() and tiers_hold(W, b, x, system.tiers))
 
 
 def _at(system, W, b, x, w1=None):
