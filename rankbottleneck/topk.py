@@ -78,7 +78,7 @@ from .feasibility._orderlp import (
     _score_rounding,
     _set_system,
 )
-from .feasibility._proof import max_row_norm1, tiers_hold
+from .feasibility._proof import max_row_norm1, tiers_hold, undecided_by_floats
 from .feasibility._scale import to_unit
 from .layers import MixtureLayer, PointwiseLayer
 
@@ -346,7 +346,7 @@ def _proved(W, b, Q, H, margin, tol, question):
     exact one (:func:`~rankbottleneck.feasibility._proof.tiers_hold`) where
     a margin is within its bound of zero."""
     ok = margin > tol
-    for i in np.flatnonzero(~ok & ((margin > -tol) | ~np.isfinite(tol))):
+    for i in np.flatnonzero(undecided_by_floats(margin, tol)):
         tiers = (Q[i],) if question == "set" else tuple(Q[i][:, None])
         ok[i] = tiers_hold(W, b, H[i], tiers)
     return ok

@@ -24,6 +24,7 @@ from ._proof import (
     prove,
     score_error,
     tiers_hold,
+    undecided_by_floats,
 )
 
 __all__: list[str] = []
@@ -56,8 +57,7 @@ def _witness_holds(W, b, H, idx, margin, tol):
     one (:func:`._proof.tiers_hold`) where the margin is within its bound of
     zero (either sign: the float margin itself may have the wrong one)."""
     ok = margin > tol
-    # overflowed scores (an infinite bound) are judged exactly too
-    for k in np.flatnonzero(~ok & ((margin > -tol) | ~np.isfinite(tol))):
+    for k in np.flatnonzero(undecided_by_floats(margin, tol)):
         ok[k] = tiers_hold(W, b, H[k], [[idx[k]]])
     return ok
 

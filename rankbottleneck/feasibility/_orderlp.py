@@ -35,7 +35,14 @@ import scipy.optimize
 
 from . import _exact
 from ._argmax_lp import _LP_ATTEMPTS, _LPFailed
-from ._proof import Combination, pair_tolerance, prove, score_error, tiers_hold
+from ._proof import (
+    Combination,
+    pair_tolerance,
+    prove,
+    score_error,
+    tiers_hold,
+    undecided_by_floats,
+)
 
 __all__: list[str] = []
 
@@ -232,7 +239,7 @@ def _holds(system, W, b, x, margin, tol):
                     and tiers_hold(W, b, x, system.tiers))
     if margin > tol:
         return True
-    return bool((margin > -tol or not np.isfinite(tol)) and system.tiers
+    return bool(undecided_by_floats(margin, tol) and system.tiers
                 and not system.c.any() and tiers_hold(W, b, x, system.tiers))
 
 

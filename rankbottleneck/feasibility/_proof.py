@@ -92,6 +92,15 @@ def score_error(W, b, X, w1=None):
     return np.where(np.isfinite(err), err, np.inf)
 
 
+def undecided_by_floats(margin, tol):
+    """Which float margins neither prove nor refuse a witness: within their
+    bound of zero (of either sign: the float margin itself may have the
+    wrong one), or with an infinite bound (overflowed scores). Those are
+    judged exactly (:func:`tiers_hold`)."""
+    margin, tol = np.asarray(margin), np.asarray(tol)
+    return ~(margin > tol) & ((margin > -tol) | ~np.isfinite(tol))
+
+
 def pair_tolerance(err):
     """What a float difference of two scores, each within `err`, must exceed
     for the exact difference to be positive."""

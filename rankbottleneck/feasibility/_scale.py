@@ -39,9 +39,9 @@ def unit_exponent(*arrays):
     return k
 
 
-def to_unit(W, b, *more):
-    """``(W, b, *more) · 2**-k`` and ``k`` (see :func:`unit_exponent`)."""
-    k = unit_exponent(W, b, *more)
+def to_unit(W, b):
+    """``(W, b) · 2**-k`` and ``k`` (see :func:`unit_exponent`)."""
+    k = unit_exponent(W, b)
     if k == 0:
-        return (W, b, *more, 0)
-    return (*(np.ldexp(a, -k) for a in (W, b, *more)), k)
+        return W, b, 0
+    return np.ldexp(W, -k), np.ldexp(b, -k), k
