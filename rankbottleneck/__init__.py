@@ -28,6 +28,8 @@ from . import (
 from ._validation import InsufficientMemoryError
 from .activations import (
     Activation,
+    available,
+    get,
     log_entmax,
     log_gss,
     log_mixture,
@@ -41,6 +43,7 @@ from .activations import (
     log_t_softmax,
     plif,
     register,
+    unregister,
 )
 from .argmax import ArgmaxReport, argmaxable, argmaxable_under, dominating_word
 from .fit import FitResult, expressivity_sweep, fit_log_probs
@@ -104,6 +107,9 @@ __all__ = [
     "log_mixture",
     "Activation",
     "register",
+    "unregister",
+    "get",
+    "available",
     "PointwiseLayer",
     "MixtureLayer",
     "log_prob_matrix",

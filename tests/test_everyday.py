@@ -147,3 +147,78 @@ def test_cli_keeps_a_result_file_it_did_not_write(content, what, tmp_path, capsy
     assert f"is not a rankbottleneck result ({what})" in err
     assert len(err.splitlines()) == 1
     assert (out / "W.npy-analysis.json").read_text() == content
+
+
+# ---------------------------------------------------------------------------
+# Issue 25: logits at the float limit, the registry at top level, reserved names
+# ---------------------------------------------------------------------------
+
+_FAR_ROWS = [[1e308, -1e308], [1e308, -1e308, 0.0], [-1e308, -1e308],
+             [-1e308, -0.9e308], [1e308, 1e308], [1.7e308, -1.7e308], [-1.7e308, 0.0]]
+
+
+@pytest.mark.parametrize("name, params", [
+    ("softmax", {}), ("sigsoftmax", {}), ("gss", {}), ("gss", {"c": 1.0, "k": 0.5}),
+    ("sigmoid_normalized", {}), ("plif", {"theta": act.plif_init(8, scale=1.0, seed=0)}),
+])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_dense_activations_at_the_float_limit(name, params, dtype):
+    """No NaN and no warning; -inf only where the true log-probability lies below
+    the float range; a row of equal logits is uniform however large they are."""
+    fmax = float(np.finfo(dtype).max)
+    for row in _FAR_ROWS:
+        z = (np.array(row) * (fmax / np.finfo(np.float64).max)).astype(dtype)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            out = act.get(name)(z, **params)
+        assert out.dtype == dtype and not np.isnan(out).any(), (row, out)
+        assert np.exp(out.astype(np.float64)).sum() == pytest.approx(1, rel=1e-6)
+        # every map here has slopes at most 2.1, so a word whose logit is
+        # within fmax/10 of the top has a log-probability in the float range
+        quarter = z.astype(np.float64) / 4
+        near = quarter.max() - quarter < fmax / 40
+        assert np.isfinite(out[near]).all(), (row, out)
+
+
+def test_log_softmax_of_logits_a_float_range_apart():
+    np.testing.assert_array_equal(rb.log_softmax([1e308, -1e308]), [0.0, -np.inf])
+    np.testing.assert_array_equal(rb.log_softmax([1e308, -0.5e308]), [0.0, -1.5e308])
+    np.testing.assert_allclose(rb.log_sigsoftmax([-1e308, -1e308]), [-np.log(2)] * 2)
+
+
+def test_registry_functions_at_top_level():
+    assert rb.get("softmax") is act.get("softmax")
+    assert rb.available() == act.available()
+    a = rb.register(rb.Activation("scaled_top", lambda z: act.log_normalize(2 * z),
+                                  logit_map=lambda z: 2 * z,
+                                  logit_map_derivative=lambda z: np.full_like(z, 2.0),
+                                  increasing=True))
+    assert rb.get("scaled_top") is a and "scaled_top" in rb.available()
+    rb.unregister("scaled_top")
+    with pytest.raises(ValueError, match="activation must be one of .*; got 'scaled_top'"):
+        rb.get("scaled_top")
+    assert {"get", "unregister", "available"} <= set(rb.__all__)
+
+
+@pytest.mark.parametrize("name", ["mos", "moss", "moc", "MoS"])
+def test_mixture_names_cannot_be_registered(name):
+    """fit_log_probs reads these names as its mixture layers, so an activation
+    registered under one would be silently ignored: refused instead."""
+    with pytest.raises(ValueError, match=rf"'{name}' names the mixture of .* not an "
+                                         "activation"):
+        rb.register(rb.Activation(name, act.log_normalize))
+    assert name not in rb.available()
+
+
+def test_reserved_names_are_the_mixtures_of_fit():
+    assert set(act._registry._RESERVED) == set(rb.fit.MIXTURES)
+
+
+def test_tanh_is_refused_as_saturating_not_as_decreasing():
+    tanh = rb.Activation("tanh_sat", lambda z: act.log_normalize(np.tanh(z)),
+                         logit_map=np.tanh, increasing=True)
+    with pytest.raises(ValueError, match=r"φ saturates in float64: it takes equal "
+                                         r"values at \d+ of the 2000 steps") as info:
+        rb.register(tanh)
+    assert "not strictly increasing on" not in str(info.value)
+    assert "tanh_sat" not in rb.available()

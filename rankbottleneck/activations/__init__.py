@@ -2,9 +2,11 @@
 
 Every ``log_*`` function maps logits ``z`` (any leading shape, vocabulary
 along `axis`) to log-probabilities, and has a probability form of the same
-name without the ``log_`` prefix. Dense activations never return ``-inf``;
-the sparse ones (ReLU-normalised, t-softmax, r-softmax, sparsemax, entmax)
-return exactly ``-inf`` outside their support and nowhere else. float32
+name without the ``log_`` prefix. Dense activations return ``-inf`` only
+for a log-probability below the float range (logits more than about 1.8e308
+apart in float64, 3.4e38 in float32), and NaN never; the sparse ones
+(ReLU-normalised, t-softmax, r-softmax, sparsemax, entmax) return exactly
+``-inf`` outside their support as well. float32
 input is computed in float32, float64 in float64; integers are cast to
 float64.
 

@@ -78,12 +78,48 @@ def _log_normalize(w):
     Computing ``(w - max) - log Σ exp(w - max)`` keeps the error of every
     log-probability relative to its own distance from the maximum, which is
     what makes ``Σ p = 1`` hold to a few ulps even for logits of size 1e4.
+    A log-probability below the float range (``w_i - max w < -1.8e308`` in
+    float64) is ``-inf``.
     """
     m = np.max(w, axis=-1, keepdims=True)
     m = np.where(np.isfinite(m), m, 0).astype(w.dtype, copy=False)
-    y = w - m
+    with np.errstate(over="ignore"):
+        y = w - m
     with np.errstate(divide="ignore"):
         return y - np.log(np.sum(np.exp(y), axis=-1, keepdims=True))
+
+
+#: logits are scaled by 2^-_FAR (exactly) where a map leaves the float range
+_FAR = 64
+
+
+def _log_normalize_map(phi, z, *args):
+    """``φ(z) - lse(φ(z))`` along the last axis, for a pointwise map ``φ``
+    whose values may leave the float range where the logits do not.
+
+    sigsoftmax's ``φ(-1e308) ≈ -2e308`` overflows to ``-inf``; a row whose
+    largest ``φ`` is infinite would then give NaN. Such rows are evaluated
+    from the logits scaled by ``2^-64`` (exact), and the differences
+    ``φ(z_i) - max φ`` scaled back: out there every map here is linear up to
+    a bounded term (its slopes at ±∞ are constants), which the scaling makes
+    2^64 times smaller than the values' own rounding. A log-probability below
+    the float range is ``-inf``; NaN never.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        w = phi(z, *args)
+    bad = ~np.isfinite(np.max(w, axis=-1))
+    if not bad.any():
+        return _log_normalize(w)
+    out = np.empty_like(w)
+    out[~bad] = _log_normalize(w[~bad])
+    zb = z[bad]
+    scale = np.ldexp(zb.dtype.type(1), -_FAR)
+    with np.errstate(over="ignore", invalid="ignore"):
+        ws = phi(zb * scale, *args)
+        ws -= np.max(ws, axis=-1, keepdims=True)
+        ws /= scale
+    out[bad] = _log_normalize(ws)
+    return out
 
 
 def _check_logits(z):

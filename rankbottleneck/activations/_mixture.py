@@ -47,6 +47,19 @@ def log_mixture(component_log_probs, log_priors):
     Returns
     -------
     (..., M) ndarray
+
+    See Also
+    --------
+    rankbottleneck.MixtureLayer : MoS, MoSS and MoC layers built on it.
+    rankbottleneck.mixture_log_probs_from_components : the same from logits.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from rankbottleneck.activations import log_mixture
+    >>> comps = np.log([[0.9, 0.1], [0.2, 0.8]])      # K = 2 components, M = 2
+    >>> np.exp(log_mixture(comps, np.log([0.5, 0.5])))
+    array([0.55, 0.45])
     """
     comp = _as_float_array(component_log_probs, "component_log_probs",
                            allow_neginf=True)

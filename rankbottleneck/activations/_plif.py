@@ -14,7 +14,13 @@ import math
 import numpy as np
 
 from .._validation import _as_float_array, _as_int, _as_scalar
-from ._base import _float_array, _log_normalize, _log_sigmoid, _on_last_axis, softplus
+from ._base import (
+    _float_array,
+    _log_normalize_map,
+    _log_sigmoid,
+    _on_last_axis,
+    softplus,
+)
 from ._registry import REQUIRED, Activation
 
 __all__ = ["plif", "plif_init", "log_plif_softmax"]
@@ -35,7 +41,9 @@ def _plif_slopes(theta, bound):
 
 
 def plif_init(n_pieces, bound=20.0, scale=0.0, seed=None):
-    r"""PLIF parameters of Ganea et al. 2019 [1]_: ``θ_k = log(e-1) + s·N(0,1)``.
+    r"""PLIF slope parameters ``θ_k = log(e-1) + s·N(0,1)``.
+
+    The initialisation of Ganea et al. 2019 [1]_.
 
     With ``scale = 0`` every slope is ``softplus(log(e-1)) = 1`` and the map is
     ``f(x) = x + T``.
@@ -53,6 +61,22 @@ def plif_init(n_pieces, bound=20.0, scale=0.0, seed=None):
     Returns
     -------
     (n_pieces,) ndarray
+
+    See Also
+    --------
+    plif, log_plif_softmax : the map and its activation.
+
+    References
+    ----------
+    .. [1] O.-E. Ganea, S. Gelly, G. Bécigneul, A. Severyn, "Breaking the
+       softmax bottleneck via learnable monotonic pointwise non-linearities",
+       ICML 2019, arXiv:1902.08077.
+
+    Examples
+    --------
+    >>> from rankbottleneck.activations import plif_init
+    >>> plif_init(3).round(4)            # every slope softplus(θ) = 1
+    array([0.5413, 0.5413, 0.5413])
     """
     n_pieces = _as_int(n_pieces, "n_pieces", low=1)
     _as_scalar(bound, "bound", low=0, low_open=True)
@@ -101,7 +125,9 @@ def _plif_param_gradients(z, dphi, theta, bound=20.0):
 
 
 def plif(z, theta, bound=20.0):
-    r"""The piecewise-linear increasing map of LMS-PLIF (Ganea et al. [1]_).
+    r"""The piecewise-linear increasing map of LMS-PLIF.
+
+    The map of Ganea et al. [1]_, with
 
     ``K = len(theta)`` pieces on ``[-T, T]``, ``Δ = 2T/K``, knots
     ``t_k = -T + kΔ``, slopes ``w_k = softplus(θ_k) > 0``:
@@ -121,18 +147,43 @@ def plif(z, theta, bound=20.0):
         Slope parameters.
     bound : float
         ``T > 0``.
+
+    Returns
+    -------
+    ndarray
+        ``f(z)``, the shape of `z`.
+
+    See Also
+    --------
+    log_plif_softmax : softmax of this map.
+    plif_init : parameters to start from.
+
+    References
+    ----------
+    .. [1] O.-E. Ganea, S. Gelly, G. Bécigneul, A. Severyn, "Breaking the
+       softmax bottleneck via learnable monotonic pointwise non-linearities",
+       ICML 2019, arXiv:1902.08077.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from rankbottleneck.activations import plif
+    >>> theta = np.log(np.expm1([1.0, 3.0]))   # slopes 1 on [-2, 0), 3 on [0, 2]
+    >>> plif(np.array([-3.0, -1.0, 1.0, 3.0]), theta, bound=2.0)
+    array([-1.,  1.,  5., 11.])
     """
     return _plif_map(_as_float_array(z, "z", min_size=0), theta, bound)
 
 
 def _plif_kernel(z, theta, bound=20.0):
-    return _log_normalize(_plif_map(z, theta, bound))
+    return _log_normalize_map(_plif_map, z, theta, bound)
 
 
 def log_plif_softmax(z, theta, bound=20.0, *, axis=-1):
-    r"""LMS-PLIF: ``log softmax(f(z))`` with `f` = :func:`plif` (Ganea et al. [1]_).
+    r"""LMS-PLIF: ``log softmax(f(z))`` with `f` = :func:`plif`.
 
-    `f` is strictly increasing, so the argmax of every row is that of `z`.
+    The activation of Ganea et al. [1]_. `f` is strictly increasing, so the
+    argmax of every row is that of `z`.
 
     Parameters
     ----------
@@ -144,6 +195,34 @@ def log_plif_softmax(z, theta, bound=20.0, *, axis=-1):
         Half-width ``T > 0`` of the interval the pieces cover.
     axis : int
         The vocabulary axis.
+
+    Returns
+    -------
+    (..., M) ndarray
+        Log-probabilities, float32 for float32 input, float64 otherwise.
+
+    See Also
+    --------
+    plif, plif_init : the map and its parameters.
+    log_sigsoftmax, log_gss : fixed increasing maps.
+    rankbottleneck.fit_log_probs : learns `theta` with ``learn=["theta"]``.
+
+    References
+    ----------
+    .. [1] O.-E. Ganea, S. Gelly, G. Bécigneul, A. Severyn, "Breaking the
+       softmax bottleneck via learnable monotonic pointwise non-linearities",
+       ICML 2019, arXiv:1902.08077.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from rankbottleneck.activations import log_plif_softmax, log_softmax, plif_init
+    >>> z = np.array([0.0, 1.0, 2.0])
+    >>> bool(np.allclose(log_plif_softmax(z, plif_init(4)), log_softmax(z)))  # f(x) = x + T
+    True
+    >>> theta = np.log(np.expm1([1.0, 3.0]))
+    >>> log_plif_softmax(z, theta, bound=2.0).round(4)
+    array([-6.0509, -3.0509, -0.0509])
     """
     return _on_last_axis(_plif_kernel, z, axis, theta, bound)
 

@@ -16,6 +16,7 @@ from ._base import (
     _float_array,
     _log1p_exp_neg_abs,
     _log_normalize,
+    _log_normalize_map,
     _log_sigmoid,
     _on_last_axis,
     _sigmoid,
@@ -38,9 +39,14 @@ __all__ = [
 
 
 def log_softmax(z, *, axis=-1):
-    r"""Log-softmax, the baseline of the softmax bottleneck [1]_.
+    r"""Log-softmax, the baseline of the softmax bottleneck.
 
     .. math:: \log p_i = z_i - \log \sum_j e^{z_j}
+
+    Its log-probability matrix over N contexts has rank at most ``d + 1``
+    (Yang et al. [1]_). Computed max-shifted: ``-inf`` only for a
+    log-probability below the float range (logits about 1.8e308 apart in
+    float64), never NaN.
 
     Parameters
     ----------
@@ -54,6 +60,15 @@ def log_softmax(z, *, axis=-1):
     (..., M) ndarray
         Log-probabilities, float32 for float32 input, float64 otherwise.
 
+    See Also
+    --------
+    log_sigsoftmax, log_gss, log_plif_softmax : increasing maps of the logits
+        that lift the ``d + 1`` bound.
+    log_sparsemax, log_entmax, log_t_softmax, log_r_softmax : sparse
+        alternatives (exactly ``-inf`` outside their support).
+    rankbottleneck.log_prob_matrix : the N × M matrix of a layer.
+    rankbottleneck.activations.softmax : the probabilities.
+
     References
     ----------
     .. [1] Z. Yang, Z. Dai, R. Salakhutdinov, W. W. Cohen, "Breaking the
@@ -66,6 +81,9 @@ def log_softmax(z, *, axis=-1):
     >>> from rankbottleneck.activations import log_softmax
     >>> log_softmax(np.array([0.0, 1000.0]))   # np.log(softmax) would give -inf
     array([-1000.,     0.])
+    >>> log_softmax(np.array([[1.0, 2.0], [5.0, 5.0]]), axis=0).round(4)
+    array([[-4.0181, -3.0486],
+           [-0.0181, -0.0486]])
     """
     return _on_last_axis(_log_normalize, z, axis)
 
@@ -109,11 +127,19 @@ def _sigsoftmax_derivative(z):
 
 
 def _sigsoftmax_kernel(z):
-    return _log_normalize(z + _log_sigmoid(z))
+    return _log_normalize_map(_sigsoftmax_phi, z)
+
+
+def _sigsoftmax_phi(z):
+    return z + _log_sigmoid(z)
 
 
 def log_sigsoftmax(z, *, axis=-1):
-    r"""Log-sigsoftmax (Kanai et al. 2018 [1]_).
+    r"""Log-sigsoftmax: softmax of ``z + log σ(z)``.
+
+    Kanai et al. [1]_ proposed it to get past the softmax bottleneck: the map
+    is non-linear and strictly increasing, so the matrix is generically of
+    full rank while every row keeps the argmax of its logits.
 
     .. math::
         g(z) = e^{z} \sigma(z), \qquad
@@ -130,10 +156,31 @@ def log_sigsoftmax(z, *, axis=-1):
     axis : int
         The vocabulary axis.
 
+    Returns
+    -------
+    (..., M) ndarray
+        Log-probabilities, float32 for float32 input, float64 otherwise.
+
+    See Also
+    --------
+    log_gss : the family it belongs to, ``(c, k) = (0, 2)``.
+    log_softmax : the shift-only baseline.
+    log_sigmoid_normalized : ``σ(z)`` alone, normalised.
+
     References
     ----------
     .. [1] S. Kanai, Y. Fujiwara, Y. Yamanaka, S. Adachi, "Sigsoftmax:
        reanalysis of the softmax bottleneck", NeurIPS 2018, arXiv:1805.10829.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from rankbottleneck.activations import log_gss, log_sigsoftmax
+    >>> z = np.array([-2.0, 0.0, 3.0])
+    >>> log_sigsoftmax(z).round(4)
+    array([-7.105 , -3.6712, -0.0266])
+    >>> bool(np.allclose(log_sigsoftmax(z), log_gss(z, 0.0, 2.0)))
+    True
     """
     return _on_last_axis(_sigsoftmax_kernel, z, axis)
 
@@ -195,11 +242,13 @@ def _gss_param_gradients(z, dphi, c=0.0, k=2.0):
 
 
 def _gss_kernel(z, c=0.0, k=2.0):
-    return _log_normalize(_gss_map(z, c, k))
+    return _log_normalize_map(_gss_map, z, c, k)
 
 
 def log_gss(z, c=0.0, k=2.0, *, axis=-1):
-    r"""Log generalised sigsoftmax GSS(c, k) (Parthiban et al. 2021 [1]_).
+    r"""Log generalised sigsoftmax GSS(c, k), between softmax and sigsoftmax.
+
+    The family of Parthiban et al. [1]_:
 
     .. math::
         \log p = \operatorname{log\_softmax}\bigl(k(z-c) + c
@@ -220,11 +269,32 @@ def log_gss(z, c=0.0, k=2.0, *, axis=-1):
     axis : int
         The vocabulary axis.
 
+    Returns
+    -------
+    (..., M) ndarray
+        Log-probabilities, float32 for float32 input, float64 otherwise.
+
+    See Also
+    --------
+    log_softmax : ``k = 1``.
+    log_sigsoftmax : ``(c, k) = (0, 2)``.
+    rankbottleneck.fit_log_probs : learns ``c`` and ``k`` with ``learn=``.
+
     References
     ----------
     .. [1] A. Parthiban, et al., "Understanding the softmax bottleneck"
        (generalised sigsoftmax, effective rank), 2021 (no arXiv id known to
-   us).
+       us).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from rankbottleneck.activations import log_gss, log_softmax
+    >>> z = np.array([-1.0, 0.5, 2.0])
+    >>> log_gss(z, c=0.5, k=3.0).round(4)
+    array([-6.0824, -2.5659, -0.0824])
+    >>> bool(np.allclose(log_gss(z, 0.0, 1.0), log_softmax(z)))
+    True
     """
     return _on_last_axis(_gss_kernel, z, axis, c, k)
 
@@ -260,10 +330,35 @@ def log_sigmoid_normalized(z, *, axis=-1):
     .. math:: w = \log\sigma(z) = -\mathrm{softplus}(-z), \quad
               \log p = w - \operatorname{lse}(w)
 
+    Parameters
+    ----------
+    z : (..., M) array_like
+        Logits; finite.
+    axis : int
+        The vocabulary axis.
+
+    Returns
+    -------
+    (..., M) ndarray
+        Log-probabilities, float32 for float32 input, float64 otherwise.
+
+    See Also
+    --------
+    log_sigsoftmax : ``e^z σ(z)``, which is not bounded.
+    log_relu_normalized : the other normaliser Kanai et al. compare.
+
     References
     ----------
     .. [1] S. Kanai et al., "Sigsoftmax: reanalysis of the softmax
        bottleneck", NeurIPS 2018, arXiv:1805.10829.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from rankbottleneck.activations import log_sigmoid_normalized
+    >>> p = np.exp(log_sigmoid_normalized(np.array([0.0, 100.0])))
+    >>> p.round(4)                       # never more peaked than 1 : 2
+    array([0.3333, 0.6667])
     """
     return _on_last_axis(_sigmoid_normalized_kernel, z, axis)
 
@@ -308,10 +403,34 @@ def log_relu_normalized(z, *, axis=-1):
 
     .. math:: \log p_i = \log z_i - \log \sum_{j: z_j > 0} z_j
 
+    Parameters
+    ----------
+    z : (..., M) array_like
+        Logits; finite, at least one positive per row.
+    axis : int
+        The vocabulary axis.
+
+    Returns
+    -------
+    (..., M) ndarray
+        Log-probabilities; ``-inf`` where ``z_i ≤ 0``.
+
+    See Also
+    --------
+    log_sigmoid_normalized : the dense normaliser of the same comparison.
+    log_sparsemax, log_r_softmax : other sparse activations.
+
     References
     ----------
     .. [1] S. Kanai et al., "Sigsoftmax: reanalysis of the softmax
        bottleneck", NeurIPS 2018, arXiv:1805.10829.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from rankbottleneck.activations import log_relu_normalized
+    >>> np.exp(log_relu_normalized(np.array([-1.0, 1.0, 3.0])))
+    array([0.  , 0.25, 0.75])
     """
     return _on_last_axis(_relu_normalized_kernel, z, axis)
 

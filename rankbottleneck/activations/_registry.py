@@ -72,7 +72,7 @@ class Activation:
     logit_map : callable, optional
         ``φ(z, **params)`` elementwise, with
         ``log_prob(z) = φ(z) - lse(φ(z))``: the *normalised pointwise*
-        family of Kanai et al. [2]_. Lets spectra be streamed from the
+        family of Kanai et al. [1]_. Lets spectra be streamed from the
         logits (no stored matrix) and layers be fitted.
     logit_map_derivative : callable, optional
         ``φ'(z, **params)`` elementwise: analytic gradients in
@@ -86,7 +86,7 @@ class Activation:
     increasing : bool
         ``φ`` is strictly increasing: the argmax of every row is that of the
         logits, so the argmaxable words are exactly the linear layer's
-        (Ganea et al. [3]_).
+        (Ganea et al. [2]_).
     shift_only : bool
         ``log_prob(z) = z - s(z)``, the logits minus one number per row
         (softmax): the log-probability matrix has rank ≤ d + 1 and an exact
@@ -113,12 +113,40 @@ class Activation:
     reference : str
         Where the definition comes from.
 
+    See Also
+    --------
+    register : adds one to the registry, after checking it numerically.
+    get, available, unregister : look up, list and remove.
+    rankbottleneck.PointwiseLayer : a layer with an activation, by name or
+        object.
+
     Notes
     -----
     Declarations are checked for consistency (a derivative needs a logit
     map, a sparse activation has none, ...). :func:`register` also checks
     them numerically: ``log_prob`` against ``φ - lse(φ)``, ``φ'`` against
     central differences, monotonicity on a grid, the shift property.
+
+    References
+    ----------
+    .. [1] S. Kanai, Y. Fujiwara, Y. Yamanaka, S. Adachi, "Sigsoftmax:
+       reanalysis of the softmax bottleneck", NeurIPS 2018, arXiv:1805.10829.
+    .. [2] O.-E. Ganea, S. Gelly, G. Bécigneul, A. Severyn, "Breaking the
+       softmax bottleneck via learnable monotonic pointwise non-linearities",
+       ICML 2019, arXiv:1902.08077.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from rankbottleneck import activations as act
+    >>> scaled = act.Activation("scaled_doc", lambda z: act.log_normalize(2 * z),
+    ...                         logit_map=lambda z: 2 * z, increasing=True)
+    >>> scaled
+    Activation(scaled_doc(); capabilities: logit_map, increasing)
+    >>> scaled(np.array([0.0, 1.0])).round(4)          # usable before registering
+    array([-2.1269, -0.1269])
+    >>> act.get("sigsoftmax").capabilities
+    ('logit_map', 'derivative', 'increasing', 'convex_g', 'sympy')
     """
 
     name: str
@@ -264,6 +292,10 @@ class Activation:
 
 _REGISTRY: dict = {}
 _BUILTIN: set = set()
+#: names that mean a mixture layer, not an activation, wherever an activation
+#: is named (``fit_log_probs(T, "mos")``, ``expressivity_sweep``)
+_RESERVED = {"mos": "the mixture of softmaxes", "moss": "the mixture of sigsoftmaxes",
+             "moc": "the mixture of contexts"}
 
 
 def register(activation, /, *, overwrite=False, check=True, check_params=None):
@@ -292,6 +324,18 @@ def register(activation, /, *, overwrite=False, check=True, check_params=None):
     Activation
         The registered object.
 
+    Raises
+    ------
+    ValueError
+        A failed check; a built-in name; a name already registered (without
+        `overwrite`); ``"mos"``, ``"moss"`` or ``"moc"``, which name the
+        mixture layers of :func:`~rankbottleneck.fit_log_probs`.
+
+    See Also
+    --------
+    Activation : what an activation declares.
+    unregister, get, available : remove, look up, list.
+
     Examples
     --------
     >>> import numpy as np
@@ -309,6 +353,10 @@ def register(activation, /, *, overwrite=False, check=True, check_params=None):
         raise TypeError("activation must be an Activation (rankbottleneck."
                         f"activations.Activation); got {type(activation).__name__}")
     name = activation.name
+    if name.lower() in _RESERVED:
+        raise ValueError(f"{name!r} names {_RESERVED[name.lower()]} layer "
+                         "(fit_log_probs, expressivity_sweep), not an activation; "
+                         "register yours under another name")
     if name in _BUILTIN:
         raise ValueError(f"{name!r} is a built-in activation and cannot be "
                          "replaced; register yours under another name")
@@ -330,8 +378,30 @@ def _register_builtin(activation):
 
 
 def unregister(name):
-    """Remove a user activation from the registry (layers built with it keep
-    working: they hold the object, not the name)."""
+    """Remove a user activation from the registry.
+
+    Layers built with it keep working: they hold the object, not the name.
+
+    Parameters
+    ----------
+    name : str or Activation
+        A registered user activation; built-ins cannot be removed.
+
+    See Also
+    --------
+    register, get, available
+
+    Examples
+    --------
+    >>> from rankbottleneck import activations as act
+    >>> a = act.register(act.Activation("half_doc", lambda z: act.log_normalize(z / 2),
+    ...                                 logit_map=lambda z: z / 2, increasing=True))
+    >>> "half_doc" in act.available()
+    True
+    >>> act.unregister("half_doc")
+    >>> "half_doc" in act.available()
+    False
+    """
     if isinstance(name, Activation):
         name = name.name
     if name in _BUILTIN:
@@ -343,7 +413,32 @@ def unregister(name):
 
 
 def get(name):
-    """The :class:`Activation` registered as `name` (an Activation passes through)."""
+    """The :class:`Activation` registered as `name`.
+
+    Parameters
+    ----------
+    name : str or Activation
+        A registered name; an :class:`Activation` passes through.
+
+    Returns
+    -------
+    Activation
+
+    Raises
+    ------
+    ValueError
+        No activation of that name, with the list of those there are.
+
+    See Also
+    --------
+    available, register, unregister
+
+    Examples
+    --------
+    >>> from rankbottleneck import activations as act
+    >>> act.get("gss")
+    Activation(gss(c=0.0, k=2.0); capabilities: logit_map, derivative, param_gradients, increasing, sympy; Parthiban et al. 2021)
+    """
     if isinstance(name, Activation):
         return name
     try:
@@ -363,6 +458,10 @@ def available():
     dict
         ``{name: {parameter: default}}``; a required parameter has default
         ``None``.
+
+    See Also
+    --------
+    get, register, unregister
 
     Examples
     --------
@@ -419,11 +518,15 @@ def _self_check(act, params):
         if act.increasing and not np.all(steps > 0):
             if np.all(steps >= 0):
                 flat = grid[1:][steps == 0]
-                fail("increasing=True but φ takes equal float64 values at "
-                     f"neighbouring grid points from z = {flat[0]:.3g} on (it "
+                fail(f"φ saturates in {np.dtype(on_grid.dtype).name}: it takes "
+                     f"equal values at {flat.size} of the {steps.size} steps of a "
+                     f"grid on [-30, 30] (the first at z = {flat[0]:.3g}), "
+                     "although it may be increasing in exact arithmetic; it "
                      "saturates in floating point, where ties in the logits "
-                     "reappear; the argmax analyses need it strictly increasing "
-                     "as computed)")
+                     "reappear, and increasing=True needs it strictly increasing "
+                     "as computed, for the argmax analyses. Declare "
+                     "increasing=False, or a map that does not flatten, such as "
+                     "tanh(z) + 1e-3 z")
             fail("increasing=True but φ is not strictly increasing on [-30, 30]")
         if act.convex_g:
             # Jensen's bound in argmaxable_under needs g = e^φ convex: second
