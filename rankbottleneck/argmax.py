@@ -82,12 +82,11 @@ from .feasibility._argmax_lp import (
     _decide_exactly,
     _lp,
     _LPFailed,
-    _margins,
-    _witness_holds,
 )
 from .feasibility._candidates import whitening
-from .feasibility._proof import max_row_norm1, tiers_hold
+from .feasibility._proof import tiers_hold
 from .feasibility._scale import to_unit
+from .feasibility._scores import Scores, project
 from .layers import MixtureLayer, PointwiseLayer
 
 __all__ = [
@@ -191,7 +190,7 @@ class ArgmaxReport:
             raise ValueError(f"W must have shape {self.witnesses.shape} (the "
                              f"layer this report decided); got shape {W.shape}")
         bad = []
-        w1 = max_row_norm1(W)
+        scores = Scores(W, b)
         idx = np.flatnonzero(self.status == ARGMAXABLE)
         for i, x in self.exact_witnesses.items():
             if not tiers_hold(W, b, np.array(x, dtype=object), [[i]]):
@@ -199,9 +198,8 @@ class ArgmaxReport:
         idx = idx[~np.isin(idx, list(self.exact_witnesses))]
         for start in range(0, len(idx), 256):
             block = idx[start:start + 256]
-            H = self.witnesses[block]
-            margin, tol = _margins(W, b, H, block, w1)
-            bad += list(block[~_witness_holds(W, b, H, block, margin, tol)])
+            ok, _, _ = scores.witnesses(block[:, None], self.witnesses[block])
+            bad += list(block[~ok])
         for i, (j, lam) in self.certificates.items():
             if not _certificate_holds(W, b, i, j, lam):
                 bad.append(i)
@@ -265,7 +263,7 @@ class _Decisions:
         # the data were scaled by 2**-exponent (feasibility._scale): margins
         # are reported in the user's units
         self.exponent = exponent
-        self.w1 = max_row_norm1(W)     # once: every score bound needs it
+        self.scores = Scores(W, b)     # once: every witness check needs it
         self.status = np.full(M, UNDECIDED, dtype=np.int8)
         self.method = np.full(M, "", dtype="<U10")
         self.witnesses = np.full((M, d), np.nan)
@@ -280,8 +278,7 @@ class _Decisions:
 
     def accept(self, idx, H, how):
         """Mark the words `idx` argmaxable where their contexts `H` verify."""
-        margin, tol = _margins(self.W, self.b, H, idx, self.w1)
-        ok = _witness_holds(self.W, self.b, H, idx, margin, tol)
+        ok, margin, tol = self.scores.witnesses(idx[:, None], H)
         if self.box is not None:
             ok &= np.all(np.abs(H) <= self.box, axis=1)
         sel = idx[ok]
@@ -301,17 +298,33 @@ class _Decisions:
 def _phase_duplicates(dec):
     """1. A word with an identical twin of no smaller bias is never a strict
     argmax: certificate ``λ = e_j``."""
-    W, b = dec.W, dec.b
-    _, inverse, group_size = np.unique(W, axis=0, return_inverse=True,
-                                       return_counts=True)
-    inverse = inverse.reshape(-1)
-    for g in np.flatnonzero(group_size > 1):
-        members = np.flatnonzero(inverse == g)
+    b = dec.b
+    for members in _identical_rows(dec.W):
         for i in members:
             others = members[(members != i) & (b[members] >= b[i])]
             if len(others):
                 dec.status[i], dec.method[i] = UNARGMAXABLE, "duplicate"
                 dec.certificates[int(i)] = (others[:1], np.array([1.0]))
+
+
+def _identical_rows(W):
+    """The groups (index arrays) of two or more equal rows of `W`.
+
+    Rows are grouped by a hash of their bytes (``-0.0`` made ``0.0`` first),
+    then compared exactly: a pass over the data instead of a sort of it.
+    """
+    Wc = np.ascontiguousarray(W + 0.0)
+    h = np.array([hash(r.tobytes()) for r in Wc], dtype=np.int64)
+    order = np.argsort(h, kind="stable")
+    hs = h[order]
+    bounds = np.flatnonzero(np.r_[True, hs[1:] != hs[:-1], True])
+    for s, e in zip(bounds[:-1], bounds[1:]):
+        members = order[s:e]
+        while len(members) > 1:
+            same = np.all(Wc[members] == Wc[members[0]], axis=1)
+            if same.sum() > 1:
+                yield members[same]
+            members = members[~same]
 
 
 def _phase_candidates(dec, mu, whiten, block):
@@ -325,47 +338,38 @@ def _phase_candidates(dec, mu, whiten, block):
             dec.accept(idx, make(idx), how)
 
 
-def _phase_random(dec, whiten, rng, n_random, block):
-    """2b. Random directions: the top word of each one is argmaxable."""
-    W, b = dec.W, dec.b
-    d = W.shape[1]
+def _phase_random(dec, whiten, rng, n_random, block, patience=4):
+    """2b. Random directions: the top word of each one is argmaxable.
+
+    Stops early once `patience` blocks in a row find no new word: the words
+    left are then the ones random directions almost never reach (thin or
+    empty cones), and the projection and the LP decide them for less.
+    """
+    d = dec.W.shape[1]
+    idle = 0
     for s in range(0, n_random, block):
-        if not np.any(dec.status == UNDECIDED):
+        if not np.any(dec.status == UNDECIDED) or idle >= patience:
             break
         H = rng.standard_normal((min(block, n_random - s), d)) @ whiten
-        with np.errstate(over="ignore", invalid="ignore"):
-            top = np.argmax(H @ W.T + b, axis=1)
+        top = dec.scores.top(H)
         new = dec.status[top] == UNDECIDED
+        idle += 1
         if new.any():
             idx, first = np.unique(top[new], return_index=True)
-            dec.accept(idx, H[new][first], "random")
+            if dec.accept(idx, H[new][first], "random").any():
+                idle = 0
 
 
 def _phase_projection(dec, mu, whiten, rounds, block):
-    """2c. Relaxed projection onto the most violated constraint (Agmon–Motzkin);
-    returns the last context of every word it did not decide."""
-    W, b = dec.W, dec.b
+    """2c. Relaxed projection onto the most violated constraint
+    (:func:`~rankbottleneck.feasibility._scores.project`); returns the last
+    context of every word it did not decide."""
     todo = dec.undecided()
     best_h = {}
     for s in range(0, len(todo), block):
         idx = todo[s:s + block]
-        H = (W[idx] - mu) @ whiten
-        for _ in range(rounds):
-            with np.errstate(over="ignore", invalid="ignore"):
-                S = H @ W.T + b
-            rows = np.arange(len(idx))
-            own = S[rows, idx].copy()
-            S[rows, idx] = -np.inf
-            j = np.argmax(S, axis=1)
-            a = W[idx] - W[j]
-            need = (S[rows, j] - own)
-            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                norm2 = np.einsum("ij,ij->i", a, a)
-                step = np.where(norm2 > 0, 1.5 * (need + 1e-9 * (1 + np.abs(own)))
-                                / np.maximum(norm2, 1e-300), 0.0)
-                moved = H + step[:, None] * a
-            # a step past the float range leaves that context where it was
-            H = np.where(np.isfinite(moved).all(axis=1)[:, None], moved, H)
+        H = project(dec.scores, idx[:, None], (dec.W[idx] - mu) @ whiten, "set",
+                    whiten, rounds)
         ok = dec.accept(idx, H, "projection")
         for k in np.flatnonzero(~ok):
             best_h[int(idx[k])] = H[k]
@@ -390,7 +394,7 @@ def _phase_lp(dec, start_of, max_rounds, after_each=None):
     lp_box = 1.0 if dec.box is None and not np.any(b) else dec.box
     for i in dec.undecided():
         st, x, margin, tol, cert, n = _decide_by_lp(W, b, i, start_of(i), lp_box,
-                                                    k0, max_rounds, dec.w1)
+                                                    k0, max_rounds, dec.scores.w1)
         dec.n_lp += n
         dec.status[i] = st
         if st == ARGMAXABLE:

@@ -75,11 +75,10 @@ from .feasibility._orderlp import (
     _holds,
     _Multipliers,
     _order_system,
-    _score_rounding,
     _set_system,
 )
-from .feasibility._proof import max_row_norm1, tiers_hold, undecided_by_floats
 from .feasibility._scale import to_unit
+from .feasibility._scores import Scores, project
 from .layers import MixtureLayer, PointwiseLayer
 
 __all__ = [
@@ -315,81 +314,6 @@ def _candidates(W, Q, question, mu, whiten):
     return np.stack(out)
 
 
-def _slacks(W, b, Q, H, question):
-    """Per question (row of `Q`) at its context (row of `H`): the slack of
-    each condition it needs (set: each chosen word over the best other word;
-    ordering: each gap, then the last word over the best other word), and
-    that best other word."""
-    with np.errstate(over="ignore", invalid="ignore"):
-        Z = H @ W.T + b
-        rows = np.arange(len(Q))
-        S = Z[rows[:, None], Q]
-        Z[rows[:, None], Q] = -np.inf
-        c_rest = Z.argmax(axis=1)
-        rest = Z[rows, c_rest][:, None]
-        if question == "set":
-            slack = S - rest
-        else:
-            slack = np.concatenate([S[:, :-1] - S[:, 1:], S[:, -1:] - rest], axis=1)
-    # a NaN slack (overflowed scores) proves nothing
-    return np.where(np.isnan(slack), -np.inf, slack), c_rest
-
-
-def _batch_margins(W, b, Q, H, question, w1=None):
-    """Each question's margin at its candidate context, and its rounding bound."""
-    slack, _ = _slacks(W, b, Q, H, question)
-    return slack.min(axis=1), _score_rounding(W, b, H, w1=w1)
-
-
-def _proved(W, b, Q, H, margin, tol, question):
-    """Which candidates are witnesses: the rigorous float test, then the
-    exact one (:func:`~rankbottleneck.feasibility._proof.tiers_hold`) where
-    a margin is within its bound of zero."""
-    ok = margin > tol
-    for i in np.flatnonzero(undecided_by_floats(margin, tol)):
-        tiers = (Q[i],) if question == "set" else tuple(Q[i][:, None])
-        ok[i] = tiers_hold(W, b, H[i], tiers)
-    return ok
-
-
-def _worst_pair(W, b, Q, H, question):
-    """Per question, the pair ``(a, c)`` that must satisfy ``z_a > z_c`` and
-    has the smallest slack at `H`, with that slack."""
-    slack, c_rest = _slacks(W, b, Q, H, question)
-    rows = np.arange(len(Q))
-    at = slack.argmin(axis=1)
-    k = Q.shape[1]
-    a = Q[rows, at]
-    if question == "set":
-        return a, c_rest, slack[rows, at]
-    c = np.where(at < k - 1, Q[rows, np.minimum(at + 1, k - 1)], c_rest)
-    return a, c, slack[rows, at]
-
-
-def _project(W, b, Q, H, question, whiten, rounds):
-    """Relaxed projections (Agmon–Motzkin) of each context onto the
-    condition it violates most, in the whitened metric: the cheap repair of
-    a candidate that is nearly right."""
-    H = H.copy()
-    spread = np.std(H @ W[:: max(1, W.shape[0] // 512)].T, axis=1) + 1e-300
-    for _ in range(rounds):
-        a, c, slack = _worst_pair(W, b, Q, H, question)
-        need = slack < 0.05 * spread
-        if not need.any():
-            break
-        n = W[a[need]] - W[c[need]]
-        step = n @ whiten
-        q = np.einsum("ij,ij->i", step, n)
-        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
-            gain = (0.05 * spread[need] - slack[need]) * 1.5 / q
-            moved = H[need] + gain[:, None] * step
-        # tied words (q = 0) or a step past the float range: no move
-        keep = np.all(np.isfinite(moved), axis=1)
-        rows = np.flatnonzero(need)[keep]
-        H[rows] = moved[keep]
-    return H
-
-
 def _decide_many(W, b, Q, question, *, box=None, block=256, progress=None,
                  desc="questions"):
     """Decide every question (row of `Q`): candidates in blocks, then LPs.
@@ -404,38 +328,40 @@ def _decide_many(W, b, Q, question, *, box=None, block=256, progress=None,
         # the data as given
         W, b, _ = to_unit(W, b)
         mu, whiten = whitening(W)
-        w1 = max_row_norm1(W)
+        scores = Scores(W, b)
         feasible = np.full(n, None, dtype=object)
         method = np.full(n, "", dtype="<U10")
         best_h = np.zeros((n, W.shape[1]))
         witnesses, certificates = {}, {}
         n_lp = 0
         system_of = _set_system if question == "set" else _order_system
+
+        def check(q, H):
+            ok, margin, _ = scores.witnesses(q, H, question)
+            if box is not None:
+                inside = np.all(np.abs(H) <= box, axis=1)
+                ok, margin = ok & inside, np.where(inside, margin, -np.inf)
+            return ok, margin
+
         with progress_bar(n, desc, progress) as bar:
             for s in range(0, n, block):
                 q = Q[s:s + block]
                 cands = _candidates(W, q, question, mu, whiten)
                 best = np.full(len(q), -np.inf)
                 for H in cands:
-                    margin, tol = _batch_margins(W, b, q, H, question, w1)
-                    if box is not None:
-                        margin = np.where(np.all(np.abs(H) <= box, axis=1), margin, -np.inf)
+                    ok, margin = check(q, H)
                     better = margin > best
                     best[better] = margin[better]
                     best_h[s:s + len(q)][better] = H[better]
-                    open_ = feasible[s:s + len(q)] == None  # noqa: E711
-                    ok = _proved(W, b, q, H, margin, tol, question) & open_
+                    ok &= feasible[s:s + len(q)] == None  # noqa: E711
                     for i in np.flatnonzero(ok):
                         feasible[s + i], method[s + i] = True, "candidate"
                         witnesses[s + i] = H[i]
                 todo = np.flatnonzero(feasible[s:s + len(q)] == None)  # noqa: E711
                 if len(todo):
-                    H = _project(W, b, q[todo], best_h[s + todo], question, whiten, 30)
-                    margin, tol = _batch_margins(W, b, q[todo], H, question, w1)
-                    if box is not None:
-                        margin = np.where(np.all(np.abs(H) <= box, axis=1), margin, -np.inf)
-                    for j in np.flatnonzero(_proved(W, b, q[todo], H, margin, tol,
-                                                     question)):
+                    H = project(scores, q[todo], best_h[s + todo], question, whiten, 30)
+                    ok, margin = check(q[todo], H)
+                    for j in np.flatnonzero(ok):
                         feasible[s + todo[j]], method[s + todo[j]] = True, "projection"
                         witnesses[s + todo[j]] = H[j]
                     better = margin > best[todo]
@@ -443,7 +369,8 @@ def _decide_many(W, b, Q, question, *, box=None, block=256, progress=None,
                 for i in range(len(q)):
                     if feasible[s + i] is None:
                         f, x, _, _, cert, used = _decide(
-                            system_of(q[i]), W, b, best_h[s + i], box=box, w1=w1)
+                            system_of(q[i]), W, b, best_h[s + i], box=box,
+                            w1=scores.w1)
                         n_lp += used
                         feasible[s + i], method[s + i] = f, "lp" if f is not None else ""
                         if f:

@@ -24,6 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import rankbottleneck as rb
+from rankbottleneck.feasibility import _scores
 
 # hypothesis's failure report touches a deprecated mypy_extensions API
 pytestmark = pytest.mark.filterwarnings("ignore:mypy_extensions:DeprecationWarning")
@@ -133,6 +134,23 @@ def layers(draw):
           database=None, suppress_health_check=[HealthCheck.too_slow])
 @given(layers())
 def test_every_decided_answer_is_the_exact_one(case):
+    _check_against_exact(case)
+
+
+@settings(max_examples=EXAMPLES or 40, derandomize=EXAMPLES is None, deadline=None,
+          database=None, suppress_health_check=[HealthCheck.too_slow])
+@given(layers())
+def test_every_answer_screened_in_float32_is_the_exact_one(case):
+    """The same, with every layer's scores screened in float32 first
+    (feasibility._scores; by default only large layers are)."""
+    old, _scores.SCREEN_SIZE = _scores.SCREEN_SIZE, 0
+    try:
+        _check_against_exact(case)
+    finally:
+        _scores.SCREEN_SIZE = old
+
+
+def _check_against_exact(case):
     W, bias, rng = case
     M = W.shape[0]
     b = np.zeros(M) if bias is None else bias

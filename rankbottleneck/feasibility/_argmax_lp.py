@@ -20,46 +20,14 @@ from ._proof import (
     argmax_combination,
     exact_scores,
     max_row_norm1,
-    pair_tolerance,
     prove,
-    score_error,
     tiers_hold,
-    undecided_by_floats,
 )
+from ._scores import Scores
 
 __all__: list[str] = []
 
 ARGMAXABLE, UNARGMAXABLE, UNDECIDED = 1, 0, -1
-
-
-def _margins(W, b, H, idx, w1=None):
-    """Margins ``z_i - max_{j≠i} z_j`` of candidate contexts and their bounds.
-
-    `H` (B, d) holds one candidate per word in `idx`. A margin above its
-    bound (:func:`._proof.pair_tolerance` of the scores' rigorous rounding
-    bound) proves the witness; one below it is not yet refused (see
-    :func:`_witness_holds`).
-    """
-    with np.errstate(over="ignore", invalid="ignore"):
-        S = H @ W.T + b
-    rows = np.arange(len(idx))
-    own = S[rows, idx].copy()
-    S[rows, idx] = -np.inf
-    with np.errstate(invalid="ignore"):
-        margin = own - S.max(axis=1)
-    # an overflowed own score proves nothing (its bound may still be finite)
-    margin[np.isnan(margin) | ~np.isfinite(own)] = -np.inf
-    return margin, pair_tolerance(score_error(W, b, H, w1))
-
-
-def _witness_holds(W, b, H, idx, margin, tol):
-    """Which candidates are witnesses: the rigorous float test, then an exact
-    one (:func:`._proof.tiers_hold`) where the margin is within its bound of
-    zero (either sign: the float margin itself may have the wrong one)."""
-    ok = margin > tol
-    for k in np.flatnonzero(undecided_by_floats(margin, tol)):
-        ok[k] = tiers_hold(W, b, H[k], [[idx[k]]])
-    return ok
 
 
 def _strongest(W, b, h, i, k, violators_only):
@@ -244,8 +212,9 @@ def _decide_by_lp(W, b, i, h0, box, k0, max_rounds, w1=None):
                 if cert is not None:
                     return UNARGMAXABLE, None, np.nan, np.nan, cert, n_lp
                 return *undecided, n_lp
-            margin, tol = _margins(W, b, x[None], np.array([i]), w1)
-            if _witness_holds(W, b, x[None], [i], margin, tol)[0]:
+            ok, margin, tol = Scores(W, b, w1=w1, screen=False).witnesses(
+                np.array([[i]]), x[None])
+            if ok[0]:
                 return ARGMAXABLE, x, margin[0], tol[0], None, n_lp
             new = np.setdiff1d(_strongest(W, b, x, i, k0, violators_only=True), J)
             if len(new) == 0:  # feasible on J, margin at rounding level
@@ -298,8 +267,9 @@ def raised_bias_argmaxable(W, b, t, box=None):
         for i in range(M):
             bi = b.copy()
             bi[i] += t
-            margin, tol = _margins(W, bi, W[i][None], np.array([i]), w1)
-            if _witness_holds(W, bi, W[i][None], [i], margin, tol)[0]:
+            ok, _, _ = Scores(W, bi, w1=w1, screen=False).witnesses(
+                np.array([[i]]), W[i][None])
+            if ok[0]:
                 mask[i] = True
                 continue
             st, *_ = _decide_by_lp(W, bi, i, W[i], box, min(M - 1, 64), 50, w1)

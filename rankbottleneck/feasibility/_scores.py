@@ -1,0 +1,209 @@
+r"""A layer's scores at batches of candidate contexts, and the questions' margins.
+
+Every question builder checks candidate contexts the same way: the scores
+``Z = H Wᵀ + b`` of a block of contexts, each question's slack at its own
+context (a set's chosen words over the best other word; an ordering's gaps,
+then its last word over the best other word), and the rigorous rounding
+bound a slack must beat (:mod:`._proof`). This module does that once, for
+one word (the one-word set), for sets and for orderings.
+
+The product is the whole cost of checking a vocabulary: ``2 n M d`` flops
+for ``n`` contexts. On a large layer it is screened in float32 first, at
+about twice float64's GEMM rate, with a bound that covers rounding the data
+and the contexts to float32 (so a slack it proves holds for the float64
+context as given, not for a rounded copy); only the slacks it cannot prove
+are recomputed in float64, and only those still too close to call are
+judged exactly (:func:`._proof.tiers_hold`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._proof import (
+    max_row_norm1,
+    pair_tolerance,
+    score_error,
+    tiers_hold,
+    undecided_by_floats,
+)
+
+__all__: list[str] = []
+
+#: layers at least this large (M·d) are screened in float32 first: below it
+#: the product is cheap and one float64 pass is simpler
+SCREEN_SIZE = 2 ** 22
+
+_U32 = 2.0 ** -24
+_ETA32 = 2.0 ** -149
+_SAFE = 1.0 + 2.0 ** -40
+
+
+def _screen_error(w1, bmax, X, d):
+    """Rigorous bound on ``|fl32(fl32(W) fl32(x) + fl32(b)) - (W x + b)|``.
+
+    Rounding `x`, `W` and `b` to float32 costs ``u₃₂`` relative each (plus
+    ``η₃₂`` absolute in the subnormal range), the float32 dot product of
+    ``d`` terms and the added bias ``γ_{d+1}`` (Higham 2002, §3.1); together
+    at most ``γ_{d+5} (max‖w‖₁ ‖x‖_∞ + max|b|)`` plus the underflow terms.
+    """
+    n = d + 5
+    gamma = _SAFE * n * _U32 / (1.0 - n * _U32)
+    with np.errstate(over="ignore", invalid="ignore"):
+        xmax = np.max(np.abs(X), axis=1)
+        err = (gamma * (w1 * xmax + bmax) * _SAFE
+               + _ETA32 * (2 * w1 + 2 * d * xmax + 2 * d + 4))
+    return np.where(np.isfinite(err), err, np.inf)
+
+
+class Scores:
+    """The scores of one layer ``z = W x + b`` (float64 data at unit scale,
+    :mod:`._scale`), with what every bound needs computed once."""
+
+    def __init__(self, W, b, *, w1=None, screen=None):
+        self.W, self.b = W, b
+        self.w1 = max_row_norm1(W) if w1 is None else w1
+        self.bmax = float(np.max(np.abs(b), initial=0.0))
+        self.has_bias = bool(np.any(b))
+        if screen is None:
+            screen = W.size >= SCREEN_SIZE
+        # a layer beyond float32's range is not screened (it would overflow)
+        big = max(np.max(np.abs(W), initial=0.0), np.max(np.abs(b), initial=0.0))
+        self.screened = bool(screen) and big < 2.0 ** 100
+        if self.screened:
+            self.W32, self.b32 = W.astype(np.float32), b.astype(np.float32)
+
+    def _at(self, H, screened):
+        """Scores at the contexts `H`, in float32 (screened) or float64; the
+        bias is added in place (the product is the one full-size array)."""
+        with np.errstate(over="ignore", invalid="ignore"):
+            if screened:
+                Z = H.astype(np.float32) @ self.W32.T
+                b = self.b32
+            else:
+                Z = H @ self.W.T
+                b = self.b
+            if self.has_bias:
+                Z += b
+        return Z
+
+    def _no_overflow(self, H, dtype):
+        """Rows whose scores cannot overflow in `dtype` (no partial sum can
+        reach its range), so that every bound holds; the others prove
+        nothing in floats and are judged exactly."""
+        top = np.finfo(dtype).max / 4
+        xmax = np.max(np.abs(H), axis=1)
+        with np.errstate(over="ignore", invalid="ignore"):
+            reach = self.w1 * xmax + self.bmax
+        return (reach < top) & (xmax < top)
+
+    def top(self, H):
+        """The highest-scoring word at each context (a guess, to be proved)."""
+        with np.errstate(invalid="ignore"):
+            return np.argmax(self._at(H, self.screened), axis=1)
+
+    def slacks(self, Q, H, question="set"):
+        """Slack of every condition of each question (row of `Q`) at its
+        context (row of `H`), in float64, and the best other word. A NaN
+        slack (overflowed scores) is ``-inf``."""
+        return _slacks(self._at(H, False), Q, question)
+
+    def margins(self, Q, H, question="set"):
+        """Each question's margin at its context and the bound it must beat.
+
+        A margin above its bound proves the context a witness; one within
+        it of zero is judged exactly by :meth:`holds`. On a screened layer
+        the float32 margins that beat their bound are kept and the rest are
+        recomputed in float64.
+        """
+        n, d = len(Q), self.W.shape[1]
+        margin = np.full(n, -np.inf)
+        tol = np.full(n, np.inf)
+        todo = np.arange(n)
+        if self.screened and n:
+            slack, _ = _slacks(self._at(H, True), Q, question)
+            m32 = slack.min(axis=1)
+            t32 = pair_tolerance(_screen_error(self.w1, self.bmax, H, d))
+            ok = self._no_overflow(H, np.float32) & (m32 > t32)
+            margin[ok], tol[ok] = m32[ok], t32[ok]
+            todo = np.flatnonzero(~ok)
+        if len(todo):
+            Hd = H[todo]
+            slack, _ = _slacks(self._at(Hd, False), Q[todo], question)
+            margin[todo] = slack.min(axis=1)
+            tol[todo] = np.where(self._no_overflow(Hd, np.float64),
+                                 pair_tolerance(score_error(self.W, self.b, Hd, self.w1)),
+                                 np.inf)
+        return margin, tol
+
+    def holds(self, Q, H, margin, tol, question="set"):
+        """Which contexts are witnesses: the rigorous float test, then the
+        exact one where a margin is within its bound of zero (either sign:
+        the float margin itself may have the wrong one)."""
+        ok = margin > tol
+        for k in np.flatnonzero(undecided_by_floats(margin, tol)):
+            ok[k] = tiers_hold(self.W, self.b, H[k], tiers_of(Q[k], question))
+        return ok
+
+    def witnesses(self, Q, H, question="set"):
+        """:meth:`margins` and :meth:`holds` together: ``(ok, margin, tol)``."""
+        margin, tol = self.margins(Q, H, question)
+        return self.holds(Q, H, margin, tol, question), margin, tol
+
+
+def tiers_of(words, question):
+    """The question as ordered tiers (:func:`._proof.tiers_hold`)."""
+    words = np.asarray(words, dtype=int)
+    return (words,) if question == "set" else tuple(words[:, None])
+
+
+def _slacks(Z, Q, question):
+    """Slacks from scores `Z` (overwritten): see :meth:`Scores.slacks`."""
+    rows = np.arange(len(Q))
+    S = Z[rows[:, None], Q].astype(np.float64)
+    Z[rows[:, None], Q] = -np.inf
+    c_rest = Z.argmax(axis=1)
+    rest = Z[rows, c_rest].astype(np.float64)[:, None]
+    with np.errstate(invalid="ignore"):       # inf - inf: overflowed scores
+        if question == "set":
+            slack = S - rest
+        else:
+            slack = np.concatenate([S[:, :-1] - S[:, 1:], S[:, -1:] - rest], axis=1)
+    return np.where(np.isnan(slack), -np.inf, slack), c_rest
+
+
+def project(scores, Q, H, question, whiten, rounds):
+    """Relaxed projections (Agmon–Motzkin) of each context onto the
+    condition it violates most, in the whitened metric: the cheap repair of
+    a candidate that is nearly right.
+
+    Each round moves a context whose smallest slack is below 5% of the
+    spread of its scores 1.5 times the way to that target, along
+    ``Σ⁻¹(w_a - w_c)`` for the violated pair ``z_a > z_c``.
+    """
+    W = scores.W
+    H = H.copy()
+    with np.errstate(over="ignore", invalid="ignore"):
+        spread = np.std(H @ W[:: max(1, W.shape[0] // 512)].T, axis=1) + 1e-300
+    k = Q.shape[1]
+    rows = np.arange(len(Q))
+    for _ in range(rounds):
+        slack, c_rest = scores.slacks(Q, H, question)
+        at = slack.argmin(axis=1)
+        a = Q[rows, at]
+        c = (c_rest if question == "set"
+             else np.where(at < k - 1, Q[rows, np.minimum(at + 1, k - 1)], c_rest))
+        worst = slack[rows, at]
+        need = worst < 0.05 * spread
+        if not need.any():
+            break
+        n = W[a[need]] - W[c[need]]
+        step = n @ whiten
+        q = np.einsum("ij,ij->i", step, n)
+        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+            gain = (0.05 * spread[need] - worst[need]) * 1.5 / q
+            moved = H[need] + gain[:, None] * step
+        # tied words (q = 0) or a step past the float range: no move
+        keep = np.all(np.isfinite(moved), axis=1)
+        H[np.flatnonzero(need)[keep]] = moved[keep]
+    return H
