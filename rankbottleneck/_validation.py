@@ -17,7 +17,24 @@ class InsufficientMemoryError(ValueError, MemoryError):
     """An allocation was refused up front because it would not fit in memory.
 
     A ``ValueError`` (bad input: the request is too large for the machine) and
-    a ``MemoryError`` (so code that already handles that keeps working).
+    a ``MemoryError`` (so code that already handles that keeps working). The
+    message gives the size needed, the memory available and what to pass
+    instead.
+
+    See Also
+    --------
+    rankbottleneck.PointwiseLayer : its ``blocks(H)`` give a log-probability
+        matrix by row blocks, never whole.
+    rankbottleneck.spectrum : spectra streamed from a layer and contexts.
+
+    Examples
+    --------
+    >>> import rankbottleneck as rb
+    >>> try:
+    ...     rb.contexts_and_words(10**7, 10**7, 10**6)
+    ... except rb.InsufficientMemoryError as err:
+    ...     print(str(err).split(" would need ")[1].split(" but ")[0])
+    291.0 TiB
     """
 
 

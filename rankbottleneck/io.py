@@ -73,6 +73,24 @@ class Embeddings:
         The dtype in the file (``"bfloat16"`` included).
     notes : tuple of str
         Everything done to the data on the way (upcasts, duplicate words).
+
+    See Also
+    --------
+    load_embeddings : reads one.
+    rankbottleneck.analyze_output_layer : the analysis of its ``W``.
+    rankbottleneck.argmaxable : which of its words can be the argmax.
+
+    Examples
+    --------
+    >>> import numpy as np, tempfile, os
+    >>> from rankbottleneck.io import load_embeddings
+    >>> f = os.path.join(tempfile.mkdtemp(), "head.npz")
+    >>> np.savez(f, W=np.eye(3, 2, dtype=np.float16), b=np.zeros(3))
+    >>> emb = load_embeddings(f, key="W", bias_key="b")
+    >>> emb
+    Embeddings(W 3×2 float32 (stored float16), from 'head.npz'['W'], bias ['b'], no words; notes: W ('W') stored as float16, upcast to float32 (exact).)
+    >>> emb.shape, emb.bias.shape
+    ((3, 2), (3,))
     """
 
     W: np.ndarray = field(repr=False)
@@ -712,6 +730,12 @@ def load_embeddings(path, *, key=None, bias_key=None, vocab=None):
         or a file too large for the memory available.
     TypeError
         A tensor that does not hold floating-point numbers.
+
+    See Also
+    --------
+    Embeddings : what is returned.
+    rankbottleneck.io.load_vocab : row names from a separate file.
+    rankbottleneck.analyze_output_layer : reads a path itself.
 
     Examples
     --------

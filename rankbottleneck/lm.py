@@ -14,7 +14,8 @@ it never touches the network. :func:`collect_contexts` runs it over text in
 batches of windows and keeps, for the chosen positions, the final hidden
 state, the token there and the next token. :func:`analyze_model` does both
 and returns the full :class:`~rankbottleneck.OutputLayerReport` on the real
-hidden states.
+hidden states, including the hidden size read off the softmax outputs, the
+quantity that API-only attacks recover from a model's logits ([1]_, [2]_).
 
 Everything here needs the optional extra ``pip install 'rankbottleneck[lm]'``
 (torch, transformers, accelerate, gguf).

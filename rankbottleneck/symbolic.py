@@ -119,6 +119,18 @@ def softmax_residual(*, M=3, d=2):
     SymbolicResult
         ``expressions``: ``W``, ``h``, ``log_softmax``, ``residual``,
         ``differences``.
+
+    See Also
+    --------
+    residual_not_constant : the same statement failing for sigsoftmax, GSS.
+    rankbottleneck.numerical_rank : the bound ``d + 1`` measured.
+
+    Examples
+    --------
+    >>> from rankbottleneck.symbolic import softmax_residual
+    >>> r = softmax_residual(M=3, d=2)
+    >>> r.holds, r.expressions["differences"]
+    (True, [0, 0])
     """
     _check_sizes(M, d)
     W, h, zz = _logits(M, d)
@@ -166,6 +178,19 @@ def residual_not_constant(activation="sigsoftmax", *, M=3, d=2, **params):
     Returns
     -------
     SymbolicResult
+
+    See Also
+    --------
+    softmax_residual : the bottleneck itself.
+    check_activation_properties : every property of ``g`` at once.
+
+    Examples
+    --------
+    >>> from rankbottleneck.symbolic import residual_not_constant
+    >>> bool(residual_not_constant("sigsoftmax"))
+    True
+    >>> bool(residual_not_constant("gss", c=0.0, k=1.0))   # GSS(0, 1) is softmax
+    False
     """
     _check_sizes(M, d)
     W, h, zz = _logits(M, d)
@@ -246,6 +271,20 @@ def monotone_preserves_order(f, var=z):
     SymbolicResult
         ``expressions``: ``f``, ``derivative``, ``difference`` (the MVT
         identity's left side for two symbols).
+
+    See Also
+    --------
+    rankbottleneck.argmaxable_under : uses this property of a layer's
+        activation (``increasing=True``).
+
+    Examples
+    --------
+    >>> import sympy as sp
+    >>> from rankbottleneck.symbolic import monotone_preserves_order, z
+    >>> monotone_preserves_order(z + 2 * sp.log(1 / (1 + sp.exp(-z)))).holds
+    True
+    >>> monotone_preserves_order(z**2).holds
+    False
     """
     f = _as_expression(f, var)
     deriv = sp.simplify(sp.diff(f, var))
@@ -399,6 +438,20 @@ def check_activation_properties(g, *, name=None, M=48, d=4, seed=0, **params):
     Returns
     -------
     ActivationProperties
+
+    See Also
+    --------
+    residual_not_constant, monotone_preserves_order : single proofs.
+    rankbottleneck.Activation : declares ``sympy_g``.
+
+    Examples
+    --------
+    >>> from rankbottleneck.symbolic import check_activation_properties
+    >>> props = check_activation_properties("sigsoftmax", M=12, d=2)
+    >>> props.all_four, props.breaks_bottleneck, props.bound
+    (True, True, 3)
+    >>> check_activation_properties("sigmoid_normalized", M=12, d=2).log_g_upper.holds
+    False
     """
     if isinstance(g, (str, Activation)):
         label = name or getattr(g, "name", g)

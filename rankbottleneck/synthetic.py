@@ -127,6 +127,24 @@ def contexts_and_words(N, M, d, *, kind="gaussian", logit_scale=1.0, bias=False,
     -------
     ContextsAndWords
         Unpacks as ``H, W, bias``.
+
+    See Also
+    --------
+    rankbottleneck.synthetic.embeddings : one matrix of one kind.
+    rankbottleneck.log_prob_matrix : the log-probabilities of the pair.
+    rankbottleneck.synthetic.dirichlet_target : a high-rank target to fit.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import rankbottleneck as rb
+    >>> H, W, b = rb.contexts_and_words(200, 50, 4, logit_scale=2.0, bias=True, seed=0)
+    >>> H.shape, W.shape, b.shape
+    ((200, 4), (50, 4), (50,))
+    >>> round(float(np.std(H @ W.T)), 6)             # the logit scale, exactly
+    2.0
+    >>> rb.numerical_rank(rb.log_prob_matrix(H, W, bias=b), "press").value  # d + 2
+    6
     """
     N, M, d = (_as_int(v, name, low=1) for v, name in ((N, "N"), (M, "M"), (d, "d")))
     logit_scale = _as_scalar(logit_scale, "logit_scale", low=0, low_open=True)

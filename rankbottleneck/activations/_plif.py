@@ -64,7 +64,8 @@ def plif_init(n_pieces, bound=20.0, scale=0.0, seed=None):
 
     See Also
     --------
-    plif, log_plif_softmax : the map and its activation.
+    rankbottleneck.plif, rankbottleneck.log_plif_softmax : the map and its
+        activation.
 
     References
     ----------
@@ -156,7 +157,7 @@ def plif(z, theta, bound=20.0):
     See Also
     --------
     log_plif_softmax : softmax of this map.
-    plif_init : parameters to start from.
+    rankbottleneck.activations.plif_init : parameters to start from.
 
     References
     ----------
@@ -203,7 +204,8 @@ def log_plif_softmax(z, theta, bound=20.0, *, axis=-1):
 
     See Also
     --------
-    plif, plif_init : the map and its parameters.
+    plif : the map.
+    rankbottleneck.activations.plif_init : its parameters.
     log_sigsoftmax, log_gss : fixed increasing maps.
     rankbottleneck.fit_log_probs : learns `theta` with ``learn=["theta"]``.
 

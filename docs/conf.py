@@ -1,0 +1,85 @@
+"""Sphinx configuration: the API reference (numpydoc, autosummary) and the guide."""
+
+import re
+
+from sphinx.ext import autosummary
+
+import rankbottleneck
+import rankbottleneck.lm  # documented beside the package; needs the [lm] extra
+
+project = "rankbottleneck"
+author = "rankbottleneck maintainers"
+release = rankbottleneck.__version__
+version = release
+
+extensions = [
+    "sphinx.ext.autodoc",
+    "sphinx.ext.autosummary",
+    "sphinx.ext.mathjax",
+    "numpydoc",
+    "myst_parser",
+]
+
+source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
+root_doc = "index"
+exclude_patterns = ["_build"]
+templates_path = ["_templates"]
+# the guide pages come from the README: GitHub-style tables and headings
+myst_heading_anchors = 3
+
+autosummary_generate = True
+
+
+def _module_extras():
+    """Per public module, the names of its ``__all__`` that the API tables do
+    not already document (the top-level names have their own pages), with
+    the autodoc directive for each: the module pages document the rest."""
+    import inspect
+
+    top = set(rankbottleneck.__all__)
+    extras = {}
+    for modname in [*rankbottleneck.__all__, "lm"]:
+        module = getattr(rankbottleneck, modname)
+        if not inspect.ismodule(module):
+            continue
+        rows = []
+        for name in getattr(module, "__all__", []):
+            obj = getattr(module, name, None)
+            if name in top or obj is None or inspect.ismodule(obj):
+                continue
+            if inspect.isclass(obj):
+                directive = ("autoexception" if issubclass(obj, BaseException)
+                             else "autoclass")
+            elif callable(obj):
+                directive = "autofunction"
+            else:
+                directive = "autodata"
+            rows.append((name, directive))
+        extras[module.__name__] = rows
+    return extras
+
+
+autosummary_context = {"module_extras": _module_extras()}
+autosummary_imported_members = False
+# numpydoc renders the sections; the member tables of result classes would list
+# every dataclass field a second time
+numpydoc_show_class_members = False
+numpydoc_class_members_toctree = False
+numpydoc_xref_param_type = False
+
+html_theme = "alabaster"
+html_title = f"rankbottleneck {release}"
+html_static_path = []
+
+
+# A summary line that cites its paper ("... (Kanai et al. [1]_)") would carry
+# the citation into the API tables, where its target does not exist: the
+# reference list is on the function's own page. Tables show the summary only.
+_extract_summary = autosummary.extract_summary
+
+
+def _summary_without_citations(doc, settings):
+    return re.sub(r"\s*\[[\w-]+\]_", "", _extract_summary(doc, settings))
+
+
+autosummary.extract_summary = _summary_without_citations
