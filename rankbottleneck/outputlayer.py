@@ -42,6 +42,7 @@ from . import io as _io
 from ._lapack import _exponent, _peak, _scaled, _unscaled
 from ._measures import Rank, rank_from_singular_values
 from ._progress import progress_bar
+from ._result import json_safe
 from ._validation import _as_float_array, _as_int, _check_fits_in_memory
 from .activations import logsumexp, plif_init
 from .argmax import ArgmaxReport, argmaxable
@@ -139,6 +140,26 @@ class OutputLayerReport:
         and ``mean_norm_ratio``, as for ``W``.
     hidden_size_by_n : tuple of (int, HiddenSizeEstimate)
         The estimate from the first ``n`` softmax outputs, for several ``n``:
+
+    See Also
+    --------
+    analyze_output_layer : makes one.
+    rankbottleneck.RankReport : each entry of `ranks`.
+    rankbottleneck.ArgmaxReport : `argmax`.
+
+    Examples
+    --------
+    >>> import json
+    >>> import numpy as np
+    >>> from rankbottleneck import analyze_output_layer
+    >>> rep = analyze_output_layer(np.random.default_rng(0).standard_normal((60, 4)),
+    ...                            seed=0, argmax=False)
+    >>> rep.d, rep.settled_at
+    (4, 6)
+    >>> print(rep.summary().splitlines()[0])
+    output layer 60×4 float64
+    >>> json.loads(json.dumps(rep.as_dict()))["shape"]
+    [60, 4]
         how many the estimate needs before it settles.
     """
 
@@ -265,7 +286,8 @@ class OutputLayerReport:
                 f"{None if hs is None else hs.d})")
 
     def as_dict(self):
-        """Every number, JSON-ready (NumPy arrays become lists)."""
+        """Every number as plain Python, which ``json.dumps`` accepts (arrays
+        become lists, a non-finite float its string)."""
         out = {
             "source": self.source,
             "shape": list(self.shape),
@@ -315,7 +337,7 @@ class OutputLayerReport:
                 "by_method": a.counts(),
                 "n_lp": a.n_lp,
             }
-        return out
+        return json_safe(out)
 
     def plot(self, axes=None):
         """Three panels: the spectrum of W, the log-probability spectra, and
@@ -441,15 +463,31 @@ def analyze_output_layer(W, bias=None, *, words=None, n_contexts=None, contexts=
     Returns
     -------
     OutputLayerReport
+    See Also
+    --------
+    rankbottleneck.load_embeddings : how a path is read.
+    rankbottleneck.argmaxable : the argmax stage alone.
+    rankbottleneck.rank_report : the rank measures of each matrix.
+    rankbottleneck.estimate_hidden_size : the hidden size read off the
+        softmax outputs.
+    rankbottleneck.lm.analyze_model : the same with a real model's contexts.
+
 
     Examples
+    Softmax outputs of 60 words in d = 4 have rank d + 1 = 5, and the hidden
+    size read off them is 4; sigsoftmax's are of full rank:
+
     --------
     >>> import numpy as np
     >>> from rankbottleneck import analyze_output_layer
-    >>> W = np.random.default_rng(0).standard_normal((300, 16))
+    >>> W = np.random.default_rng(0).standard_normal((60, 4))
     >>> rep = analyze_output_layer(W, seed=0)
     >>> rep.hidden_size["softmax"].d, rep.ranks["softmax"]["press"].value
-    (16, 17)
+    (4, 5)
+    >>> rep.ranks["sigsoftmax"]["press"].value
+    60
+    >>> int(rep.argmax.mask.sum()) + len(rep.argmax.unargmaxable)
+    60
     """
 
     if isinstance(W, (str, Path)):
@@ -669,7 +707,8 @@ class LogitsReport:
                 f"{self.ranks['press'].value}, hidden size {self.hidden_size.d})")
 
     def as_dict(self):
-        return {"source": self.source, "shape": list(self.shape), "kind": self.kind,
+        """Every number as plain Python, which ``json.dumps`` accepts."""
+        return json_safe({"source": self.source, "shape": list(self.shape), "kind": self.kind,
                 "computed_in": self.computed_in,
                 "ranks": {r.label: {"value": r.value, "threshold": r.threshold,
                                     "rule": r.rule} for r in self.ranks.ranks},
@@ -679,7 +718,7 @@ class LogitsReport:
                                 "message": self.hidden_size.message},
                 "hidden_size_by_n": [{"n": n, "d": e.d, "gap": e.gap}
                                      for n, e in self.hidden_size_by_n],
-                "seconds": self.seconds}
+                "seconds": self.seconds})
 
     def plot(self, axes=None):
         """The normalised spectrum with its tolerances, and the hidden-size
