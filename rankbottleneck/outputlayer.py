@@ -140,6 +140,7 @@ class OutputLayerReport:
         and ``mean_norm_ratio``, as for ``W``.
     hidden_size_by_n : tuple of (int, HiddenSizeEstimate)
         The estimate from the first ``n`` softmax outputs, for several ``n``:
+        how many the estimate needs before it settles.
 
     See Also
     --------
@@ -160,7 +161,6 @@ class OutputLayerReport:
     output layer 60×4 float64
     >>> json.loads(json.dumps(rep.as_dict()))["shape"]
     [60, 4]
-        how many the estimate needs before it settles.
     """
 
     shape: tuple
@@ -463,6 +463,7 @@ def analyze_output_layer(W, bias=None, *, words=None, n_contexts=None, contexts=
     Returns
     -------
     OutputLayerReport
+
     See Also
     --------
     rankbottleneck.load_embeddings : how a path is read.
@@ -472,12 +473,11 @@ def analyze_output_layer(W, bias=None, *, words=None, n_contexts=None, contexts=
         softmax outputs.
     rankbottleneck.lm.analyze_model : the same with a real model's contexts.
 
-
     Examples
+    --------
     Softmax outputs of 60 words in d = 4 have rank d + 1 = 5, and the hidden
     size read off them is 4; sigsoftmax's are of full rank:
 
-    --------
     >>> import numpy as np
     >>> from rankbottleneck import analyze_output_layer
     >>> W = np.random.default_rng(0).standard_normal((60, 4))
