@@ -54,6 +54,19 @@ def _peak(x):
         return float(max(np.max(x), -np.min(x)))
 
 
+def _all_finite(x):
+    """Whether every entry of `x` is finite: one sum, no temporary (NaN and
+    ±inf propagate through it; only a sum that overflows, of entries near
+    the top of the range, needs the entrywise test)."""
+    x = np.asarray(x)
+    if x.size == 0:
+        return True
+    with np.errstate(over="ignore", invalid="ignore"):
+        if np.isfinite(np.sum(x)):
+            return True
+    return bool(np.isfinite(x).all())
+
+
 def _exponent(peak, dtype=np.float64):
     """The ``e`` such that data of largest magnitude `peak` are scaled by
     ``2^-e``: 0 inside the safe band (or for 0, inf, NaN: nothing to scale,

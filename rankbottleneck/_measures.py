@@ -318,12 +318,24 @@ def _rank_of(s, exponent, measure=None, *, shape, computed_in="float64",
     n_ratios = min(above, len(s) - 1)
     if n_ratios == 0:
         return Rank(above, measure, threshold, "a single singular value")
-    f = np.maximum(s[: n_ratios + 1], floor)
+    k, ratio = _largest_drop(s, n_ratios, floor)
+    return Rank(k, measure, threshold,
+                f"argmax σk/σk+1 = {ratio:.3g}, σ floored at "
+                f"σ1·max(N,M)·ε = {_format_scaled(floor, exponent)}")
+
+
+def _largest_drop(s, n, floor):
+    """``(k, σ_k / σ_{k+1})`` for the largest of the first `n` ratios of
+    consecutive singular values (decreasing `s`), each value floored at
+    `floor` (so that an exact zero after a cliff gives a finite ratio and
+    values below the floor cannot make one). The ``"gap"`` measure, and the
+    hidden-size estimate of :mod:`rankbottleneck.spectra._hidden_size` where
+    it finds no cliff (Finlayson et al. 2024 [4]_: the hidden size is where
+    the spectrum drops)."""
+    f = np.maximum(s[: n + 1], floor)
     ratios = f[:-1] / f[1:]
     k = int(np.argmax(ratios)) + 1
-    return Rank(k, measure, threshold,
-                f"argmax σk/σk+1 = {ratios[k - 1]:.3g}, σ floored at "
-                f"σ1·max(N,M)·ε = {_format_scaled(floor, exponent)}")
+    return k, float(ratios[k - 1])
 
 
 def _check_measure(measure, rtol, atol, eps):

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import activations as _act
-from ._lapack import _format_scaled, _peak, _unscaled
+from ._lapack import _all_finite, _format_scaled, _peak, _unscaled
 from ._validation import (
     _as_float_array,
     _as_int,
@@ -110,19 +110,6 @@ def _allocate(shape, dtype, block_bytes, what):
 # ---------------------------------------------------------------------------
 
 
-def _all_finite(x):
-    """Whether every entry of `x` is finite: one sum, no temporary (NaN and
-    ±inf propagate through it; only a sum that overflows, of entries near
-    the top of the range, needs the entrywise test)."""
-    x = np.asarray(x)
-    if x.size == 0:
-        return True
-    with np.errstate(over="ignore", invalid="ignore"):
-        if np.isfinite(np.sum(x)):
-            return True
-    return bool(np.isfinite(x).all())
-
-
 def _log_probs_ok(out, sparse):
     """Log-probabilities with no NaN and no +inf, and no -inf either unless
     the activation is sparse (its zeros)."""
@@ -155,12 +142,8 @@ def _largest_logit(layer, X, block_rows=4096):
     with np.errstate(over="ignore", invalid="ignore", under="ignore"):
         for start in range(0, X.shape[0], block_rows):
             block = X[start:start + block_rows]
-            if isinstance(layer, MixtureLayer):
-                log_pi, Hk = layer.components(block)
-                H = _mixed_context(log_pi, Hk) if layer.kind == "moc" else Hk
-            else:
-                H = block
-            H = np.asarray(H, dtype=np.float64).reshape(-1, layer.d)
+            H = np.asarray(layer._component_contexts(block)[0],
+                           dtype=np.float64).reshape(-1, layer.d)
             eH = _exponent_of(H)
             E = eH + eW if eb is None else max(eH + eW, eb)
             z = np.ldexp(np.ldexp(H, -eH) @ Ws.T, eH + eW - E)
@@ -172,36 +155,46 @@ def _largest_logit(layer, X, block_rows=4096):
     return best
 
 
-def _overflow_error(layer, X, dtype=np.float64):
-    """The ValueError for a layer whose logits on the contexts `X`, or the
-    log-probabilities made of them, are not finite in `dtype`: it names the
-    layer and its largest logit."""
-    m, e = _largest_logit(layer, X)
-    dt = np.dtype(dtype)
-    largest = _format_scaled(m, e)
-    top = float(np.finfo(dt).max)
-    if not abs(_unscaled(m, e)) <= top:
-        what = (f"its logits overflow {dt.name}: the largest |logit| is {largest}, "
-                f"beyond {dt.name}'s {top:.3g}")
-    else:
-        what = (f"its log-probabilities overflow {dt.name} although its logits do "
-                f"not (the largest |logit| is {largest}; the activation or the "
-                "normaliser of such logits leaves the range)")
-    return ValueError(
-        f"{layer!r} on these contexts: {what}; scale W"
-        + ("" if layer.bias is None else ", the bias")
-        + " or the contexts down")
-
-
 class _Layer:
     """What every layer shares: sizes, and building its matrix in row blocks.
 
     Subclasses define ``__call__`` (contexts → log-probabilities),
-    ``_check_contexts`` and ``_temporaries`` (block-sized arrays alive at
-    once while one block is computed, per context row and word).
+    ``_check_contexts``, ``_temporaries`` (block-sized arrays alive at once
+    while one block is computed, per context row and word), ``_activation``
+    (the :class:`~rankbottleneck.activations.Activation` that turns logits
+    into log-probabilities) and ``_component_contexts``: what the spectral
+    engine (:mod:`rankbottleneck.spectra`) needs to build the columns of the
+    matrix without the matrix.
     """
 
+    @property
+    def _shift_only(self):
+        """Whether the log-probabilities are the logits ``W h + b`` minus a
+        per-context shift (a ``shift_only`` activation: softmax, pointwise
+        or in the MoC control), so that ``A = [H, 1, -lse][W, b, 1]ᵀ``."""
+        return self._activation.shift_only and getattr(self, "kind", "moc") == "moc"
+
     _matrix_name = "log-probability matrix"
+
+    def _overflow_error(self, X, dtype=np.float64):
+        """The ValueError for this layer when its logits on the contexts `X`,
+        or the log-probabilities made of them, are not finite in `dtype`: it
+        names the layer and its largest logit."""
+        m, e = _largest_logit(self, X)
+        dt = np.dtype(dtype)
+        largest = _format_scaled(m, e)
+        top = float(np.finfo(dt).max)
+        if not abs(_unscaled(m, e)) <= top:
+            what = (f"its logits overflow {dt.name}: the largest |logit| is {largest}, "
+                    f"beyond {dt.name}'s {top:.3g}")
+        else:
+            what = (f"its log-probabilities overflow {dt.name} although its logits do "
+                    f"not (the largest |logit| is {largest}; the activation or the "
+                    "normaliser of such logits leaves the range)")
+        return ValueError(
+            f"{self!r} on these contexts: {what}; scale W"
+            + ("" if self.bias is None else ", the bias")
+            + " or the contexts down")
 
     @property
     def M(self):
@@ -281,6 +274,15 @@ class PointwiseLayer(_Layer):
         return _as_matrix(H, name, self.d, f"W {self.W.shape}")
 
     @property
+    def _activation(self):
+        return self.activation
+
+    def _component_contexts(self, H, kind=None):
+        """``(H[..., None, :], None)``: one component, no log-priors (as
+        :meth:`MixtureLayer._component_contexts`)."""
+        return np.asarray(H)[..., None, :], None
+
+    @property
     def dtype(self):
         return _result_dtype(self.W, self.bias)
 
@@ -298,7 +300,7 @@ class PointwiseLayer(_Layer):
             if self.bias is not None:
                 z += self.bias.astype(dtype, copy=False)
         if not _all_finite(z):
-            raise _overflow_error(self, H, dtype)
+            raise self._overflow_error(H, dtype)
         return z
 
     def __call__(self, H):
@@ -311,7 +313,7 @@ class PointwiseLayer(_Layer):
         with np.errstate(over="ignore", invalid="ignore"):
             out = self.activation.log_prob(z, **self.params)
         if not _log_probs_ok(out, self.activation.sparse):
-            raise _overflow_error(self, H, z.dtype)
+            raise self._overflow_error(H, z.dtype)
         return out
 
     def __repr__(self):
@@ -439,6 +441,18 @@ class MixtureLayer(_Layer):
                      + self.offsets.astype(dtype, copy=False))
         return log_pi, Hk
 
+    @property
+    def _activation(self):
+        return self.base
+
+    def _component_contexts(self, G, kind=None):
+        """``(Hk, log_pi)``: the contexts (..., K', d) that go through ``W``
+        and their log-priors (..., K'), or None when there is one context
+        per row (MoC: ``K' = 1``). See :func:`_fold`; `kind` overrides the
+        layer's (``"moc"`` gives the plain logits' contexts of a MoS)."""
+        log_pi, Hk = self.components(G)
+        return _fold(log_pi, Hk, self.kind if kind is None else kind)
+
     def __call__(self, G):
         """Log-probabilities of contexts `G` (..., d_g) → (..., M).
 
@@ -447,7 +461,7 @@ class MixtureLayer(_Layer):
         """
         log_pi, Hk = self.components(G)
         return _mix(log_pi, Hk, self.W, self.bias, self.base, self.kind,
-                    self.params, overflow=lambda dtype: _overflow_error(self, G, dtype))
+                    self.params, overflow=lambda dtype: self._overflow_error(G, dtype))
 
     def __repr__(self):
         base = self.base.name
@@ -460,15 +474,14 @@ class MixtureLayer(_Layer):
         )
 
 
-def _activation_of(layer):
-    """The :class:`~rankbottleneck.activations.Activation` that turns a
-    layer's logits into log-probabilities (a mixture's component activation)."""
-    return layer.base if isinstance(layer, MixtureLayer) else layer.activation
-
-
-def _mixed_context(log_pi, Hk):
-    """MoC's context ``Σ_k π_k h_k`` from log-priors (..., K) and (..., K, d)."""
-    return np.einsum("...k,...kd->...d", np.exp(log_pi), Hk)
+def _fold(log_pi, Hk, kind):
+    """The one place the MoC control differs from MoS in what goes through
+    ``W``: ``(Hk, log_pi)`` for MoS, and for MoC its mixed context
+    ``Σ_k π_k h_k`` as a single component, ``(h[..., None, :], None)``.
+    Log-priors (..., K), component contexts (..., K, d)."""
+    if kind == "moc":
+        return np.einsum("...k,...kd->...d", np.exp(log_pi), Hk)[..., None, :], None
+    return Hk, log_pi
 
 
 def _mix(log_pi, Hk, W, bias, act, kind, params, overflow=None):
@@ -490,8 +503,10 @@ def _mix(log_pi, Hk, W, bias, act, kind, params, overflow=None):
                 "bias or the contexts down"))
         return out
 
-    if kind == "moc":
-        return log_prob(_mixed_context(log_pi, Hk))
+    Hk, log_pi = _fold(log_pi, Hk, kind)
+    if log_pi is None:
+        # one (N, d) product, as a pointwise layer's, not N products of 1 × d
+        return log_prob(Hk[..., 0, :])
     comp = log_prob(Hk)
     comp += log_pi[..., None]
     return _act.logsumexp(comp, axis=-2)

@@ -13,8 +13,6 @@ never by storing its matrix.
 from __future__ import annotations
 
 import numpy as np
-import scipy.linalg
-import scipy.sparse.linalg
 
 from ._lapack import _exponent, _peak, _scaled, _unscaled
 from ._measures import (
@@ -29,9 +27,8 @@ from ._measures import (
     _shift_invariant_from,
     rank_from_singular_values,
 )
-from ._validation import _as_int, _check_fits_in_memory
-from .layers import _Layer
-from .spectra import METHODS, spectrum
+from .spectra._sources import _is_layer
+from .spectra._spectrum import _singular_values, _spectrum_unless_dense
 
 __all__ = [
     "MEASURES",
@@ -41,28 +38,6 @@ __all__ = [
     "rank_from_singular_values",
     "shift_invariant_rank",
 ]
-
-
-def _is_layer(A):
-    return isinstance(A, _Layer)
-
-
-def _fast_spectrum(A, contexts, method, computed_in, centre_rows=False,
-                   progress=None, client=None):
-    """:func:`rankbottleneck.spectra.spectrum`, or None for the dense SVD path.
-
-    Layers always go through it (structural or streamed); a matrix only when
-    `method` asks for it or ``"auto"`` finds it large.
-    """
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}; got {method!r}")
-    if not _is_layer(A):
-        if contexts is not None:
-            raise TypeError("contexts are only for a layer; A is a matrix")
-        if method == "svd" or (method == "auto" and A.size <= 4_000_000):
-            return None
-    return spectrum(A, contexts, method=method, computed_in=computed_in,
-                    centre_rows=centre_rows, progress=progress, client=client)
 
 
 # ---------------------------------------------------------------------------
@@ -101,34 +76,6 @@ def singular_values(A, *, top=None, dtype=np.float64):
     """
     s, e = _singular_values(A, top=top, dtype=dtype)
     return _unscaled(s, e)
-
-
-def _singular_values(A, top=None, dtype=np.float64):
-    """``(s, e)``: the singular values of `A` are ``s · 2^e``, with `A`
-    scaled by ``2^-e`` first when its entries are far from 1 (``e = 0``
-    otherwise, and then `s` is what the unscaled computation gives)."""
-    A = _as_matrix(A)
-    _reject_neginf(A)
-    work = A if dtype is None else A.astype(dtype, copy=False)
-    n = min(A.shape)
-    _check_fits_in_memory(
-        2 * work.nbytes,
-        f"the SVD of a {A.shape[0]}×{A.shape[1]} {work.dtype.name} matrix",
-        "pass fewer rows or columns (the rank of a random subset of rows is a "
-        "lower bound), or dtype=None to keep float32",
-    )
-    e = _exponent(_peak(work), work.dtype)
-    work = _scaled(work, e)
-    if top is not None:
-        top = _as_int(top, "top", low=1, high=n)
-        if top < n // 4:
-            # A fixed start vector keeps ARPACK deterministic.
-            v0 = np.random.default_rng(0).standard_normal(n).astype(work.dtype)
-            s = scipy.sparse.linalg.svds(work, k=top, v0=v0,
-                                         return_singular_vectors=False)
-            return np.sort(s)[::-1], e
-        return scipy.linalg.svdvals(work, check_finite=False)[:top], e
-    return scipy.linalg.svdvals(work, check_finite=False), e
 
 
 # ---------------------------------------------------------------------------
@@ -203,12 +150,12 @@ def numerical_rank(A, measure=None, *, rtol=None, atol=None, eps=1e-3,
     """
     if _is_layer(A):
         measure = _check_measure(measure, rtol, atol, eps)
-        spec = _fast_spectrum(A, contexts, method, computed_in, progress=progress,
+        spec = _spectrum_unless_dense(A, contexts, method, computed_in, progress=progress,
                               client=client)
         return spec.rank(measure, rtol=rtol, atol=atol, eps=eps)
     A, measure, computed_in = _rank_arguments(A, measure, rtol, atol, eps,
                                               computed_in)
-    spec = _fast_spectrum(A, contexts, method, computed_in, progress=progress,
+    spec = _spectrum_unless_dense(A, contexts, method, computed_in, progress=progress,
                           client=client)
     if spec is not None:
         return spec.rank(measure, rtol=rtol, atol=atol, eps=eps)
@@ -240,9 +187,9 @@ def shift_invariant_rank(A, measure=None, *, rtol=None, atol=None, eps=1e-3,
     """
     if _is_layer(A):
         measure = _check_measure(measure, rtol, atol, eps)
-        spec = _fast_spectrum(A, contexts, method, computed_in, progress=progress,
+        spec = _spectrum_unless_dense(A, contexts, method, computed_in, progress=progress,
                               client=client)
-        centred = _fast_spectrum(A, contexts, method, computed_in, centre_rows=True,
+        centred = _spectrum_unless_dense(A, contexts, method, computed_in, centre_rows=True,
                                  progress=progress, client=client)
         s, e = centred._scaled()
         return _shift_invariant_from(s, _sigma1_in(spec, e), measure, spec.shape,
@@ -253,7 +200,7 @@ def shift_invariant_rank(A, measure=None, *, rtol=None, atol=None, eps=1e-3,
     # means nor σ_1 overflow; every value below is in units of 2^e
     e = _exponent(_peak(A))
     A = _scaled(A, e)
-    spec = _fast_spectrum(A, contexts, method, computed_in, centre_rows=True,
+    spec = _spectrum_unless_dense(A, contexts, method, computed_in, centre_rows=True,
                           progress=progress, client=client)
     s1, e1 = _singular_values(A, top=1)
     s, e2 = _singular_values(_centre_rows(A)) if spec is None else spec._scaled()

@@ -26,8 +26,9 @@ from ._measures import (
     rank_from_singular_values,
 )
 from ._validation import _as_int, _as_scalar, _check_finite
-from .layers import _activation_of
-from .rank import _fast_spectrum, _is_layer, _singular_values, singular_values
+from .rank import singular_values
+from .spectra._sources import _is_layer
+from .spectra._spectrum import _singular_values, _spectrum_unless_dense
 
 __all__ = [
     "SparseSummary",
@@ -306,7 +307,7 @@ def rank_report(A, *, d=None, bias=None, contexts=None, method="auto",
                         f"an output bias); got {bias!r}")
     if d is not None:
         d = _as_int(d, "d", low=0)
-    if layer is not None and _activation_of(layer).sparse:
+    if layer is not None and layer._activation.sparse:
         # its zeros need the support analysis of the whole matrix
         A, layer, contexts = layer.log_prob_matrix(contexts), None, None
     if layer is None:
@@ -314,7 +315,7 @@ def rank_report(A, *, d=None, bias=None, contexts=None, method="auto",
     sparse = None
     scale = 0       # a matrix far from 1 is analysed scaled by 2^-scale
     if layer is not None:
-        spec = _fast_spectrum(layer, contexts, method, computed_in,
+        spec = _spectrum_unless_dense(layer, contexts, method, computed_in,
                               progress=progress, client=client)
         computed_in, shape, dtype = spec.computed_in, spec.shape, spec.computed_in
     else:
@@ -327,7 +328,7 @@ def rank_report(A, *, d=None, bias=None, contexts=None, method="auto",
         # exactly (a power of two), so that no row mean or σ overflows
         scale = _exponent(_peak(A))
         A = _scaled(A, scale)
-        spec = _fast_spectrum(A, None, method, computed_in, progress=progress,
+        spec = _spectrum_unless_dense(A, None, method, computed_in, progress=progress,
                               client=client)
     s, e = _singular_values(A) if spec is None else spec._scaled()
     e += scale
@@ -348,7 +349,7 @@ def rank_report(A, *, d=None, bias=None, contexts=None, method="auto",
         if spec is None:
             s_centred, e_centred = _singular_values(_centre_rows(A))
         else:
-            s_centred, e_centred = _fast_spectrum(
+            s_centred, e_centred = _spectrum_unless_dense(
                 A if layer is None else layer, contexts, method, computed_in,
                 centre_rows=True, progress=progress, client=client)._scaled()
         e_centred += scale

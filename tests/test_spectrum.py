@@ -8,7 +8,8 @@ import rankbottleneck as rb
 from rankbottleneck import _lapack, _threads
 from rankbottleneck._lapack import _eigvalsh_lower
 from rankbottleneck.rank import rank_from_singular_values
-from rankbottleneck.spectra import _mirror_upper, spectrum
+from rankbottleneck.spectra import spectrum
+from rankbottleneck.spectra._gram import _mirror_upper
 from rankbottleneck.synthetic import contexts_and_words, random_mixture_layer
 
 THRESHOLDS = ("numpy", "press")

@@ -66,9 +66,41 @@ def test_no_import_cycles():
         visit(name, [])
 
 
+def _spectra_modules():
+    return {m for m in MODULES if m.partition(".spectra")[1]}
+
+
 def test_rank_and_spectra_do_not_import_each_other_both_ways():
-    assert "rankbottleneck.spectra" in _module_level_imports("rankbottleneck.rank")
-    assert "rankbottleneck.rank" not in _module_level_imports("rankbottleneck.spectra")
+    # the engine (rankbottleneck.spectra and its modules) is asked by rank,
+    # never the other way round
+    assert _module_level_imports("rankbottleneck.rank") & _spectra_modules()
+    for name in _spectra_modules():
+        assert "rankbottleneck.rank" not in _module_level_imports(name, anywhere=True), name
+
+
+ENGINE_USERS = ("rankbottleneck.rank", "rankbottleneck.reports", "rankbottleneck.cluster",
+                "rankbottleneck.layers", "rankbottleneck.output_set",
+                "rankbottleneck.outputlayer")
+
+
+def test_the_engine_and_its_users_import_no_private_name_of_a_public_module():
+    # shared private helpers live in private modules (rankbottleneck._lapack,
+    # rankbottleneck.spectra._sources, ...), never in a public one
+    for name in sorted(_spectra_modules()) + list(ENGINE_USERS):
+        module = importlib.import_module(name)
+        tree = ast.parse(pathlib.Path(module.__file__).read_text())
+        package = name if module.__file__.endswith("__init__.py") else name.rpartition(".")[0]
+        for node in ast.walk(tree):
+            if not (isinstance(node, ast.ImportFrom) and node.level and node.module):
+                continue
+            base = package
+            for _ in range(node.level - 1):
+                base = base.rpartition(".")[0]
+            target = f"{base}.{node.module}"
+            if any(part.startswith("_") for part in target.split(".")):
+                continue
+            private = [a.name for a in node.names if a.name.startswith("_")]
+            assert not private, f"{name} imports {private} from {target}"
 
 
 def test_no_module_is_shadowed_by_a_function():
