@@ -143,6 +143,28 @@ def _as_bool(x, name):
     return bool(x)
 
 
+def _as_rng(seed, name="seed"):
+    """``numpy.random.default_rng(seed)``, with `seed` checked first.
+
+    None, a non-negative integer, a sequence of them, a ``SeedSequence``, a
+    ``BitGenerator`` or a ``Generator`` (returned as it is); anything else
+    raises ``TypeError`` or ``ValueError`` naming the argument (numpy's own
+    message names neither it nor the function called).
+    """
+    if isinstance(seed, (np.random.Generator, np.random.BitGenerator,
+                         np.random.SeedSequence)) or seed is None:
+        return np.random.default_rng(seed)
+    expected = (f"{name} must be None, a non-negative integer (or a sequence of "
+                "them) or a numpy.random.Generator")
+    values = list(seed) if isinstance(seed, (list, tuple, np.ndarray)) else [seed]
+    if not values or not all(isinstance(v, (int, np.integer))
+                             and not isinstance(v, (bool, np.bool_)) for v in values):
+        raise TypeError(f"{expected}; got {seed!r}")
+    if any(v < 0 for v in values):
+        raise ValueError(f"{expected}; got {seed!r}")
+    return np.random.default_rng(seed)
+
+
 def _check_axis(axis, ndim, name="axis"):
     """Normalise `axis` for an array of `ndim` dimensions."""
     _as_int(axis, name)

@@ -48,6 +48,7 @@ from ._validation import (
     _as_bool,
     _as_float_array,
     _as_int,
+    _as_rng,
     _as_scalar,
     _check_fits_in_memory,
 )
@@ -545,6 +546,9 @@ def fit_log_probs(target, activation="softmax", d=16, *, params=None, learn=(),
     max_iter = _as_int(max_iter, "max_iter", low=1)
     n_components = _as_int(n_components, "n_components", low=1)
     tol = _as_scalar(tol, "tol", low=0)
+    if params is not None and not isinstance(params, dict):
+        raise TypeError(f"params must be a dict {{name: value}} of the activation's "
+                        f"parameters, or None; got {params!r}")
     bound_params = spec_act.check(dict(params or {}))
     learn = _check_learn(spec_act, learn, label)
     _check_param_bounds(spec_act, learn)
@@ -557,7 +561,7 @@ def fit_log_probs(target, activation="softmax", d=16, *, params=None, learn=(),
     _check_fits_in_memory(8 * (24 * spec.size + 8 * N * M * width),
                           f"fitting {label} with d = {d} to a {N}×{M} target",
                           "pass a smaller d (or fewer components)")
-    rng = np.random.default_rng(seed)
+    rng = _as_rng(seed)
     x0 = _init(spec, rng, T)
     entropy = float(-np.sum(np.where(T > 0, T * np.log(np.where(T > 0, T, 1)), 0)) / N)
 

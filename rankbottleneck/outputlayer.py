@@ -43,7 +43,14 @@ from ._lapack import _exponent, _peak, _scaled, _unscaled
 from ._measures import Rank, rank_from_singular_values
 from ._progress import progress_bar
 from ._result import json_safe
-from ._validation import _as_float_array, _as_int, _check_fits_in_memory
+from ._validation import (
+    _as_bool,
+    _as_float_array,
+    _as_int,
+    _as_rng,
+    _as_scalar,
+    _check_fits_in_memory,
+)
 from .activations import logsumexp, plif_init
 from .argmax import ArgmaxReport, argmaxable
 from .layers import PointwiseLayer
@@ -537,10 +544,10 @@ def analyze_output_layer(W, bias=None, *, words=None, n_contexts=None, contexts=
         raise ValueError(f"n_contexts must be an integer ≥ d + 2 = {d + 2} (the hidden "
                          f"size is read off more than d + 1 outputs); got {n_contexts!r}")
     if contexts is None and logit_std is not None:
-        if not (np.isfinite(logit_std) and logit_std > 0):
-            raise ValueError(f"logit_std must be a positive number; got {logit_std!r}")
+        logit_std = _as_scalar(logit_std, "logit_std", low=0, low_open=True)
+    argmax = _as_bool(argmax, "argmax")
     _check_memory(M, d, n_contexts, stored.itemsize)
-    rng = np.random.default_rng(seed)
+    rng = _as_rng(seed)
     seconds = {}
     bar = progress_bar(2 + len(ACTIVATIONS) if argmax else 1 + len(ACTIVATIONS),
                        "analyze", progress, unit="stage")

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import sympy as sp
 
-from ._validation import _as_int
+from ._validation import _as_int, _as_rng
 from .activations import Activation, get
 from .activations._base import _log_normalize
 from .rank import numerical_rank
@@ -520,7 +520,7 @@ def _two_different_values(expr):
 
 def _numeric_span(g, M, d, seed, shift_positive):
 
-    rng = np.random.default_rng(seed)
+    rng = _as_rng(seed)
     W = rng.standard_normal((M, d)) / np.sqrt(d)
     Z = rng.standard_normal((M + 20, d)) @ W.T
     note = ""

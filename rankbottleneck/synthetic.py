@@ -11,7 +11,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import activations as _act
-from ._validation import _as_int, _as_scalar, _check_fits_in_memory
+from ._validation import (
+    _as_bool,
+    _as_int,
+    _as_rng,
+    _as_scalar,
+    _check_fits_in_memory,
+)
 from .layers import MixtureLayer
 
 __all__ = [
@@ -53,7 +59,7 @@ def embeddings(n, d, *, kind="gaussian", decay=1.0, seed=None):
     decay = _as_scalar(decay, "decay", low=0)
     if kind not in _KINDS:
         raise ValueError(f"kind must be one of {_KINDS}; got {kind!r}")
-    rng = np.random.default_rng(seed)
+    rng = _as_rng(seed)
     X = rng.standard_normal((n, d)) / np.sqrt(d)
     if kind == "anisotropic":
         s = np.arange(1, d + 1, dtype=np.float64) ** -decay
@@ -151,11 +157,11 @@ def contexts_and_words(N, M, d, *, kind="gaussian", logit_scale=1.0, bias=False,
     _check_fits_in_memory(2 * (N + M) * d * 8,
                           f"{N} contexts and {M} words of dimension {d} (float64)",
                           "pass smaller N, M or d")
-    rng = np.random.default_rng(seed)
+    rng = _as_rng(seed)
     H = embeddings(N, d, kind=kind, decay=decay, seed=rng)
     W = embeddings(M, d, kind=kind, decay=decay, seed=rng)
     factor = np.sqrt(logit_scale / _logit_std(H, W))
-    b = logit_scale * rng.standard_normal(M) if bias else None
+    b = logit_scale * rng.standard_normal(M) if _as_bool(bias, "bias") else None
     return ContextsAndWords(H * factor, W * factor, b, logit_scale, kind)
 
 
@@ -173,12 +179,12 @@ def random_mixture_layer(M, d, K, *, kind="mos", base="softmax", d_context=None,
     K = _as_int(K, "K", low=1)
     d_g = d if d_context is None else _as_int(d_context, "d_context", low=1)
     logit_scale = _as_scalar(logit_scale, "logit_scale", low=0, low_open=True)
-    rng = np.random.default_rng(seed)
+    rng = _as_rng(seed)
     W = rng.standard_normal((M, d)) * (logit_scale / np.sqrt(d))
     U = rng.standard_normal((K, d_g)) / np.sqrt(d_g)
     P = rng.standard_normal((K, d, d_g)) / np.sqrt(d_g)
     c = rng.standard_normal((K, d))
-    b = logit_scale * rng.standard_normal(M) if bias else None
+    b = logit_scale * rng.standard_normal(M) if _as_bool(bias, "bias") else None
     return MixtureLayer(W, U, P, offsets=c, bias=b, base=base, kind=kind,
                         params=params)
 
@@ -212,7 +218,7 @@ def dirichlet_target(N, M, *, concentration=1.0, seed=None):
     M = _as_int(M, "M", low=1)
     concentration = _as_scalar(concentration, "concentration", low=0,
                                low_open=True)
-    rng = np.random.default_rng(seed)
+    rng = _as_rng(seed)
     G = rng.gamma(concentration, size=(N, M))
     total = G.sum(axis=1, keepdims=True)
     # A row whose every Gamma draw underflowed gets one random word.
@@ -237,7 +243,7 @@ def multimode_target(N, M, *, n_modes=3, smoothing=0.0, seed=None):
     if n_modes > M:
         raise ValueError(f"n_modes must be at most M = {M}; got {n_modes}")
     smoothing = _as_scalar(smoothing, "smoothing", low=0, high=1)
-    rng = np.random.default_rng(seed)
+    rng = _as_rng(seed)
     words = np.argsort(rng.random((N, M)), axis=1)[:, :n_modes]
     weights = rng.dirichlet(np.ones(n_modes), size=N)
     P = np.zeros((N, M))
@@ -270,7 +276,7 @@ def noisy_low_rank(n, *, rank=10, c=0.0, signal_norm=None, seed=None):
     c = _as_scalar(c, "c", low=0)
     signal_norm = float(n) ** -4 if signal_norm is None else _as_scalar(
         signal_norm, "signal_norm", low=0, low_open=True)
-    rng = np.random.default_rng(seed)
+    rng = _as_rng(seed)
     U = rng.standard_normal((n, rank))
     V = rng.standard_normal((n, rank))
     # spectral norm of U Vᵀ from the small factors: ‖U Vᵀ‖ = ‖R_U R_Vᵀ‖

@@ -222,3 +222,58 @@ def test_tanh_is_refused_as_saturating_not_as_decreasing():
         rb.register(tanh)
     assert "not strictly increasing on" not in str(info.value)
     assert "tanh_sat" not in rb.available()
+
+
+_DBL = rb.Activation("dbl_everyday", lambda z: act.log_normalize(2 * z),
+                     logit_map=lambda z: 2 * z, increasing=True)
+_T = dirichlet_target(6, 4, seed=0)
+_W20 = np.random.default_rng(0).standard_normal((20, 3))
+
+
+@pytest.mark.parametrize("call, error, pattern", [
+    (lambda: rb.register(_DBL, overwrite="no"), TypeError,
+     r"overwrite must be True or False; got 'no'"),
+    (lambda: rb.register(_DBL, check="no"), TypeError, r"check must be True or False"),
+    (lambda: rb.register(_DBL, check_params=5), TypeError,
+     r"check_params must be a dict .*; got 5"),
+    (lambda: rb.fit_log_probs(_T, "gss", d=2, params=5), TypeError,
+     r"params must be a dict .*; got 5"),
+    (lambda: rb.fit_log_probs(_T, d=2, seed="x"), TypeError,
+     r"seed must be None, a non-negative integer .*; got 'x'"),
+    (lambda: rb.expressivity_sweep(_T, seeds=(-1,)), ValueError,
+     r"seed must be None, a non-negative integer .*; got -1"),
+    (lambda: rb.contexts_and_words(5, 5, 2, bias="no"), TypeError,
+     r"bias must be True or False; got 'no'"),
+    (lambda: rb.contexts_and_words(5, 5, 2, seed=1.5), TypeError, r"seed must be None"),
+    (lambda: random_mixture_layer(5, 2, 2, bias="yes"), TypeError,
+     r"bias must be True or False; got 'yes'"),
+    (lambda: rb.analyze_output_layer(_W20, argmax="no"), TypeError,
+     r"argmax must be True or False; got 'no'"),
+    (lambda: rb.analyze_output_layer(_W20, logit_std="3"), TypeError,
+     r"logit_std must be a real number; got '3'"),
+    (lambda: rb.analyze_output_layer(_W20, seed=[1, "a"]), TypeError, r"seed must be None"),
+])
+def test_issue25_arguments_name_themselves(call, error, pattern):
+    with pytest.raises(error, match=pattern):
+        call()
+    assert "dbl_everyday" not in rb.available()
+
+
+def test_register_overwrite_still_replaces_with_true():
+    rb.register(_DBL)
+    try:
+        again = rb.register(_DBL, overwrite=True)
+        assert rb.get("dbl_everyday") is again
+        with pytest.raises(ValueError, match="already registered"):
+            rb.register(_DBL, overwrite=False)
+    finally:
+        rb.unregister("dbl_everyday")
+
+
+@pytest.mark.parametrize("seed", [None, 0, 7, np.int64(3), [1, 2],
+                                  np.random.SeedSequence(5)])
+def test_every_documented_seed_kind_is_accepted(seed):
+    H, W, _ = rb.contexts_and_words(6, 5, 2, seed=seed)
+    assert H.shape == (6, 2) and W.shape == (5, 2)
+    gen = np.random.default_rng(1)
+    assert _validation._as_rng(gen) is gen

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .._validation import _as_bool
 from ._base import _log_normalize, _on_last_axis, logsumexp
 
 __all__ = ["REQUIRED", "Activation", "register", "unregister", "get", "available"]
@@ -352,6 +353,11 @@ def register(activation, /, *, overwrite=False, check=True, check_params=None):
     if not isinstance(activation, Activation):
         raise TypeError("activation must be an Activation (rankbottleneck."
                         f"activations.Activation); got {type(activation).__name__}")
+    overwrite = _as_bool(overwrite, "overwrite")
+    check = _as_bool(check, "check")
+    if check_params is not None and not isinstance(check_params, dict):
+        raise TypeError("check_params must be a dict {name: value} of the "
+                        f"activation's parameters, or None; got {check_params!r}")
     name = activation.name
     if name.lower() in _RESERVED:
         raise ValueError(f"{name!r} names {_RESERVED[name.lower()]} layer "
