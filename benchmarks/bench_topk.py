@@ -22,19 +22,20 @@ import time
 import numpy as np
 from bench_argmax import planted
 
-from rankbottleneck.feasibility._orderlp import _order_system, _set_system, _solve
+from rankbottleneck.feasibility._lp import solve
+from rankbottleneck.feasibility._systems import order_system, set_system
 from rankbottleneck.topk import _decide_many, _sample_questions
 
 
 def baseline_rate(W, Q, question):
     """Questions per second of one LP over all M words each (solve only)."""
     b = np.zeros(W.shape[0])
-    make = _set_system if question == "set" else _order_system
+    make = set_system if question == "set" else order_system
     t = time.perf_counter()
     for q in Q:
         system = make(q)
         rest = np.setdiff1d(np.arange(W.shape[0]), system.words)
-        _solve(system, W, b, rest, 1.0)
+        solve(system, W, b, rest, 1.0)
     return len(Q) / (time.perf_counter() - t)
 
 

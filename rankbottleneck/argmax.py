@@ -73,20 +73,12 @@ from ._validation import (
     _check_embeddings,
     _check_fits_in_memory,
 )
-from .feasibility._argmax_lp import (
-    ARGMAXABLE,
-    UNARGMAXABLE,
-    UNDECIDED,
-    _certificate_holds,
-    _decide_by_lp,
-    _decide_exactly,
-    _lp,
-    _LPFailed,
-)
 from .feasibility._candidates import whitening
+from .feasibility._lp import LPFailed, decide, solve
 from .feasibility._proof import tiers_hold
 from .feasibility._scale import to_unit
 from .feasibility._scores import Scores, project
+from .feasibility._systems import argmax_certificate, certificate_holds, set_system
 from .layers import MixtureLayer, PointwiseLayer
 
 __all__ = [
@@ -97,6 +89,8 @@ __all__ = [
     "argmaxable_under",
     "dominating_word",
 ]
+
+ARGMAXABLE, UNARGMAXABLE, UNDECIDED = 1, 0, -1
 
 METHODS = ("duplicate", "self", "whitened", "random", "projection", "lp", "exact")
 
@@ -201,7 +195,7 @@ class ArgmaxReport:
             ok, _, _ = scores.witnesses(block[:, None], self.witnesses[block])
             bad += list(block[~ok])
         for i, (j, lam) in self.certificates.items():
-            if not _certificate_holds(W, b, i, j, lam):
+            if not _argmax_certificate_holds(W, b, i, j, lam):
                 bad.append(i)
         # every decided word has its evidence, and the mask says what it does
         bad += [int(i) for i in np.flatnonzero(self.status == UNARGMAXABLE)
@@ -377,52 +371,40 @@ def _phase_projection(dec, mu, whiten, rounds, block):
 
 
 def _phase_lp(dec, start_of, max_rounds, after_each=None):
-    """3. The exact LP with constraint generation, word by word.
-
-    Without a bias the problem is homogeneous: ``P_i`` is a cone, non-empty
-    iff it meets the unit box, so the LP is solved in ``|x_k| ≤ 1`` (the
-    user's `box` aside). Unboxed, the Chebyshev centre of a thin cone runs
-    off along it, where ever more words beat it, and constraint generation
-    crawls: on SmolLM2-135M's head one word took 45 rounds (42 s) unboxed
-    and 6 rounds (1 s) boxed. The answer is the same: a boxed witness is a
-    witness, and an infeasible boxed LP has its optimum at ``x = 0``, where
-    the box is slack, so the certificate is the dual of the word constraints
-    alone (and is verified like any other).
-    """
+    """3. The exact engine, word by word: word ``i`` is the one-word set
+    question ``z_i > y ≥ z_j`` (:func:`~rankbottleneck.feasibility._lp.decide`:
+    constraint generation from the best cheap context, then, for a small
+    layer the floats leave undecided, the exact simplex)."""
     W, b = dec.W, dec.b
     k0 = min(W.shape[0] - 1, 64)
-    lp_box = 1.0 if dec.box is None and not np.any(b) else dec.box
     for i in dec.undecided():
-        st, x, margin, tol, cert, n = _decide_by_lp(W, b, i, start_of(i), lp_box,
-                                                    k0, max_rounds, dec.scores.w1)
-        dec.n_lp += n
-        dec.status[i] = st
-        if st == ARGMAXABLE:
-            dec.method[i], dec.witnesses[i] = "lp", x
-            dec.margins[i], dec.tols[i] = margin, tol
-        elif st == UNARGMAXABLE:
-            dec.method[i] = "lp"
-            dec.certificates[int(i)] = cert
-        elif dec.box is None:
-            _decide_exactly_into(dec, i)
+        got = decide(set_system([i]), W, b, start_of(i), box=dec.box, k0=k0,
+                     max_rounds=max_rounds, w1=dec.scores.w1, repair_rounds=0)
+        dec.n_lp += got.n_lp
+        if got.feasible:
+            x = got.witness
+            if x.dtype == object:          # a rational witness (exact simplex)
+                dec.exact_witnesses[int(i)] = tuple(x)
+                x = x.astype(np.float64)
+            dec.status[i], dec.method[i] = ARGMAXABLE, got.method
+            dec.witnesses[i], dec.margins[i], dec.tols[i] = x, got.margin, got.tol
+        elif got.feasible is False:
+            dec.status[i], dec.method[i] = UNARGMAXABLE, got.method
+            cert = got.certificate
+            dec.certificates[int(i)] = (cert.rest, cert.mu / cert.nu[0])
         if after_each is not None:
             after_each()
 
 
-def _decide_exactly_into(dec, i):
-    """A word the LP left undecided, by the exact simplex (small layers)."""
-    exact = _decide_exactly(dec.W, dec.b, i)
-    if exact is None or exact[0] == UNDECIDED:
-        return
-    st, x, margin, cert = exact
-    dec.status[i], dec.method[i] = st, "exact"
-    if st == UNARGMAXABLE:
-        dec.certificates[int(i)] = cert
-        return
-    if x.dtype == object:
-        dec.exact_witnesses[int(i)] = tuple(x)
-        x = np.array([float(v) for v in x])
-    dec.witnesses[i], dec.margins[i], dec.tols[i] = x, margin, 0.0
+def _argmax_certificate_holds(W, b, i, j, lam):
+    """Whether exact convex weights exist on the support `j` with
+    ``w_i = Σ λ_j w_j`` and ``b_i ≤ Σ λ_j b_j``."""
+    j = np.asarray(j, dtype=int)
+    lam = np.asarray(lam, dtype=np.float64)
+    if len(j) == 0 or len(j) != len(lam):
+        return False
+    system, cert = argmax_certificate(i, j, lam)
+    return certificate_holds(system, W, b, cert)
 
 
 _ELSEWHERE = 2      # a word another task decides (argmaxable on a cluster)
@@ -592,9 +574,9 @@ def argmaxable_lp_baseline(W, bias=None, *, words=None, box=None):
     out = np.zeros(len(words), dtype=np.int8)
     for k, i in enumerate(words):
         try:
-            r, _, _ = _lp(W, b, i, np.setdiff1d(np.arange(M), [i]), box)
+            r, *_ = solve(set_system([i]), W, b, np.setdiff1d(np.arange(M), [i]), box)
             out[k] = ARGMAXABLE if r > 0 else UNARGMAXABLE
-        except _LPFailed:
+        except LPFailed:
             out[k] = UNDECIDED
     return out
 

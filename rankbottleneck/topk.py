@@ -68,17 +68,17 @@ import numpy as np
 from ._progress import progress_bar
 from ._validation import _as_int, _as_scalar, _check_embeddings
 from .feasibility._candidates import whitening
-from .feasibility._orderlp import (
-    _at,
-    _certificate_holds,
-    _decide,
-    _holds,
-    _Multipliers,
-    _order_system,
-    _set_system,
-)
+from .feasibility._lp import decide
 from .feasibility._scale import to_unit
 from .feasibility._scores import Scores, project
+from .feasibility._systems import (
+    Multipliers,
+    at,
+    certificate_holds,
+    holds,
+    order_system,
+    set_system,
+)
 from .layers import MixtureLayer, PointwiseLayer
 
 __all__ = [
@@ -93,8 +93,8 @@ __all__ = [
 ]
 
 #: Motzkin multipliers: ``nu`` on the question's own conditions, ``mu`` on
-#: the other words ``rest`` (see :mod:`rankbottleneck.feasibility._orderlp`).
-Certificate = _Multipliers
+#: the other words ``rest`` (see :mod:`rankbottleneck.feasibility._systems`).
+Certificate = Multipliers
 
 
 # ---------------------------------------------------------------------------
@@ -126,7 +126,8 @@ class RealizableReport:
         relative to ``1 + max |log p|``).
     certificate : Certificate or None
     method : str
-        ``"candidate"``, ``"lp"``, ``"sampled"``, ``"scaled"`` or
+        ``"candidate"``, ``"projection"``, ``"lp"``, ``"exact"`` (the exact
+        rational simplex), ``"sampled"``, ``"scaled"`` or
         ``"theorem"``.
     n_lp : int
     note : str
@@ -161,12 +162,12 @@ class RealizableReport:
             raise ValueError(f"W must have more than {words.max()} rows and {d} "
                              f"columns (the layer this report decided); got shape "
                              f"{W.shape}")
-        system = (_set_system if self.question == "set" else _order_system)(words)
+        system = (set_system if self.question == "set" else order_system)(words)
         if self.feasible and self.witness is not None:
-            _, margin, tol = _at(system, W, b, self.witness)
-            return _holds(system, W, b, self.witness, margin, tol)
+            _, margin, tol = at(system, W, b, self.witness)
+            return holds(system, W, b, self.witness, margin, tol)
         if self.feasible is False and self.certificate is not None:
-            return _certificate_holds(system, W, b, self.certificate)
+            return certificate_holds(system, W, b, self.certificate)
         return False
 
     def __repr__(self):
@@ -334,7 +335,7 @@ def _decide_many(W, b, Q, question, *, box=None, block=256, progress=None,
         best_h = np.zeros((n, W.shape[1]))
         witnesses, certificates = {}, {}
         n_lp = 0
-        system_of = _set_system if question == "set" else _order_system
+        system_of = set_system if question == "set" else order_system
 
         def check(q, H):
             ok, margin, _ = scores.witnesses(q, H, question)
@@ -368,15 +369,14 @@ def _decide_many(W, b, Q, question, *, box=None, block=256, progress=None,
                     best_h[s + todo[better]] = H[better]
                 for i in range(len(q)):
                     if feasible[s + i] is None:
-                        f, x, _, _, cert, used = _decide(
-                            system_of(q[i]), W, b, best_h[s + i], box=box,
-                            w1=scores.w1)
-                        n_lp += used
-                        feasible[s + i], method[s + i] = f, "lp" if f is not None else ""
-                        if f:
-                            witnesses[s + i] = x
-                        elif f is False:
-                            certificates[s + i] = cert
+                        got = decide(system_of(q[i]), W, b, best_h[s + i], box=box,
+                                     w1=scores.w1)
+                        n_lp += got.n_lp
+                        feasible[s + i], method[s + i] = got.feasible, got.method
+                        if got.feasible:
+                            witnesses[s + i] = got.witness
+                        elif got.feasible is False:
+                            certificates[s + i] = got.certificate
                     bar.update(1)
         return feasible, method, n_lp, witnesses, certificates
 
@@ -406,11 +406,11 @@ def _ask(layer_or_W, words, bias, question, box, n_contexts, seed):
     feasible, method, n_lp, wit, cert = _decide_many(W, b, words[None], question,
                                                      box=box, progress=False)
     f = feasible[0]
-    system = (_set_system if question == "set" else _order_system)(words)
+    system = (set_system if question == "set" else order_system)(words)
     witness = wit.get(0)
     margin = tol = float("nan")
     if witness is not None:
-        _, margin, tol = _at(system, W, b, witness)
+        _, margin, tol = at(system, W, b, witness)
     note = ""
     if act is not None:
         note = (f"{act.name} is a strictly increasing map of the logits: the linear "

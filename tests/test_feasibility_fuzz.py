@@ -212,7 +212,11 @@ def test_subnormal_biases_and_tampered_reports():
     to a passing certificate; an unargmaxable status needs its certificate;
     a certificate with NaN weights proves nothing; a boxed question answered
     only outside the box is not answered."""
-    from rankbottleneck.feasibility._proof import argmax_combination, prove
+    from rankbottleneck.feasibility._proof import prove
+    from rankbottleneck.feasibility._systems import argmax_certificate, combination
+
+    def argmax_combination(i, support, weights):
+        return combination(*argmax_certificate(i, support, weights))
 
     eta = 5e-324
     W = np.array([[7.0], [8.0], [6.0], [10.0]])

@@ -374,7 +374,7 @@ def test_smollm2_hard_words_are_decided_by_the_boxed_lp(smollm2):
     # unboxed constraint generation took 45 rounds for word 4 alone, the
     # boxed one (exact for a head without bias) a handful
     from rankbottleneck import argmax as A
-    from rankbottleneck.feasibility._argmax_lp import ARGMAXABLE
+    from rankbottleneck.argmax import ARGMAXABLE
     from rankbottleneck.feasibility._candidates import whitening
 
     W = load_embeddings(smollm2).W.astype(np.float64)

@@ -21,7 +21,10 @@ from __future__ import annotations
 import numpy as np
 
 from .._validation import _as_scalar
-from ..feasibility._argmax_lp import raised_bias_argmaxable
+from ..feasibility._lp import decide
+from ..feasibility._proof import max_row_norm1
+from ..feasibility._scale import unit_exponent
+from ..feasibility._systems import at, holds, raised_system, set_system
 from ._base import _log_normalize, _on_last_axis, logsumexp
 from ._registry import REQUIRED, Activation
 
@@ -235,12 +238,51 @@ def log_entmax(z, alpha=1.5, *, axis=-1):
 
 
 def _t_softmax_support(W, b, t):
-    """``p_i > 0`` iff ``z_i > z_j - t`` for every ``j``: the argmax problem of
-    word ``i`` with its own bias raised by ``t`` (exact, with verified
-    witnesses and LP certificates)."""
+    """``p_i > 0`` somewhere iff ``z_i + t > z_j`` for every ``j`` at some
+    context: word ``i`` within ``t`` of the top, decided exactly (a proved
+    witness or certificate per word). None (no exact rule) if a word is left
+    undecided."""
     t = _as_scalar(t, "t", low=0, low_open=True)
-    return (raised_bias_argmaxable(W, b, t),
-            f"LP with every competitor's bias raised by t = {t}")
+    status = _within_of_top(W, b, t)
+    if np.any(status < 0):
+        return None
+    return status == 1, f"each word proved within t = {t} of the top, or never"
+
+
+def _within_of_top(W, b, t):
+    """Per word: 1 if ``z_i + t > z_j`` for all ``j ≠ i`` at some context
+    (a proved witness), 0 if never (a proved certificate), -1 undecided.
+
+    The question with the constant `t` is the argmax question of ``b_i``
+    raised by `t` when that sum is exact in floating point (then a
+    degenerate case can still be settled by the exact simplex); otherwise
+    `t` stays an exact constant of the system.
+    """
+    k = unit_exponent(W, b, np.array([t]))      # t scales with the data
+    W, b, t = np.ldexp(W, -k), np.ldexp(b, -k), float(np.ldexp(t, -k))
+    M = W.shape[0]
+    w1 = max_row_norm1(W)
+    status = np.full(M, -1, dtype=np.int8)
+    # the search may overflow far from the data's scale; every answer is proved
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        for i in range(M):
+            raised = b[i] + t
+            # Knuth's TwoSum: raised + err == b_i + t exactly
+            tp = raised - b[i]
+            err = (b[i] - (raised - tp)) + (t - tp)
+            if err == 0 and np.isfinite(raised):
+                bi = b.copy()
+                bi[i] = raised
+                system = set_system([i])
+            else:
+                bi, system = b, raised_system(i, t)
+            _, margin, tol = at(system, W, bi, W[i], w1)
+            if holds(system, W, bi, W[i], margin, tol):
+                status[i] = 1
+                continue
+            got = decide(system, W, bi, W[i], k0=min(M - 1, 64), w1=w1)
+            status[i] = {True: 1, False: 0, None: -1}[got.feasible]
+    return status
 
 
 def _sparsemax_support(W, b):

@@ -2,7 +2,7 @@ r"""Witnesses and certificates that hold for the user's data, at any scale.
 
 Every exact answer of the toolkit is a claim about a system of strict, weak
 or equality conditions on the scores ``z = W x + b`` of a layer (see
-:mod:`._orderlp`). It is proved in one of two ways, and both are checked
+:mod:`._systems`). It is proved in one of two ways, and both are checked
 here, against the floating-point data exactly as given (every float is a
 rational number):
 
@@ -464,17 +464,3 @@ def prove(W, b, comb):
     out = np.zeros(comb.n, dtype=object)
     out[cols] = list(u)
     return out
-
-
-def argmax_combination(i, support, weights):
-    """Word `i` is never the strict argmax: ``z_i - y > 0`` and ``y - z_j ≥
-    0`` on `support` combined with ``1`` and the convex `weights`."""
-    support = np.asarray(support, dtype=int)
-    K = len(support)
-    C = np.zeros((K + 1, K + 1), dtype=np.int64)
-    C[0, 0] = 1
-    C[np.arange(1, K + 1), np.arange(1, K + 1)] = -1
-    Y = np.r_[-1, np.ones(K, dtype=np.int64)]
-    return Combination(np.r_[i, support], C, Y, np.r_[True, np.zeros(K, bool)],
-                       np.zeros(K + 1, bool), np.zeros(K + 1),
-                       np.r_[1.0, np.asarray(weights, dtype=np.float64)])
