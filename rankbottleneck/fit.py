@@ -44,6 +44,7 @@ import scipy.optimize
 
 from . import activations as act
 from ._progress import progress_bar
+from ._result import Result
 from ._validation import (
     _as_bool,
     _as_float_array,
@@ -288,8 +289,8 @@ def loss_and_gradient(x, spec, target):
 # ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, eq=False)
-class FitResult:
+@dataclass(frozen=True, eq=False, kw_only=True)
+class FitResult(Result):
     """A fitted output layer and how close it got to the target.
 
     Attributes
@@ -347,6 +348,13 @@ class FitResult:
     converged: bool = False
     message: str = ""
     seconds: float = 0.0
+
+    def _as_dict_fields(self):
+        # the layer and the matrices are large and rebuilt from the fit
+        out = {k: v for k, v in super()._as_dict_fields().items()
+               if k not in ("layer", "contexts", "log_probs")}
+        out["shape"] = self.log_probs.shape
+        return out
 
     def plot(self, ax=None):
         """Cross-entropy against L-BFGS iterations, with the target's entropy
@@ -601,10 +609,13 @@ def fit_log_probs(target, activation="softmax", d=16, *, params=None, learn=(),
         layer = PointwiseLayer(p["W"], b, spec_act, fitted)
         contexts = p["H"]
     mode = float(np.mean(np.argmax(logp, axis=1) == np.argmax(T, axis=1)))
-    return FitResult(label, d, layer, contexts, logp, np.array(history),
-                     float(loss), entropy, float(loss) - entropy, mode,
-                     rank_report(logp, d=int(d), bias=bool(bias)), int(res.nit),
-                     bool(res.success), str(res.message), seconds)
+    return FitResult(activation=label, d=d, layer=layer, contexts=contexts,
+                     log_probs=logp, loss_history=np.array(history),
+                     cross_entropy=float(loss), entropy=entropy,
+                     kl=float(loss) - entropy, mode_accuracy=mode,
+                     rank=rank_report(logp, d=int(d), bias=bool(bias)),
+                     n_iter=int(res.nit), converged=bool(res.success),
+                     message=str(res.message), seconds=seconds)
 
 
 # ---------------------------------------------------------------------------
@@ -613,7 +624,7 @@ def fit_log_probs(target, activation="softmax", d=16, *, params=None, learn=(),
 
 
 @dataclass(frozen=True, eq=False)
-class Sweep:
+class Sweep(Result):
     """Rows of an expressivity sweep (activation × d × seed), with a plot."""
 
     rows: list

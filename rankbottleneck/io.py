@@ -40,6 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ._result import Result
 from ._validation import _check_finite, _check_fits_in_memory
 
 __all__ = ["Embeddings", "load_embeddings", "load_vocab", "describe_embeddings",
@@ -54,8 +55,8 @@ _SAFETENSORS_DTYPES = {"F64": "float64", "F32": "float32", "F16": "float16",
 _LISTED = 25  # keys named in an error message before "… and k more"
 
 
-@dataclass(frozen=True, eq=False)
-class Embeddings:
+@dataclass(frozen=True, eq=False, kw_only=True)
+class Embeddings(Result):
     """An output layer read from a file.
 
     Attributes
@@ -105,6 +106,14 @@ class Embeddings:
     @property
     def shape(self):
         return self.W.shape
+
+    def _as_dict_fields(self):
+        # the matrix itself stays out of the dict: its description goes in
+        return {"path": self.path, "key": self.key, "bias_key": self.bias_key,
+                "shape": self.W.shape, "dtype": self.W.dtype.name,
+                "stored_dtype": self.stored_dtype, "has_bias": self.bias is not None,
+                "n_words": None if self.words is None else len(self.words),
+                "notes": self.notes}
 
     def __repr__(self):
         M, d = self.W.shape
@@ -803,5 +812,6 @@ def load_embeddings(path, *, key=None, bias_key=None, vocab=None):
             notes.append(f"{n_dup} duplicate tokens (rows are still told apart by "
                          "index).")
         words = tuple(words)
-    return Embeddings(W, bias, words, str(path), key, bias_key, stored, tuple(notes))
+    return Embeddings(W=W, bias=bias, words=words, path=str(path), key=key,
+                      bias_key=bias_key, stored_dtype=stored, notes=tuple(notes))
 

@@ -47,6 +47,7 @@ from pathlib import Path
 import numpy as np
 
 from ._progress import progress_bar
+from ._result import Result
 from ._validation import _as_bool, _as_int, _check_fits_in_memory
 from .io import _gguf_reader, _guarded, _safetensors_header, gguf_metadata
 from .layers import PointwiseLayer
@@ -366,8 +367,8 @@ def _save_converted(model, tokenizer, folder):
 # ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, eq=False)
-class ModelContexts:
+@dataclass(frozen=True, eq=False, kw_only=True)
+class ModelContexts(Result):
     """Final hidden states of a model at chosen positions of a text.
 
     Attributes
@@ -405,6 +406,14 @@ class ModelContexts:
     logit_error: float = 0.0
     hidden_size: int = 0
     seconds: dict = field(default_factory=dict, repr=False)
+
+    def _as_dict_fields(self):
+        # the arrays stay out: H and W are large, and rebuilt from the model
+        return {"n_contexts": self.H.shape[0], "d": self.H.shape[1],
+                "vocabulary": self.W.shape[0], "has_bias": self.bias is not None,
+                "source": self.source, "n_available": self.n_available,
+                "logit_error": self.logit_error, "hidden_size": self.hidden_size,
+                "seconds": self.seconds}
 
     def layer(self, activation="softmax", **params):
         """The output layer (float64 ``W``) under `activation`."""
@@ -571,10 +580,12 @@ def collect_contexts(model, text, *, n_contexts=None, stride=1, window=None,
     h0 = out.hidden_states[-1][0].float().numpy()
     z0 = h0 @ W.T + (0 if bias is None else bias)
     logit_error = float(np.max(np.abs(z0 - out.logits[0].float().numpy())))
-    return ModelContexts(H, W, bias, token_ids, next_ids, model.tokens,
-                         f"{Path(model.source).name} on {what}, {n_contexts} positions "
-                         f"(stride {stride}, windows of {window} tokens)",
-                         n_available, logit_error, model.hidden_size, seconds)
+    return ModelContexts(H=H, W=W, bias=bias, token_ids=token_ids, next_ids=next_ids,
+                         tokens=model.tokens,
+                         source=f"{Path(model.source).name} on {what}, {n_contexts} "
+                                f"positions (stride {stride}, windows of {window} tokens)",
+                         n_available=n_available, logit_error=logit_error,
+                         hidden_size=model.hidden_size, seconds=seconds)
 
 
 def analyze_model(source, text, *, n_contexts=2000, stride=1, window=None,

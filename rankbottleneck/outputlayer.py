@@ -42,7 +42,7 @@ from . import io as _io
 from ._lapack import _exponent, _peak, _scaled, _unscaled
 from ._measures import Rank, rank_from_singular_values
 from ._progress import progress_bar
-from ._result import json_safe
+from ._result import Result, json_safe
 from ._validation import (
     _as_bool,
     _as_float_array,
@@ -100,8 +100,8 @@ def energy_dimension(singular_values, fraction):
     return int(min(k + 1, s.size))
 
 
-@dataclass(frozen=True, eq=False)
-class OutputLayerReport:
+@dataclass(frozen=True, eq=False, kw_only=True)
+class OutputLayerReport(Result):
     """Everything :func:`analyze_output_layer` measured.
 
     Attributes
@@ -403,7 +403,7 @@ class OutputLayerReport:
         return fig
 
     # the norms are needed only for the figure; kept out of the JSON
-    _norms: np.ndarray = None
+    _norms: np.ndarray = field(default=None, repr=False)
 
 
 def _peak_bytes(M, d, N, itemsize):
@@ -619,12 +619,18 @@ def analyze_output_layer(W, bias=None, *, words=None, n_contexts=None, contexts=
         done()
     bar.close()
     return OutputLayerReport(
-        (M, d), stored.name, bias is not None, s, s_centred, dims, dims_c, rank_W, rank_Wc,
-        mean_norm_ratio, mean_cosine, report_argmax, tokens, n_contexts, float(scale),
-        None if contexts is not None else float(logit_std), ranks, hidden, seconds,
-        tuple(notes), source, contexts_source,
-        None if configured_d is None else _as_int(configured_d, "configured_d"),
-        context_anisotropy, by_n, norms)
+        shape=(M, d), dtype=stored.name, has_bias=bias is not None,
+        singular_values=s, singular_values_centred=s_centred, energy_dims=dims,
+        energy_dims_centred=dims_c, rank_W=rank_W, rank_W_centred=rank_Wc,
+        mean_norm_ratio=mean_norm_ratio, mean_cosine=mean_cosine,
+        argmax=report_argmax, unargmaxable_tokens=tokens, n_contexts=n_contexts,
+        context_scale=float(scale),
+        logit_std=None if contexts is not None else float(logit_std), ranks=ranks,
+        hidden_size=hidden, seconds=seconds, notes=tuple(notes), source=source,
+        contexts_source=contexts_source,
+        configured_d=None if configured_d is None else _as_int(configured_d,
+                                                                "configured_d"),
+        context_anisotropy=context_anisotropy, hidden_size_by_n=by_n, _norms=norms)
 
 
 def _anisotropy(X):
@@ -666,8 +672,8 @@ def _check_memory(M, d, N, itemsize):
 # ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, eq=False)
-class LogitsReport:
+@dataclass(frozen=True, eq=False, kw_only=True)
+class LogitsReport(Result):
     """What the outputs of an unknown model reveal (:func:`analyze_logits`).
 
     Attributes
@@ -807,5 +813,6 @@ def analyze_logits(logits, *, computed_in=None, n_rows=None):
     A = Z64 - lse[:, None] if kind == "logits" else Z64
     ranks = rank_report(A, computed_in=computed)
     steps = hidden_size_by_rows(A, n_rows, computed_in=computed)
-    return LogitsReport((N, V), kind, computed.name, ranks, steps[-1][1], tuple(steps),
-                        source, time.perf_counter() - start)
+    return LogitsReport(shape=(N, V), kind=kind, computed_in=computed.name, ranks=ranks,
+                        hidden_size=steps[-1][1], hidden_size_by_n=tuple(steps),
+                        source=source, seconds=time.perf_counter() - start)

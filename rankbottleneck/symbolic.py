@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import sympy as sp
 
+from ._result import Result
 from ._validation import _as_int, _as_rng
 from .activations import Activation, get
 from .activations._base import _log_normalize
@@ -79,13 +80,21 @@ def _limit(expr, direction, var=z):
 
 
 @dataclass(frozen=True, eq=False)
-class SymbolicResult:
-    """A statement, whether it holds, and the sympy objects behind it."""
+class SymbolicResult(Result):
+    """A statement, whether it holds, and the sympy objects behind it.
+
+    ``as_dict()`` gives the sympy expressions as strings.
+    """
 
     statement: str
     holds: bool
     expressions: dict = field(repr=False)
     evidence: str = ""
+
+    def _as_dict_fields(self):
+        return {"statement": self.statement, "holds": bool(self.holds),
+                "evidence": self.evidence,
+                "expressions": {k: _sympy_text(v) for k, v in self.expressions.items()}}
 
     def __repr__(self):
         return (f"SymbolicResult({'HOLDS' if self.holds else 'FAILS'}: "
@@ -344,7 +353,7 @@ def _g_of(name, var, params):
 
 
 @dataclass(frozen=True)
-class PropertyCheck:
+class PropertyCheck(Result):
     """One property, whether it holds, and its evidence."""
 
     holds: bool
@@ -352,9 +361,14 @@ class PropertyCheck:
     expression: object = field(default=None, repr=False)
     counterexample: float | None = None
 
+    def _as_dict_fields(self):
+        return {"holds": bool(self.holds), "evidence": self.evidence,
+                "expression": _sympy_text(self.expression),
+                "counterexample": _sympy_text(self.counterexample)}
 
-@dataclass(frozen=True, eq=False)
-class ActivationProperties:
+
+@dataclass(frozen=True, eq=False, kw_only=True)
+class ActivationProperties(Result):
     """The properties of Kanai et al. for a normalised pointwise ``g``.
 
     Attributes
@@ -388,6 +402,12 @@ class ActivationProperties:
     def all_four(self):
         return all(p.holds for p in (self.nonlinear, self.stable, self.nonnegative,
                                      self.increasing))
+
+    def _as_dict_fields(self):
+        out = super()._as_dict_fields()
+        out.update(g=_sympy_text(self.g), log_g=_sympy_text(self.log_g),
+                   all_four=self.all_four)
+        return out
 
     def __repr__(self):
         mark = {True: "yes", False: "NO"}
@@ -486,8 +506,22 @@ def check_activation_properties(g, *, name=None, M=48, d=4, seed=0, **params):
     upper = _limit(log_g, sp.oo)
     log_g_upper = PropertyCheck(upper == sp.oo, f"lim_(z→∞) log g = {upper}", upper)
     span, bound, note = _numeric_span(g, M, d, seed, shift_positive=not stable.holds)
-    return ActivationProperties(label, g, log_g, nonlinear, stable, nonneg, increasing,
-                                log_g_upper, span, bound, span > bound, note)
+    return ActivationProperties(name=label, g=g, log_g=log_g, nonlinear=nonlinear,
+                                stable=stable, nonnegative=nonneg, increasing=increasing,
+                                log_g_upper=log_g_upper, span=span, bound=bound,
+                                breaks_bottleneck=span > bound, numeric_note=note)
+
+
+def _sympy_text(value):
+    """A sympy object (or a list of them) as text for ``as_dict``; plain
+    numbers, strings and None as they are."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_sympy_text(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _sympy_text(v) for k, v in value.items()}
+    return str(value)
 
 
 def _short(expr, width=70):

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import activations as _act
+from ._result import Result
 from ._validation import (
     _as_bool,
     _as_int,
@@ -73,8 +74,12 @@ def embeddings(n, d, *, kind="gaussian", decay=1.0, seed=None):
 
 
 @dataclass(frozen=True, eq=False)
-class ContextsAndWords:
-    """Contexts `H` (N, d), words `W` (M, d) and an optional `bias` (M,)."""
+class ContextsAndWords(Result):
+    """Contexts `H` (N, d), words `W` (M, d) and an optional `bias` (M,).
+
+    ``as_dict()`` describes the draw (sizes, kind, scale); the arrays are
+    reproduced by calling :func:`contexts_and_words` with the same seed.
+    """
 
     H: np.ndarray
     W: np.ndarray
@@ -88,6 +93,11 @@ class ContextsAndWords:
             f"d={self.H.shape[1]}, kind={self.kind!r}, "
             f"logit_scale={self.logit_scale}, bias={self.bias is not None})"
         )
+
+    def _as_dict_fields(self):
+        return {"N": self.H.shape[0], "M": self.W.shape[0], "d": self.H.shape[1],
+                "kind": self.kind, "logit_scale": self.logit_scale,
+                "bias": self.bias is not None}
 
     def __iter__(self):
         # Allows ``H, W, bias = contexts_and_words(...)``.

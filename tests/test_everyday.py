@@ -277,3 +277,70 @@ def test_every_documented_seed_kind_is_accepted(seed):
     assert H.shape == (6, 2) and W.shape == (5, 2)
     gen = np.random.default_rng(1)
     assert _validation._as_rng(gen) is gen
+
+
+# ---------------------------------------------------------------------------
+# Issue 25: one result protocol (rankbottleneck._result)
+# ---------------------------------------------------------------------------
+
+
+def _results_of_this_side():
+    from rankbottleneck import symbolic
+
+    fit = rb.fit_log_probs(_T, "softmax", d=2, max_iter=5)
+    sweep = rb.expressivity_sweep(_T, activations=("softmax",), dims=(1,), max_iter=3)
+    report = rb.analyze_output_layer(_W20, seed=0)
+    return {
+        "FitResult": fit, "Sweep": sweep, "OutputLayerReport": report,
+        "ContextsAndWords": rb.contexts_and_words(6, 5, 2, bias=True, seed=0),
+        "SymbolicResult": symbolic.softmax_residual(M=2, d=1),
+        "ActivationProperties": symbolic.check_activation_properties("sigsoftmax",
+                                                                     M=8, d=2),
+    }
+
+
+def test_results_give_json_safe_dicts(tmp_path):
+    import json
+
+    np.save(tmp_path / "w.npy", _W20)
+    results = _results_of_this_side()
+    results["Embeddings"] = rb.load_embeddings(tmp_path / "w.npy")
+    for name, result in results.items():
+        assert isinstance(result, rb._result.Result), name
+        data = result.as_dict()
+        assert json.loads(json.dumps(data, allow_nan=False)) == data, name
+    assert results["FitResult"].as_dict()["rank"]["press"] == 3  # d + 1
+    assert results["SymbolicResult"].as_dict()["holds"] is True
+    assert results["Embeddings"].as_dict()["shape"] == [20, 3]
+
+
+@pytest.mark.parametrize("cls", [rb.FitResult, rb.OutputLayerReport, rb.Embeddings,
+                                 rb.outputlayer.LogitsReport])
+def test_results_of_many_fields_are_built_by_keyword(cls):
+    with pytest.raises(TypeError, match="positional"):
+        cls(*range(6))
+
+
+def test_verdict_encoding_round_trips():
+    from rankbottleneck import _result
+
+    for value, code in ((True, 1), (False, 0), (None, -1)):
+        assert _result.verdict_code(value) == code and _result.verdict(code) is value
+        assert _result.verdict(np.int8(code)) is value
+    with pytest.raises(TypeError, match="a verdict must be True, False or None; got 1"):
+        _result.verdict_code(1)
+    with pytest.raises(ValueError, match="a verdict code must be 1, 0 or -1; got 2"):
+        _result.verdict(2)
+
+
+def test_json_safe_refuses_what_json_cannot_hold():
+    from fractions import Fraction
+
+    from rankbottleneck._result import json_safe
+
+    assert json_safe({1: np.float32(0.5), "x": (np.inf, -np.inf, np.nan)}) == {
+        "1": 0.5, "x": ["inf", "-inf", "nan"]}
+    assert json_safe([np.arange(2), np.bool_(True), Fraction(1, 3), {2, 1}]) == [
+        [0, 1], True, "1/3", [1, 2]]
+    with pytest.raises(TypeError, match="cannot put a object into a JSON-safe dict"):
+        json_safe(object())
