@@ -464,7 +464,8 @@ def argmaxable(W, bias=None, *, seed=0, n_random=None, projection_rounds=20,
         For the random candidate directions (the answer does not depend on
         it; only which method decides a word and how fast).
     n_random : int, optional
-        Random directions tried; default ``min(4M, 20000)``.
+        Random directions tried at most; default ``min(4M, 20000)``. The
+        search stops early once four blocks in a row find no new word.
     projection_rounds : int
         Rounds of relaxed projection before the LP.
     box : float, optional
