@@ -43,7 +43,7 @@ def _plif_slopes(theta, bound):
 def plif_init(n_pieces, bound=20.0, scale=0.0, seed=None):
     r"""PLIF slope parameters ``θ_k = log(e-1) + s·N(0,1)``.
 
-    The initialisation of Ganea et al. 2019 [1]_.
+    The initialisation of Ganea et al. 2019 (arXiv:1902.08077).
 
     With ``scale = 0`` every slope is ``softplus(log(e-1)) = 1`` and the map is
     ``f(x) = x + T``.
@@ -66,12 +66,6 @@ def plif_init(n_pieces, bound=20.0, scale=0.0, seed=None):
     --------
     rankbottleneck.plif, rankbottleneck.log_plif_softmax : the map and its
         activation.
-
-    References
-    ----------
-    .. [1] O.-E. Ganea, S. Gelly, G. Bécigneul, A. Severyn, "Breaking the
-       softmax bottleneck via learnable monotonic pointwise non-linearities",
-       ICML 2019, arXiv:1902.08077.
 
     Examples
     --------
@@ -128,7 +122,7 @@ def _plif_param_gradients(z, dphi, theta, bound=20.0):
 def plif(z, theta, bound=20.0):
     r"""The piecewise-linear increasing map of LMS-PLIF.
 
-    The map of Ganea et al. [1]_, with
+    The map of Ganea et al. 2019 (arXiv:1902.08077), with
 
     ``K = len(theta)`` pieces on ``[-T, T]``, ``Δ = 2T/K``, knots
     ``t_k = -T + kΔ``, slopes ``w_k = softplus(θ_k) > 0``:
@@ -159,12 +153,6 @@ def plif(z, theta, bound=20.0):
     log_plif_softmax : softmax of this map.
     rankbottleneck.activations.plif_init : parameters to start from.
 
-    References
-    ----------
-    .. [1] O.-E. Ganea, S. Gelly, G. Bécigneul, A. Severyn, "Breaking the
-       softmax bottleneck via learnable monotonic pointwise non-linearities",
-       ICML 2019, arXiv:1902.08077.
-
     Examples
     --------
     >>> import numpy as np
@@ -183,7 +171,7 @@ def _plif_kernel(z, theta, bound=20.0):
 def log_plif_softmax(z, theta, bound=20.0, *, axis=-1):
     r"""LMS-PLIF: ``log softmax(f(z))`` with `f` = :func:`plif`.
 
-    The activation of Ganea et al. [1]_. `f` is strictly increasing, so the
+    The activation of Ganea et al. [1]_: `f` is strictly increasing, so the
     argmax of every row is that of `z`.
 
     Parameters

@@ -73,7 +73,7 @@ class Activation:
     logit_map : callable, optional
         ``φ(z, **params)`` elementwise, with
         ``log_prob(z) = φ(z) - lse(φ(z))``: the *normalised pointwise*
-        family of Kanai et al. [1]_. Lets spectra be streamed from the
+        family of Kanai et al. 2018 (arXiv:1805.10829). Lets spectra be streamed from the
         logits (no stored matrix) and layers be fitted.
     logit_map_derivative : callable, optional
         ``φ'(z, **params)`` elementwise: analytic gradients in
@@ -87,7 +87,7 @@ class Activation:
     increasing : bool
         ``φ`` is strictly increasing: the argmax of every row is that of the
         logits, so the argmaxable words are exactly the linear layer's
-        (Ganea et al. [2]_).
+        (Ganea et al. 2019, arXiv:1902.08077).
     shift_only : bool
         ``log_prob(z) = z - s(z)``, the logits minus one number per row
         (softmax): the log-probability matrix has rank ≤ d + 1 and an exact
@@ -127,14 +127,6 @@ class Activation:
     map, a sparse activation has none, ...). :func:`register` also checks
     them numerically: ``log_prob`` against ``φ - lse(φ)``, ``φ'`` against
     central differences, monotonicity on a grid, the shift property.
-
-    References
-    ----------
-    .. [1] S. Kanai, Y. Fujiwara, Y. Yamanaka, S. Adachi, "Sigsoftmax:
-       reanalysis of the softmax bottleneck", NeurIPS 2018, arXiv:1805.10829.
-    .. [2] O.-E. Ganea, S. Gelly, G. Bécigneul, A. Severyn, "Breaking the
-       softmax bottleneck via learnable monotonic pointwise non-linearities",
-       ICML 2019, arXiv:1902.08077.
 
     Examples
     --------
