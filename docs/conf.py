@@ -83,3 +83,27 @@ def _summary_without_citations(doc, settings):
 
 
 autosummary.extract_summary = _summary_without_citations
+
+
+# Notation the docstrings use in prose: ``|S|``, the size of a set, is RST's
+# substitution syntax; it stands for itself.
+rst_prolog = r"""
+.. |S| replace:: \|S\|
+"""
+
+
+def _dangling_citations(app, what, name, obj, options, lines):
+    """A function's docstring may cite its module's reference list
+    ("(Peters et al. 2019 [3]_)"); on the function's own page that list is
+    not there, so the citation is kept as text, "[3]", instead of a link."""
+    text = "\n".join(lines)
+    defined = set(re.findall(r"^\s*\.\. \[([\w-]+)\]", text, re.M))
+    for i, line in enumerate(lines):
+        lines[i] = re.sub(r"\[([\w-]+)\]_",
+                          lambda m: m.group(0) if m.group(1) in defined
+                          else f"[{m.group(1)}]", line)
+
+
+def setup(app):
+    # before numpydoc (priority 500) renames the citations it can resolve
+    app.connect("autodoc-process-docstring", _dangling_citations, priority=400)
