@@ -370,6 +370,19 @@ def describe_embeddings(path, *, key=None, bias_key=None):
     stored_dtype : str
     key : str or None
         The tensor that would be read.
+
+    See Also
+    --------
+    load_embeddings : reads it.
+
+    Examples
+    --------
+    >>> import numpy as np, tempfile, os
+    >>> from rankbottleneck.io import describe_embeddings
+    >>> f = os.path.join(tempfile.mkdtemp(), "head.npz")
+    >>> np.savez(f, W=np.zeros((5, 3), dtype=np.float16), b=np.zeros(5))
+    >>> describe_embeddings(f, key="W")
+    ((5, 3), 'float16', 'W')
     """
     path = _check_path(path)
     kind = _format(path)
@@ -657,6 +670,20 @@ def load_vocab(path):
     Returns
     -------
     tuple of str
+
+    See Also
+    --------
+    load_embeddings : takes one as ``vocab=``.
+
+    Examples
+    --------
+    >>> import json, tempfile, os
+    >>> from rankbottleneck.io import load_vocab
+    >>> f = os.path.join(tempfile.mkdtemp(), "vocab.json")
+    >>> with open(f, "w") as fh:
+    ...     json.dump({"of": 1, "the": 0, "and": 2}, fh)
+    >>> load_vocab(f)                           # ordered by id
+    ('the', 'of', 'and')
     """
     path = _check_path(path, "vocab")
     if path.suffix.lower() == ".json":

@@ -79,6 +79,10 @@ def energy_dimension(singular_values, fraction):
 
     ``min{k : Σ_{i≤k} σ_i² ≥ fraction · Σ_i σ_i²}``.
 
+    See Also
+    --------
+    analyze_output_layer : reports it for ``W`` at 90% and 99%.
+
     Examples
     --------
     >>> energy_dimension([4.0, 1.0, 0.1], 0.9), energy_dimension([4.0, 1.0, 0.1], 0.99)
@@ -785,6 +789,21 @@ def analyze_logits(logits, *, computed_in=None, n_rows=None):
     Returns
     -------
     LogitsReport
+
+    See Also
+    --------
+    analyze_output_layer : when the head ``W`` itself is at hand.
+    rankbottleneck.estimate_hidden_size : the hidden size of given rows.
+
+    Examples
+    --------
+    The logits of a model with d = 5, as an API would return them:
+
+    >>> import rankbottleneck as rb
+    >>> from rankbottleneck.outputlayer import analyze_logits
+    >>> H, W, _ = rb.contexts_and_words(60, 200, 5, seed=0)
+    >>> analyze_logits(H @ W.T)
+    LogitsReport(60×200 logits: Press rank 6, hidden size 5)
     """
     start = time.perf_counter()
     source = ""

@@ -54,6 +54,21 @@ def embeddings(n, d, *, kind="gaussian", decay=1.0, seed=None):
     Returns
     -------
     (n, d) float64 ndarray
+
+    See Also
+    --------
+    contexts_and_words : contexts and words at a chosen logit scale.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from rankbottleneck.synthetic import embeddings
+    >>> X = embeddings(500, 8, kind="anisotropic", seed=0)
+    >>> s = np.linalg.svd(X, compute_uv=False)
+    >>> (s[:3] / s[0]).round(2)                # a power-law spectrum
+    array([1.  , 0.51, 0.35])
+    >>> np.linalg.norm(embeddings(3, 4, kind="unit", seed=0), axis=1)
+    array([1., 1., 1.])
     """
     n = _as_int(n, "n", low=1)
     d = _as_int(d, "d", low=1)
@@ -183,6 +198,18 @@ def random_mixture_layer(M, d, K, *, kind="mos", base="softmax", d_context=None,
     contexts ``h_k = tanh(P_k g + c_k)`` (entries in (-1, 1)) the logits have
     a standard deviation of roughly `logit_scale`. ``U`` and ``P_k`` have
     ``N(0, 1/d_g)`` entries, the offsets ``N(0, 1)``.
+
+    See Also
+    --------
+    rankbottleneck.MixtureLayer : the layer returned; `kind` and `base` as
+        there.
+    rankbottleneck.fit_log_probs : fits such a layer (``"mos"``) to a target.
+
+    Examples
+    --------
+    >>> from rankbottleneck.synthetic import random_mixture_layer
+    >>> random_mixture_layer(50, 4, 3, kind="moc", seed=0)
+    MixtureLayer(MoC: K=3, M=50, d=4, d_g=4, bias=False, base='softmax')
     """
     M = _as_int(M, "M", low=1)
     d = _as_int(d, "d", low=1)
@@ -211,6 +238,19 @@ def teacher_target(N, M, d_teacher, *, temperature=1.0, seed=None):
     -------
     (N, M) ndarray
         Rows are probability distributions.
+
+    See Also
+    --------
+    dirichlet_target, multimode_target : full-rank targets.
+    rankbottleneck.fit_log_probs : fits a layer to one.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import rankbottleneck as rb
+    >>> T = rb.synthetic.teacher_target(50, 30, 8, seed=0)
+    >>> rb.numerical_rank(np.log(T), "press").value      # d_teacher + 1
+    9
     """
     temperature = _as_scalar(temperature, "temperature", low=0, low_open=True)
     H, W, _ = contexts_and_words(N, M, d_teacher, logit_scale=1.0 / temperature,
@@ -223,6 +263,22 @@ def dirichlet_target(N, M, *, concentration=1.0, seed=None):
 
     Drawn as normalised Gamma variables; a small concentration gives peaked
     rows, and entries that underflow to exactly 0.
+
+    See Also
+    --------
+    teacher_target : a target of known rank.
+    multimode_target : a sparse one.
+    rankbottleneck.expressivity_sweep : fits every activation to one.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import rankbottleneck as rb
+    >>> T = rb.synthetic.dirichlet_target(50, 30, seed=0)
+    >>> T.shape, bool(np.allclose(T.sum(axis=1), 1))
+    ((50, 30), True)
+    >>> rb.numerical_rank(np.log(T), "press").value
+    30
     """
     N = _as_int(N, "N", low=1)
     M = _as_int(M, "M", low=1)
@@ -246,6 +302,16 @@ def multimode_target(N, M, *, n_modes=3, smoothing=0.0, seed=None):
     ``smoothing`` mixes in the uniform distribution,
     ``(1 - smoothing) P + smoothing / M``, so that ``smoothing > 0`` gives a
     target with no zeros.
+
+    See Also
+    --------
+    dirichlet_target : a dense full-rank target.
+
+    Examples
+    --------
+    >>> from rankbottleneck.synthetic import multimode_target
+    >>> (multimode_target(4, 6, n_modes=2, seed=0) > 0).sum(axis=1)
+    array([2, 2, 2, 2])
     """
     N = _as_int(N, "N", low=1)
     M = _as_int(M, "M", low=1)
@@ -278,6 +344,19 @@ def noisy_low_rank(n, *, rank=10, c=0.0, signal_norm=None, seed=None):
     Returns
     -------
     (n, n) ndarray
+
+    See Also
+    --------
+    rankbottleneck.numerical_rank : Press against ε-effective rank.
+
+    Examples
+    --------
+    The Press rank climbs with the noise; the ε-effective rank stays at 10:
+
+    >>> import rankbottleneck as rb
+    >>> A = rb.synthetic.noisy_low_rank(200, rank=10, c=1e-20, seed=0)
+    >>> rb.numerical_rank(A, "press").value, rb.numerical_rank(A, "effective", eps=1e-3).value
+    (152, 10)
     """
     n = _as_int(n, "n", low=1)
     rank = _as_int(rank, "rank", low=1)
