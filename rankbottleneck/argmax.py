@@ -266,6 +266,7 @@ class _Decisions:
         self.certificates = {}
         self.exact_witnesses = {}
         self.n_lp = 0
+        self.advance = lambda phase: None      # progress, after every block
 
     def undecided(self):
         return np.flatnonzero(self.status == UNDECIDED)
@@ -279,6 +280,7 @@ class _Decisions:
         self.status[sel], self.method[sel] = ARGMAXABLE, how
         self.witnesses[sel], self.margins[sel], self.tols[sel] = (
             H[ok], margin[ok], tol[ok])
+        self.advance(how)
         return ok
 
     def report(self, seconds):
@@ -552,6 +554,7 @@ def argmaxable(W, bias=None, *, seed=0, n_random=None, projection_rounds=20,
             bar.set_postfix_str(phase, refresh=False)
             bar.update(done - bar.n)
 
+        dec.advance = advance
         _run_phases(dec, rng, n_random, projection_rounds, block, max_lp_rounds,
                     advance)
     return dec.report(time.perf_counter() - start)
