@@ -261,6 +261,13 @@ def load_model(source, *, tokenizer=None, cache=True):
         `source` or `tokenizer` of the wrong type, or `cache` not a bool.
     UnsupportedModelError
         ``transformers`` cannot run the file's architecture.
+
+    See Also
+    --------
+    collect_contexts : runs the model over a text.
+    analyze_model : both, and the full report.
+    smollm2_file : a small GGUF model to try it on.
+    rankbottleneck.load_embeddings : the head alone, without running the model.
     """
     torch, transformers = _lm_modules()
     cache = _as_bool(cache, "cache")
@@ -499,6 +506,12 @@ def collect_contexts(model, text, *, n_contexts=None, stride=1, window=None,
     TypeError
         `text` is not a str, Path or list of str, or an argument has the
         wrong type (`progress` must be a bool or None).
+
+    See Also
+    --------
+    load_model : the model it runs.
+    ModelContexts : what is returned; ``log_prob_matrix()`` is the model's.
+    rankbottleneck.rank_report : the ranks of that matrix.
     """
     torch, _ = _lm_modules()
     docs, what = _documents(text)
@@ -605,6 +618,12 @@ def analyze_model(source, text, *, n_contexts=2000, stride=1, window=None,
     Returns
     -------
     OutputLayerReport
+
+    See Also
+    --------
+    load_model, collect_contexts : the two steps.
+    rankbottleneck.analyze_output_layer : the analysis, on given contexts.
+    rankbottleneck.outputlayer.analyze_logits : from dumped outputs alone.
     """
     from .outputlayer import analyze_output_layer
 
@@ -642,6 +661,10 @@ def smollm2_file(*, download=True):
     ValueError
         When the file is not cached and `download` is False, or the download
         fails (the message says why).
+
+    See Also
+    --------
+    load_model : opens it.
     """
     import subprocess
     import sys
