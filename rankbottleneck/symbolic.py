@@ -352,7 +352,7 @@ def _g_of(name, var, params):
     return act.sympy_g(var, **act.bind(params))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class PropertyCheck(Result):
     """One property, whether it holds, and its evidence."""
 

@@ -344,3 +344,22 @@ def test_json_safe_refuses_what_json_cannot_hold():
         [0, 1], True, "1/3", [1, 2]]
     with pytest.raises(TypeError, match="cannot put a object into a JSON-safe dict"):
         json_safe(object())
+
+
+def test_result_repr_names_fields_and_summarises_arrays():
+    from rankbottleneck import symbolic
+
+    check = symbolic.check_activation_properties("sigsoftmax", M=8, d=2).increasing
+    assert repr(check).startswith("PropertyCheck(holds=True, evidence=")
+
+    from dataclasses import dataclass
+
+    from rankbottleneck._result import Result
+
+    @dataclass(frozen=True, repr=False)
+    class Toy(Result):
+        values: np.ndarray
+        score: float
+
+    assert repr(Toy(np.zeros((3, 2)), 1 / 3)) == (
+        "Toy(values=<array 3×2 float64>, score=0.333333)")
