@@ -287,3 +287,61 @@ def test_thread_count_does_not_change_the_spectrum(monkeypatch, activation):
         monkeypatch.setattr(_threads, "_POOL", [])
         runs.append(spectrum(layer, H, method=method, block_cols=256).values)
     np.testing.assert_array_equal(runs[0], runs[1])
+
+
+# ---------------------------------------------------------------------------
+# method="auto" on a matrix beyond the dense SVD's size (issue 24, item 3)
+# ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def auto_beyond_dense(monkeypatch):
+    """`method="auto"` treats every matrix as large (as beyond 4·10⁶ entries)."""
+    from rankbottleneck.spectra import _auto
+
+    monkeypatch.setattr(_auto, "_DENSE_ENTRIES", 0)
+
+
+@pytest.mark.parametrize("c", [1e-26, 1e-24, 1e-22, 1e-20])
+def test_auto_deflates_a_low_rank_signal_under_noise(auto_beyond_dense, c):
+    # noise_fragility's matrices: 10 values far above a noise bulk that the
+    # Gram matrix cannot resolve; one deflated pass, the dense SVD's ranks
+    from rankbottleneck.synthetic import noisy_low_rank
+
+    A = noisy_low_rank(400, rank=10, c=c, seed=0)
+    spec = spectrum(A)
+    assert spec.method == "gram + 1 deflated pass(es)", spec.notes
+    s = scipy.linalg.svdvals(A)
+    assert [spec.rank(m).value for m in THRESHOLDS] == _dense_ranks(A)
+    assert spec.rank("effective", eps=1e-5) == rank_from_singular_values(
+        s, "effective", shape=A.shape, eps=1e-5)
+    # within the stated error plus the dense SVD's own (ε σ_1 √n)
+    own = np.finfo(float).eps * s[0] * np.sqrt(400)
+    assert np.all(np.abs(spec.values - s) <= spec.error + own)
+
+
+def test_auto_takes_the_dense_svd_where_one_deflation_cannot_resolve(auto_beyond_dense):
+    # twenty decades of singular values: the rest after deflating the top
+    # ones still spans too many for one pass; the dense SVD, as asked
+    A = _planted(120, 400, _straddling_cases()["twenty decades"], seed=3)
+    spec = spectrum(A)
+    assert spec.method == "svd" and "noise-dominated" in spec.notes
+    assert [spec.rank(m).value for m in THRESHOLDS] == _dense_ranks(A)
+    assert [st for st, _ in spec.stages][-1] == "dense SVD"
+
+
+def test_auto_keeps_the_single_gram_pass_for_a_resolved_spectrum(auto_beyond_dense):
+    A = np.random.default_rng(0).standard_normal((300, 300))
+    spec = spectrum(A)
+    assert spec.method == "gram"
+    assert [spec.rank(m).value for m in THRESHOLDS] == _dense_ranks(A)
+
+
+def test_householder_wy_is_orthogonal_and_spans_its_vectors():
+    from rankbottleneck.spectra._gram import _householder_wy
+
+    T = np.linalg.qr(np.random.default_rng(0).standard_normal((50, 7)))[0]
+    V, Tw = _householder_wy(T)
+    Q = np.eye(50) - V @ Tw @ V.T
+    np.testing.assert_allclose(Q.T @ Q, np.eye(50), atol=1e-14)
+    np.testing.assert_allclose(Q[:, :7] @ (Q[:, :7].T @ T), T, atol=1e-14)

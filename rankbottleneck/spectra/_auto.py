@@ -16,10 +16,15 @@ The rule (measured on 2 cores, ``benchmarks/bench_spectrum.py``):
   SVD is as fast as the Gram path's eigen-solve there (a 2000 × 2000
   Gaussian: 1.2 s against 2.1 s);
 * a larger matrix: ``"gram"`` (a 4000 × 4000 Gaussian: 3.5 s against
-  15 s). When its first pass finds eigenvalues that a Gram matrix cannot
-  resolve (a noise-dominated spectrum needing refinement passes), a matrix
-  that is in memory goes to the dense SVD instead when that is predicted to
-  be faster (:func:`_refine_or_dense`).
+  15 s). When its first pass leaves eigenvalues that a Gram matrix cannot
+  resolve (a noise-dominated spectrum, which the refinement passes of
+  ``method="gram"`` resolve more slowly than the dense SVD: 24 s against
+  10 s at 4000 × 4000), ``"auto"`` deflates the few resolved directions
+  and takes the rest from one more pass
+  (:func:`~rankbottleneck.spectra._gram._deflated_spectrum`: a low-rank
+  signal under noise, ``analyses/noise_fragility.py``), and where that would
+  leave any value less certain than the dense SVD's ``ε σ_1 √n`` it takes
+  the dense SVD of the matrix, which is in memory.
 """
 
 from __future__ import annotations

@@ -26,9 +26,11 @@ _MAX_PASSES = 4         # refinement passes after the first Gram
 _EPS = float(np.finfo(np.float64).eps)
 
 
-def _gram(source, rotate=None, what="Gram", first=False, progress=None):
-    """``(Σ_b F_b F_bᵀ, peak)`` with ``F_b = rotateᵀ B_b`` (or ``B_b``), in
-    float64; `peak` is ``max |B|`` over the first pass (None for the others).
+def _gram(source, rotate=None, what="Gram", first=False, progress=None,
+          transform=None):
+    """``(Σ_b F_b F_bᵀ, peak)`` with ``F_b = rotateᵀ B_b`` (or
+    ``transform(B_b)``, or ``B_b``), in float64; `peak` is ``max |B|`` over
+    the first pass (None for the others).
 
     Only the upper triangle is accumulated (``dsyrk``) into one Fortran
     array, then mirrored: one n×n matrix, no per-block temporaries of that size.
@@ -50,6 +52,8 @@ def _gram(source, rotate=None, what="Gram", first=False, progress=None):
                 peak = max(peak, _peak(blk))
                 if not math.isfinite(peak):
                     raise source.overflow()
+            if transform is not None:
+                blk = transform(blk)
             G = _syrk_update(G, blk if rotate is None else rotate.T @ blk)
             bar.update()
     _mirror_upper(G)
@@ -83,25 +87,161 @@ def _positive_definite_above(G, shift):
     return info == 0
 
 
-def _schur_eigh(Gp, r):
-    """Eigen-pairs of the Schur complement of ``Gp[:r, :r]`` in ``Gp``."""
+def _schur(Gp, r):
+    """``(S, L, X)``: the Schur complement ``S`` of ``Gp[:r, :r]`` in ``Gp``,
+    with the Cholesky factor ``L`` of the unit-diagonal ``Grr`` and
+    ``X = L⁻¹ Grz / dg`` (``S = Gzz - XᵀX``); ``L = X = None`` for ``r = 0``."""
     Gzz = Gp[r:, r:]
     if r == 0:
-        S = Gzz
-    else:
-        Grr, Grz = Gp[:r, :r], Gp[:r, r:]
-        # Grr is graded (λ_1 … κδ): scale to unit diagonal before Cholesky
-        dg = np.sqrt(np.diag(Grr))
-        L = scipy.linalg.cholesky(Grr / np.outer(dg, dg), lower=True)
-        X = scipy.linalg.solve_triangular(L, Grz / dg[:, None], lower=True)
-        S = Gzz - X.T @ X
+        return Gzz, None, None
+    Grr, Grz = Gp[:r, :r], Gp[:r, r:]
+    # Grr is graded (λ_1 … κδ): scale to unit diagonal before Cholesky
+    dg = np.sqrt(np.diag(Grr))
+    L = scipy.linalg.cholesky(Grr / np.outer(dg, dg), lower=True)
+    X = scipy.linalg.solve_triangular(L, Grz / dg[:, None], lower=True)
+    return Gzz - X.T @ X, L, X
+
+
+def _schur_eigh(Gp, r):
+    """Eigen-pairs of the Schur complement of ``Gp[:r, :r]`` in ``Gp``."""
+    S = _schur(Gp, r)[0]
     mu, V = scipy.linalg.eigh(S, driver="evd", check_finite=False)
     return mu[::-1], V[:, ::-1]
 
 
-def _gram_spectrum(source, clock, progress=None):
+def _ritz_above(G, threshold, delta, k0=32, max_iter=8):
+    """Ritz vectors of ``G`` for the eigenvalues above `threshold`, by
+    subspace iteration with Rayleigh–Ritz from a fixed random start.
+
+    Returns ``X`` (n × r, orthonormal columns) once every one of its ``r``
+    Ritz pairs has a residual ``‖G x - θ x‖ ≤ δ`` (the Gram matrix's own
+    error) and the block held a Ritz value at or below `threshold` (so that
+    the block is larger than what lies above it); None when that needs a
+    block of more than n/8 columns or more than `max_iter` steps: there is
+    no small resolved part to deflate.
+    """
+    n = G.shape[0]
+    rng = np.random.default_rng(0)
+    k = min(k0, n)
+    while k <= max(k0, n // 8):
+        X = np.linalg.qr(rng.standard_normal((n, k)))[0]
+        for _ in range(max_iter):
+            Y = G @ X
+            theta, W = np.linalg.eigh(X.T @ Y)
+            theta, W = theta[::-1], W[:, ::-1]
+            r = int(np.sum(theta > threshold))
+            if r == k:
+                break                           # the block is too small
+            Xr, Yr = X @ W[:, :r], Y @ W[:, :r]
+            if np.all(np.linalg.norm(Yr - Xr * theta[:r], axis=0) <= delta):
+                return Xr
+            X = np.linalg.qr(Y)[0]
+        else:
+            return None
+        k *= 2
+    return None
+
+
+def _householder_wy(T):
+    """``(V, Tw)`` with ``Q = I - V Tw Vᵀ`` orthogonal and its first ``r``
+    columns spanning those of `T` (n × r): LAPACK's Householder QR of `T`
+    in the compact WY form (Schreiber & Van Loan 1989), so that ``Qᵀ B``
+    costs two thin products. ``Tw`` by the ``dlarft`` recurrence
+    ``Tw_j = [[Tw_{j-1}, -τ_j Tw_{j-1} V_{:j}ᵀ v_j], [0, τ_j]]``."""
+    qr, tau, _, info = lapack.dgeqrf(T)
+    if info != 0:
+        raise np.linalg.LinAlgError(f"dgeqrf failed (info = {info})")
+    r = T.shape[1]
+    V = np.tril(qr, -1)
+    V[np.arange(r), np.arange(r)] = 1.0
+    VtV = V.T @ V
+    Tw = np.zeros((r, r))
+    for j in range(r):
+        Tw[:j, j] = -tau[j] * (Tw[:j, :j] @ VtV[:j, j])
+        Tw[j, j] = tau[j]
+    return np.ascontiguousarray(V), Tw
+
+
+def _deflated_spectrum(source, G, delta, clock, progress=None):
+    r"""The spectrum when ``G`` leaves eigenvalues unresolved but only a few
+    lie above ``κδ``: one pass over ``F = Qᵀ B`` with ``Q`` the Householder
+    completion of their Ritz vectors, instead of eigenvectors of all of
+    ``G``. ``(values, errors, notes)`` or None (no small resolved part).
+
+    With ``Q = [T_R, T_Z]`` orthogonal, ``F F ᵀ = Qᵀ B Bᵀ Q = L D Lᵀ`` with
+    ``D = diag(F_R F_Rᵀ, S)``, ``S`` the Schur complement and
+    ``L = [[I, 0], [X, I]]``, ``X = F_Z F_Rᵀ (F_R F_Rᵀ)⁻¹``: exact block
+    elimination, for any ``T_R``. By Ostrowski's theorem the eigenvalues of
+    ``D`` are those of ``BBᵀ`` times factors in ``[(1 + η)^{-2},
+    (1 + η)²]``, ``η = ‖X‖_F`` (``σ(L)`` lies in ``[1/(1 + η), 1 + η]``),
+    which the pass measures: ``η ≈ ‖G T_R - T_R Θ‖ / λ_r ≤ 1/κ`` for Ritz
+    vectors converged to the Gram matrix's error. Both blocks come from
+    ``F`` computed from ``B`` directly, so ``S`` is accurate relative to
+    its own norm (as in the refinement passes): its eigenvalues carry an
+    absolute error ``d_S = ε √m tr(S)``, at most ``√d_S`` in ``σ``. The
+    result is returned only when ``η ≤ 1/κ`` and ``√d_S ≤ ε σ_1 √n``, the
+    dense SVD's own error: then no value is less certain than LAPACK's
+    (else None, and the caller takes the dense SVD). Applying ``r`` Householder
+    reflectors costs ``4 n m r`` flops, not the ``2 n² m`` of a full
+    rotation, and no ``n × n`` eigenvectors are computed: for a low-rank
+    signal under noise (``analyses/noise_fragility.py``) this is one more
+    Gram pass and one eigenvalue solve.
+    """
+    n, m = source.n, source.m
+    T = _ritz_above(G, _KAPPA * delta, delta)
+    clock.lap("Ritz vectors above κδ")
+    if T is None:
+        return None
+    r = T.shape[1]
+    V, Tw = _householder_wy(T)
+
+    def householder(blk):
+        # F_b = Qᵀ B_b = B_b - V Twᵀ Vᵀ B_b: two thin products, C order
+        return blk - V @ (Tw.T @ (V.T @ blk))
+
+    Gp, _ = _gram(source, what="deflated pass", progress=progress,
+                  transform=householder)
+    S, L, X = _schur(Gp, r)
+    # η = ‖F_Z F_Rᵀ (F_R F_Rᵀ)⁻¹‖_F = ‖D⁻¹ L⁻ᵀ X‖_F with D = diag(dg)
+    dg = np.sqrt(np.diag(Gp[:r, :r]))
+    eta = float(np.linalg.norm(
+        scipy.linalg.solve_triangular(L, X, lower=True, trans="T") / dg[:, None]))
+    lam_r = np.sort(scipy.linalg.eigvalsh(Gp[:r, :r]))[::-1]
+    del Gp
+    clock.lap("deflated pass")
+    sigma_r = np.sqrt(np.maximum(lam_r, 0.0))
+    sigma1 = float(sigma_r[0])
+    # S's Gram error: ε √m Σ_i ‖f_i‖² = ε √m tr(S) (entrywise ε √m ‖f_i‖‖f_j‖)
+    d_s = _EPS * math.sqrt(m) * max(float(np.trace(S)), 0.0)
+    if not (eta <= 1 / _KAPPA and math.sqrt(d_s) <= _EPS * sigma1 * math.sqrt(n)):
+        # the rest still spans too many decades for one pass (its smallest
+        # values would carry more than the dense SVD's error ε σ_1 √n)
+        return None
+    mu = _eigvalsh_lower(np.asfortranarray(S))
+    del S
+    clock.lap("eigenvalues")
+    s_new = np.sqrt(np.maximum(mu, 0.0))
+    factor = (1 + eta) ** 2 - 1                 # relative, from Ostrowski
+    values = np.concatenate([sigma_r, s_new])
+    errors = np.concatenate([
+        delta / (2 * np.maximum(sigma_r, 1e-300)),
+        np.minimum(d_s / (2 * np.maximum(s_new, 1e-300)), math.sqrt(d_s))
+        + _EPS * sigma1]) + factor * values
+    order = np.argsort(values)[::-1]
+    return values[order], errors[order], (
+        f"{r} σ above √(κδ) deflated (Householder), the other {n - r} from "
+        f"one pass over the rest; η = {eta:.1e}")
+
+
+def _gram_spectrum(source, clock, progress=None, deflate=False):
     """``(values, errors, passes, notes)`` of the source's matrix, all in
-    units of ``2^source.exponent``."""
+    units of ``2^source.exponent``.
+
+    With `deflate` (a matrix, under ``method="auto"``), a first pass that
+    leaves eigenvalues unresolved is followed by :func:`_deflated_spectrum`,
+    and where that does not apply None is returned: the caller takes the
+    dense SVD, faster than refinement passes there (``_auto``).
+    """
     n, m = source.n, source.m
     G, peak = _gram(source, first=True, progress=progress)
     clock.lap("pass 1: blocks and Gram")
@@ -129,6 +269,11 @@ def _gram_spectrum(source, clock, progress=None):
         return sigma, delta / (2 * sigma), passes, (
             f"every λ of the Gram matrix above κδ = {_KAPPA:.0e}·ε√m·λ_1; "
             "no refinement needed")
+    if deflate:
+        found = _deflated_spectrum(source, G, delta, clock, progress)
+        if found is None:
+            return None
+        return found[0], found[1], passes + 1, found[2]
     lam, T = scipy.linalg.eigh(G, overwrite_a=True, check_finite=False,
                                driver="evd")
     del G

@@ -245,7 +245,8 @@ def spectrum(A, contexts=None, *, method="auto", block_cols=None,
     >>> s.rank("press").value, s.method
     (9, 'gram + 1 refinement pass(es)')
     """
-    _check_method(method)
+    # "auto" on a large matrix may deflate, or find the dense SVD faster (_auto)
+    auto = _check_method(method) == "auto"
     is_layer = _is_layer(A)
     if is_layer:
         if contexts is None:
@@ -307,16 +308,8 @@ def spectrum(A, contexts=None, *, method="auto", block_cols=None,
                           " (computed here: this path needs no cluster)"),
                        clock)
     if method == "svd":
-        dense = A.log_prob_matrix(X) if is_layer else A
-        # entries far from 1: scaled by 2^-e first (exactly), so that
-        # neither the row means nor the singular values overflow
-        e = _exponent(_peak(dense))
-        dense = _scaled(dense, e)
-        dense = _centre_rows(dense) if centre_rows else dense.astype(np.float64, copy=False)
-        values = scipy.linalg.svdvals(dense, check_finite=False)
-        clock.lap("dense SVD")
-        return _result(values, np.full(len(values), _EPS * values[0] * math.sqrt(n)),
-                       e, shape, computed_in, "svd", 1, peak, "LAPACK gesdd", clock)
+        return _dense_spectrum(A.log_prob_matrix(X) if is_layer else A, centre_rows,
+                               shape, computed_in, peak, clock)
     if client is not None:
         from ._dask import _ClusterSource
 
@@ -325,17 +318,39 @@ def spectrum(A, contexts=None, *, method="auto", block_cols=None,
     else:
         source = (_layer_source(A, X, block_cols, centre_rows) if is_layer
                   else _matrix_source(A, block_cols, centre_rows))
-    values, error, passes, notes = _gram_spectrum(source, clock, progress)
+    deflate = auto and not is_layer
+    found = _gram_spectrum(source, clock, progress, deflate=deflate)
+    if found is None:
+        # noise-dominated: refinement would cost more than the dense SVD
+        return _dense_spectrum(A, centre_rows, shape, computed_in, peak, clock,
+                               "the Gram pass found a noise-dominated spectrum "
+                               "(no small resolved part to deflate): ")
+    values, error, passes, notes = found
     if client is not None:
         notes += (f"; Gram passes on a Dask cluster of "
                   f"{len(client.scheduler_info()['workers'])} workers, "
                   f"{len(source.chunks)} tasks each")
         peak = 5 * n * n * 8        # here: the Gram matrices and eigenvectors
-    name = "gram" if passes == 1 else f"gram + {passes - 1} refinement pass(es)"
+    name = ("gram" if passes == 1 else
+            f"gram + {passes - 1} {'deflated' if deflate else 'refinement'} pass(es)")
     if passes == 1:
         peak = n * n * 8 + source.block_bytes   # G alone, eigvalsh in place
     return _result(values, error, source.exponent, shape, computed_in, name,
                    passes + source.prepare_passes, peak, notes, clock)
+
+
+def _dense_spectrum(dense, centre_rows, shape, computed_in, peak, clock, why=""):
+    """The ``"svd"`` method: LAPACK's ``gesdd`` on the matrix (rows centred
+    when asked)."""
+    # entries far from 1: scaled by 2^-e first (exactly), so that
+    # neither the row means nor the singular values overflow
+    e = _exponent(_peak(dense))
+    dense = _scaled(dense, e)
+    dense = _centre_rows(dense) if centre_rows else dense.astype(np.float64, copy=False)
+    values = scipy.linalg.svdvals(dense, check_finite=False)
+    clock.lap("dense SVD")
+    return _result(values, np.full(len(values), _EPS * values[0] * math.sqrt(min(shape))),
+                   e, shape, computed_in, "svd", 1, peak, why + "LAPACK gesdd", clock)
 
 
 def _spectrum_unless_dense(A, contexts, method, computed_in, centre_rows=False,
