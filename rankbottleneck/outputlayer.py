@@ -54,8 +54,9 @@ from ._validation import (
 from .activations import logsumexp, plif_init
 from .argmax import ArgmaxReport, argmaxable
 from .layers import PointwiseLayer
-from .output_set import hidden_size_by_rows
 from .reports import rank_report
+from .spectra._auto import _dense_is_cheap
+from .spectra._hidden_size import hidden_size_by_rows
 
 __all__ = ["OutputLayerReport", "analyze_output_layer", "energy_dimension",
            "LogitsReport", "analyze_logits"]
@@ -70,8 +71,6 @@ ACTIVATIONS = {"softmax": {}, "sigsoftmax": {}, "gss": {"c": 1.0, "k": 3.0},
                         "bound": 20.0}}
 # GSS(c, k) of Parthiban et al. 2021 other than sigsoftmax's (0, 2)
 N_TOKENS_SHOWN = 10
-# up to this many entries every activation's hidden size is estimated too
-_SMALL = 4_000_000
 
 
 def energy_dimension(singular_values, fraction):
@@ -588,7 +587,8 @@ def analyze_output_layer(W, bias=None, *, words=None, n_contexts=None, contexts=
         context_anisotropy = {k: a[k] for k in ("energy_dims", "mean_cosine",
                                                 "mean_norm_ratio")}
     ranks, hidden, by_n = {}, {}, ()
-    small = n_contexts * M <= _SMALL
+    # every activation's hidden size too where its matrix is cheap to build
+    small = _dense_is_cheap(n_contexts * M)
     for k, (act, params) in enumerate(ACTIVATIONS.items()):
         done = _stage(f"log-probabilities under {act}", seconds, bar)
         layer = PointwiseLayer(W64, b64, activation=act, params=params)
