@@ -59,8 +59,10 @@ References
 
 from __future__ import annotations
 
+import inspect
 import math
 import time
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -513,6 +515,10 @@ def argmaxable(W, bias=None, *, seed=0, n_random=None, projection_rounds=20,
     block = _as_int(block, "block", low=1)
     max_lp_rounds = _as_int(max_lp_rounds, "max_lp_rounds", low=1)
     rng = np.random.default_rng(seed)
+    if client is not None:           # checked even where it is not needed
+        from .cluster import _require_client
+
+        _require_client(client)
     user_W, user_b = W, b
     W, b, exponent = to_unit(W, b)
     dec = _Decisions(W, b, box, exponent)
@@ -522,9 +528,8 @@ def argmaxable(W, bias=None, *, seed=0, n_random=None, projection_rounds=20,
         dec.witnesses[0], dec.margins[0], dec.tols[0] = 0.0, np.inf, 0.0
         return dec.report(time.perf_counter() - start)
     if client is not None:
-        from .cluster import _argmaxable_on, _require_client
+        from .cluster import _argmaxable_on
 
-        _require_client(client)
         options = dict(seed=seed, n_random=n_random,
                        projection_rounds=projection_rounds, box=box, block=block,
                        max_lp_rounds=max_lp_rounds)
@@ -607,7 +612,8 @@ def dominating_word(report, W, bias, i, h):
     int
         ``j*``.
     """
-    if int(i) not in report.certificates:
+    i = _as_int(i, "i", low=0, high=report.M - 1)
+    if i not in report.certificates:
         raise ValueError(
             f"word {i} has no unargmaxability certificate in the report (it is "
             "argmaxable or undecided)"
@@ -722,6 +728,12 @@ def argmaxable_under(layer, *, n_contexts=20000, context_scale=None, seed=0,
     if not isinstance(layer, (PointwiseLayer, MixtureLayer)):
         raise TypeError("layer must be a PointwiseLayer or a MixtureLayer; got "
                         f"{type(layer).__name__}")
+    unknown = sorted(set(kwargs) - _ARGMAXABLE_OPTIONS)
+    if unknown:
+        raise TypeError(f"argmaxable_under got unexpected keyword argument(s) "
+                        f"{', '.join(unknown)}; it takes n_contexts, context_scale, "
+                        f"seed and those of argmaxable: "
+                        f"{', '.join(sorted(_ARGMAXABLE_OPTIONS))}")
     n_contexts = _as_int(n_contexts, "n_contexts", low=1)
     width = layer.d_context if isinstance(layer, MixtureLayer) else layer.d
     _check_fits_in_memory(2 * n_contexts * width * 8,
@@ -749,6 +761,11 @@ def argmaxable_under(layer, *, n_contexts=20000, context_scale=None, seed=0,
         return ArgmaxUnderReport(rep.mask, "exact", "argmax", rep,
                                  f"{act.name} is a strictly increasing map "
                                  "of the logits: same words as the linear layer")
+    if kwargs:
+        # only the linear layer's argmaxable words use them
+        warnings.warn(f"argmaxable_under: {', '.join(sorted(kwargs))} not used: "
+                      f"the {act.name} layer's answer does not come from "
+                      "argmaxable", UserWarning, stacklevel=2)
     W = layer.W.astype(np.float64)
     b = np.zeros(layer.M) if layer.bias is None else layer.bias.astype(np.float64)
     if not act.sparse:
@@ -772,6 +789,12 @@ def argmaxable_under(layer, *, n_contexts=20000, context_scale=None, seed=0,
     return ArgmaxUnderReport(mask, "lower-bound", "nonzero probability", None,
                              f"support seen over {per * len(scales)} sampled contexts "
                              "at scales 0.01 to 10")
+
+
+#: the keyword arguments argmaxable_under passes on to argmaxable
+_ARGMAXABLE_OPTIONS = frozenset(
+    name for name, p in inspect.signature(argmaxable).parameters.items()
+    if p.kind is inspect.Parameter.KEYWORD_ONLY)
 
 
 def _sampled_modes(layer, X):

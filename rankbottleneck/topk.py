@@ -388,6 +388,8 @@ def _decide_many(W, b, Q, question, *, box=None, block=256, progress=None,
 
 def _ask(layer_or_W, words, bias, question, box, n_contexts, seed):
     W, b, layer = _linear_of(layer_or_W, bias)
+    # checked even where only a sampled answer would use it
+    n_contexts = _as_int(n_contexts, "n_contexts", low=1)
     M = W.shape[0]
     name = "words" if question == "set" else "order"
     words = _check_words(words, M, name, allow_all=question == "order")

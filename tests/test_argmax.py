@@ -218,3 +218,22 @@ def test_one_word_is_trivially_argmaxable():
     rep = argmaxable(np.array([[0.3, -1.0, 2.0]]))
     assert rep.mask.tolist() == [True] and rep.method[0] == "single"
     assert len(rep.verify(np.array([[0.3, -1.0, 2.0]]))) == 0
+
+
+def test_arguments_that_would_be_ignored_or_coerced_are_refused():
+    """Issue 25: a typo in argmaxable_under's options, a client where none is
+    used, a word index given as a float or a string, a negative n_contexts."""
+    W = np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, -1.0], [0.0, 0.0]])
+    with pytest.raises(TypeError, match="boxx"):
+        argmaxable_under(rb.PointwiseLayer(W), boxx=3)
+    with pytest.warns(UserWarning, match="box not used"):
+        argmaxable_under(rb.PointwiseLayer(W, activation="sparsemax"), box=1.0)
+    with pytest.raises(TypeError, match="client must be a distributed.Client"):
+        argmaxable(W[:1], client="tcp://x")
+    rep = argmaxable(W)
+    for i in (3.0, "3", True):
+        with pytest.raises(TypeError, match="i must be an integer"):
+            rb.dominating_word(rep, W, None, i, np.ones(2))
+    assert rb.dominating_word(rep, W, None, np.int64(3), np.ones(2)) in (0, 1, 2)
+    with pytest.raises(ValueError, match="n_contexts must be a positive integer"):
+        rb.realizable_set(W, [0, 1], n_contexts=-5)
