@@ -119,8 +119,10 @@ def numerical_rank(A, measure=None, *, rtol=None, atol=None, eps=1e-3,
         then never stored: a softmax or MoC layer uses its exact factored
         form, any other is streamed (see :func:`rankbottleneck.spectrum`).
     method : {"auto", "svd", "gram", "structural"}
-        How the spectrum is computed; ``"auto"`` takes the dense SVD for
-        matrices up to 4·10⁶ entries and the refined Gram path beyond.
+        How the spectrum is computed; ``"auto"`` as in
+        :func:`rankbottleneck.spectrum` (the dense SVD for matrices up to
+        4·10⁶ entries, the Gram path beyond, deflated or dense where its
+        first pass finds a noise-dominated spectrum).
     progress : bool, optional
         Progress bars of the Gram path on stderr (default: when stderr is a
         terminal).

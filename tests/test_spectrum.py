@@ -345,3 +345,16 @@ def test_householder_wy_is_orthogonal_and_spans_its_vectors():
     Q = np.eye(50) - V @ Tw @ V.T
     np.testing.assert_allclose(Q.T @ Q, np.eye(50), atol=1e-14)
     np.testing.assert_allclose(Q[:, :7] @ (Q[:, :7].T @ T), T, atol=1e-14)
+
+
+def test_one_power_iteration_for_lambda_1_and_sigma_1():
+    from rankbottleneck.spectra._power import _power_iteration
+
+    rng = np.random.default_rng(0)
+    Y = rng.standard_normal((60, 40)) + 3.0          # a dominant direction
+    s1 = scipy.linalg.svdvals(Y)[0]
+    G = Y.T @ Y
+    assert _power_iteration(G.__matmul__, 40) == pytest.approx(s1**2, rel=1e-10)
+    assert _power_iteration(Y.__matmul__, 40, backward=Y.T.__matmul__, rtol=1e-12,
+                            max_iter=500) == pytest.approx(s1, rel=1e-10)
+    assert _power_iteration(np.zeros((5, 5)).__matmul__, 5) == 0.0

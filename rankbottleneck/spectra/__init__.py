@@ -35,6 +35,17 @@ algorithms whose cost is matrix products:
     noise of ``B`` itself (LAPACK's error is ``~ε σ_1``) and is reported with
     that as its error.
 
+``deflation`` (``method="auto"`` on a matrix beyond 4·10⁶ entries)
+    Where the first pass leaves values unresolved, the few eigenvalues
+    above ``κδ`` (a low-rank signal under noise) are deflated instead: their
+    Ritz vectors by subspace iteration, then one pass over ``Qᵀ B`` with
+    ``Q`` their Householder completion (two thin products per block, no
+    ``n × n`` eigenvectors) and the eigenvalues of the Schur complement.
+    Ostrowski's theorem bounds the effect of the coupling ``η`` that the
+    pass measures; the result is kept only when ``η ≤ 1/κ`` and every value
+    is as certain as the dense SVD's (``√d_S ≤ ε σ_1 √n``), else the dense
+    SVD is taken: the refinement passes cost more than it on such spectra.
+
 ``"structural"``
     A softmax layer (or the MoC control) gives ``A = [H, 1, -lse] [W, b, 1]ᵀ``:
     its spectrum is that of ``R_L R_Rᵀ`` after two thin QR factorisations,

@@ -50,7 +50,7 @@ class _Source:
     first pass is then run again. `overflow()` is the error to raise when a
     block is not finite; `peak()`, when given, is ``max |block|`` over the
     first pass, known without looking at the blocks again (else
-    :func:`_gram` takes it from them).
+    :func:`~rankbottleneck.spectra._gram._gram` takes it from them).
     """
 
     n: int

@@ -199,9 +199,13 @@ def spectrum(A, contexts=None, *, method="auto", block_cols=None,
         Contexts, when `A` is a layer.
     method : {"auto", "svd", "gram", "structural"}
         ``"auto"``: ``"structural"`` for a layer whose activation is a shift
-        of the logits (softmax; the MoC control over it), else
-        ``"svd"`` when the matrix has at most 4·10⁶ entries, else ``"gram"``
-        (see the module notes for the error analysis of each).
+        of the logits (softmax; the MoC control over it), ``"gram"`` for
+        any other layer; for a matrix ``"svd"`` up to 4·10⁶ entries, else
+        ``"gram"``, whose first pass, when it leaves values unresolved, is
+        followed by one deflated pass or, where that would not be as
+        accurate as the dense SVD, by the dense SVD (the rule of
+        :mod:`rankbottleneck.spectra._auto`; the package notes give the
+        error analysis of each).
     block_cols : int, optional
         Columns of ``B`` per block (``B`` = the matrix or its transpose,
         whichever is wider); default about 64 MiB of temporaries per block.
