@@ -61,12 +61,13 @@ import itertools
 import math
 import operator
 import time
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from ._progress import progress_bar
-from ._validation import _as_int, _as_scalar, _check_embeddings
+from ._validation import _as_bool, _as_int, _as_scalar, _check_embeddings
 from .feasibility._candidates import whitening
 from .feasibility._lp import decide
 from .feasibility._scale import to_unit
@@ -808,7 +809,7 @@ def _unsigned_stirling_head(n, d):
     return e
 
 
-def ranking_count(n_words, d, *, bias=False):
+def ranking_count(n_words, d, *, has_bias=False, bias=None):
     r"""How many full rankings of `n_words` generic embeddings in ``R^d`` exist.
 
     A ranking is realised where ``z = W x (+ b)`` has that order; the
@@ -833,7 +834,11 @@ def ranking_count(n_words, d, *, bias=False):
         ``M ≥ 1``.
     d : int
         ``d ≥ 1``.
-    bias : bool
+    has_bias : bool
+        Whether the layer has a bias (every other function's `bias` is the
+        bias vector itself).
+    bias : bool, optional
+        The old spelling of `has_bias`; deprecated.
 
     Returns
     -------
@@ -841,8 +846,14 @@ def ranking_count(n_words, d, *, bias=False):
     """
     M = _as_int(n_words, "n_words", low=1)
     d = _as_int(d, "d", low=1)
-    if not isinstance(bias, (bool, np.bool_)):
-        raise TypeError(f"bias must be True or False; got {bias!r}")
+    if bias is not None:
+        if has_bias is not False:
+            raise TypeError("ranking_count takes has_bias, or the deprecated bias; "
+                            "not both")
+        has_bias = _as_bool(bias, "bias")
+        warnings.warn("ranking_count(bias=...) is deprecated; use has_bias=...",
+                      DeprecationWarning, stacklevel=2)
+    bias = _as_bool(has_bias, "has_bias")
     if d >= M - 1:
         return math.factorial(M)
     b = _unsigned_stirling_head(M, d)

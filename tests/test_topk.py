@@ -47,7 +47,7 @@ def test_ranking_count_at_vocabulary_size():
     for j in range(1, 500):
         for i in range(12, 0, -1):
             e[i] += j * e[i - 1]
-    assert rb.ranking_count(500, 12, bias=True) == sum(e)
+    assert rb.ranking_count(500, 12, has_bias=True) == sum(e)
     assert rb.ranking_count(500, 12) == 2 * sum(e[11::-2])
 
 
@@ -67,14 +67,14 @@ def test_full_rankings_counted_by_enumeration_equal_the_closed_form(M, d, bias):
         rep = rb.realizable_order(W, list(order), b)
         assert rep.feasible is not None and rep.verify(W, b)
         count += rep.feasible
-    assert count == rb.ranking_count(M, d, bias=bias)
+    assert count == rb.ranking_count(M, d, has_bias=bias)
 
 
 def test_ranking_count_small_cases_by_hand():
     assert rb.ranking_count(5, 2) == 20
-    assert rb.ranking_count(5, 1, bias=True) == 1 + math.comb(5, 2)
+    assert rb.ranking_count(5, 1, has_bias=True) == 1 + math.comb(5, 2)
     assert rb.ranking_count(7, 1) == 2
-    assert rb.ranking_count(6, 5) == rb.ranking_count(6, 9, bias=True) == 720
+    assert rb.ranking_count(6, 5) == rb.ranking_count(6, 9, has_bias=True) == 720
     # Cover's form: 2 Σ_j |s(M, M - d + 1 + 2j)|, checked with sympy
     from sympy.functions.combinatorial.numbers import stirling
     for M, d in [(8, 3), (9, 4), (10, 6)]:
@@ -375,3 +375,13 @@ def test_nan_embeddings_refused():
     W[1, 1] = np.nan
     with pytest.raises(ValueError, match="W"):
         rb.realizable_set(W, [0])
+
+
+def test_ranking_count_has_bias_and_the_old_spelling():
+    assert rb.ranking_count(6, 2, has_bias=True) == 1 + 15 + 85
+    with pytest.warns(DeprecationWarning, match="has_bias"):
+        assert rb.ranking_count(6, 2, bias=True) == 1 + 15 + 85
+    with pytest.raises(TypeError, match="has_bias must be"):
+        rb.ranking_count(6, 2, has_bias="no")
+    with pytest.raises(TypeError, match="not both"):
+        rb.ranking_count(6, 2, has_bias=True, bias=True)
