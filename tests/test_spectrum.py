@@ -358,3 +358,13 @@ def test_one_power_iteration_for_lambda_1_and_sigma_1():
     assert _power_iteration(Y.__matmul__, 40, backward=Y.T.__matmul__, rtol=1e-12,
                             max_iter=500) == pytest.approx(s1, rel=1e-10)
     assert _power_iteration(np.zeros((5, 5)).__matmul__, 5) == 0.0
+
+
+def test_auto_deflates_more_directions_than_its_first_block(auto_beyond_dense):
+    # a softmax matrix of rank d + 1 = 41 > the 32 Ritz vectors it starts with
+    H, W, _ = contexts_and_words(300, 900, 40, seed=0)
+    A = rb.log_prob_matrix(H, W)
+    spec = spectrum(A)
+    assert spec.method == "gram + 1 deflated pass(es)", spec.notes
+    assert "41 σ above" in spec.notes
+    assert [spec.rank(m).value for m in THRESHOLDS] == _dense_ranks(A) == [41, 41]

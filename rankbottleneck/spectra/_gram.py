@@ -116,29 +116,33 @@ def _ritz_above(G, threshold, delta, k0=32, max_iter=8):
     Returns ``X`` (n × r, orthonormal columns) once every one of its ``r``
     Ritz pairs has a residual ``‖G x - θ x‖ ≤ δ`` (the Gram matrix's own
     error) and the block held a Ritz value at or below `threshold` (so that
-    the block is larger than what lies above it); None when that needs a
-    block of more than n/8 columns or more than `max_iter` steps: there is
-    no small resolved part to deflate.
+    the block is larger than what lies above it; a block whose values all
+    lie above is doubled, keeping what it found); None when that needs a
+    block of more than n/8 columns or more than `max_iter` steps at one
+    size: there is no small resolved part to deflate.
     """
     n = G.shape[0]
     rng = np.random.default_rng(0)
     k = min(k0, n)
-    while k <= max(k0, n // 8):
-        X = np.linalg.qr(rng.standard_normal((n, k)))[0]
-        for _ in range(max_iter):
-            Y = G @ X
-            theta, W = np.linalg.eigh(X.T @ Y)
-            theta, W = theta[::-1], W[:, ::-1]
-            r = int(np.sum(theta > threshold))
-            if r == k:
-                break                           # the block is too small
-            Xr, Yr = X @ W[:, :r], Y @ W[:, :r]
-            if np.all(np.linalg.norm(Yr - Xr * theta[:r], axis=0) <= delta):
-                return Xr
-            X = np.linalg.qr(Y)[0]
-        else:
-            return None
-        k *= 2
+    X = np.linalg.qr(rng.standard_normal((n, k)))[0]
+    steps = 0
+    while steps < max_iter:
+        Y = G @ X
+        theta, W = np.linalg.eigh(X.T @ Y)
+        theta, W = theta[::-1], W[:, ::-1]
+        r = int(np.sum(theta > threshold))
+        if r == k:                              # the block is too small
+            if k >= max(k0, n // 8) or k == n:
+                return None
+            grow = min(k, n - k)
+            X = np.linalg.qr(np.hstack([Y, rng.standard_normal((n, grow))]))[0]
+            k, steps = k + grow, 0
+            continue
+        Xr, Yr = X @ W[:, :r], Y @ W[:, :r]
+        if np.all(np.linalg.norm(Yr - Xr * theta[:r], axis=0) <= delta):
+            return Xr
+        X = np.linalg.qr(Y)[0]
+        steps += 1
     return None
 
 
