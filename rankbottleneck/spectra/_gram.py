@@ -237,14 +237,15 @@ def _deflated_spectrum(source, G, delta, clock, progress=None):
         f"one pass over the rest; η = {eta:.1e}")
 
 
-def _gram_spectrum(source, clock, progress=None, deflate=False):
+def _gram_spectrum(source, clock, progress=None, deflate=False, dense_fallback=False):
     """``(values, errors, passes, notes)`` of the source's matrix, all in
     units of ``2^source.exponent``.
 
     With `deflate` (a matrix, under ``method="auto"``), a first pass that
-    leaves eigenvalues unresolved is followed by :func:`_deflated_spectrum`,
-    and where that does not apply None is returned: the caller takes the
-    dense SVD, faster than refinement passes there (``_auto``).
+    leaves eigenvalues unresolved is followed by :func:`_deflated_spectrum`;
+    where that does not apply, None is returned with `dense_fallback` (the
+    caller takes the dense SVD, faster than refinement passes there: see
+    ``_auto``), else the refinement passes follow.
     """
     n, m = source.n, source.m
     G, peak = _gram(source, first=True, progress=progress)
@@ -275,9 +276,10 @@ def _gram_spectrum(source, clock, progress=None, deflate=False):
             "no refinement needed")
     if deflate:
         found = _deflated_spectrum(source, G, delta, clock, progress)
-        if found is None:
+        if found is not None:
+            return found[0], found[1], passes + 1, found[2]
+        if dense_fallback:
             return None
-        return found[0], found[1], passes + 1, found[2]
     lam, T = scipy.linalg.eigh(G, overwrite_a=True, check_finite=False,
                                driver="evd")
     del G

@@ -22,7 +22,12 @@ from .._measures import (
     _rank_of,
     _reject_neginf,
 )
-from .._validation import _as_int, _check_fits_in_memory, _format_bytes
+from .._validation import (
+    InsufficientMemoryError,
+    _as_int,
+    _check_fits_in_memory,
+    _format_bytes,
+)
 from ._auto import _check_method, _choose
 from ._gram import _EPS, _gram_spectrum
 from ._sources import (
@@ -323,7 +328,10 @@ def spectrum(A, contexts=None, *, method="auto", block_cols=None,
         source = (_layer_source(A, X, block_cols, centre_rows) if is_layer
                   else _matrix_source(A, block_cols, centre_rows))
     deflate = auto and not is_layer
-    found = _gram_spectrum(source, clock, progress, deflate=deflate)
+    # the dense SVD as the fall-back only where it fits (else the refinement)
+    dense_fits = deflate and _fits(_peak_estimate("svd", shape, n, 0))
+    found = _gram_spectrum(source, clock, progress, deflate=deflate,
+                           dense_fallback=dense_fits)
     if found is None:
         # noise-dominated: refinement would cost more than the dense SVD
         return _dense_spectrum(A, centre_rows, shape, computed_in, peak, clock,
@@ -336,11 +344,21 @@ def spectrum(A, contexts=None, *, method="auto", block_cols=None,
                   f"{len(source.chunks)} tasks each")
         peak = 5 * n * n * 8        # here: the Gram matrices and eigenvectors
     name = ("gram" if passes == 1 else
-            f"gram + {passes - 1} {'deflated' if deflate else 'refinement'} pass(es)")
+            f"gram + {passes - 1} {'deflated' if 'deflated' in notes else 'refinement'}"
+            " pass(es)")
     if passes == 1:
         peak = n * n * 8 + source.block_bytes   # G alone, eigvalsh in place
     return _result(values, error, source.exponent, shape, computed_in, name,
                    passes + source.prepare_passes, peak, notes, clock)
+
+
+def _fits(nbytes):
+    """Whether `nbytes` fit in the memory available now."""
+    try:
+        _check_fits_in_memory(nbytes, "", "")
+    except InsufficientMemoryError:
+        return False
+    return True
 
 
 def _dense_spectrum(dense, centre_rows, shape, computed_in, peak, clock, why=""):
