@@ -373,7 +373,7 @@ def describe_embeddings(path, *, key=None, bias_key=None):
 
     See Also
     --------
-    load_embeddings : reads it.
+    rankbottleneck.load_embeddings : reads it.
 
     Examples
     --------
@@ -673,7 +673,7 @@ def load_vocab(path):
 
     See Also
     --------
-    load_embeddings : takes one as ``vocab=``.
+    rankbottleneck.load_embeddings : takes one as ``vocab=``.
 
     Examples
     --------

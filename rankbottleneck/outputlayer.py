@@ -80,7 +80,8 @@ def energy_dimension(singular_values, fraction):
 
     See Also
     --------
-    analyze_output_layer : reports it for ``W`` at 90% and 99%.
+    rankbottleneck.analyze_output_layer : reports it for ``W`` at 90% and
+        99%.
 
     Examples
     --------
@@ -792,7 +793,8 @@ def analyze_logits(logits, *, computed_in=None, n_rows=None):
 
     See Also
     --------
-    analyze_output_layer : when the head ``W`` itself is at hand.
+    rankbottleneck.analyze_output_layer : when the head ``W`` itself is at
+        hand.
     rankbottleneck.estimate_hidden_size : the hidden size of given rows.
 
     Examples

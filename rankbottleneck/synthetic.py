@@ -57,7 +57,8 @@ def embeddings(n, d, *, kind="gaussian", decay=1.0, seed=None):
 
     See Also
     --------
-    contexts_and_words : contexts and words at a chosen logit scale.
+    rankbottleneck.contexts_and_words : contexts and words at a chosen logit
+        scale.
 
     Examples
     --------
