@@ -125,6 +125,19 @@ class Rank:
         ``"σ > 0.5·√(N+M+1)·σ1·ε, ε = 2.2e-16 (float64)"``.
     eps : float or None
         The energy fraction of the ε-effective rank.
+
+    See Also
+    --------
+    rankbottleneck.numerical_rank : makes one.
+    rankbottleneck.RankReport : every measure of one matrix.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import rankbottleneck as rb
+    >>> r = rb.numerical_rank(np.diag([1.0, 1e-3, 1e-20]), "press")
+    >>> r.value, r == 2, r < 3
+    (2, True, True)
     """
 
     value: int | float

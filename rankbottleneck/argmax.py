@@ -132,6 +132,22 @@ class ArgmaxReport:
         ``{i: tuple of Fraction}`` for argmaxable words whose region is too
         thin for a float context to hit (found by the exact simplex; their
         row of `witnesses` is the nearest float, for display).
+
+    See Also
+    --------
+    argmaxable, argmaxable_under : make one.
+    rankbottleneck.RealizableReport : the same for top-k sets and orderings.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import rankbottleneck as rb
+    >>> W = np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, -1.0], [0.0, 0.0]])
+    >>> rep = rb.argmaxable(W)
+    >>> rep.mask.tolist(), rep.unargmaxable.tolist()
+    ([True, True, True, False], [3])
+    >>> rep.verify(W).size                          # the words whose proof fails
+    0
     """
 
     mask: np.ndarray = field(repr=False)
@@ -495,6 +511,13 @@ def argmaxable(W, bias=None, *, seed=0, n_random=None, projection_rounds=20,
     -------
     ArgmaxReport
 
+    See Also
+    --------
+    argmaxable_under : the same question for a layer with an activation.
+    realizable_set, realizable_order : whole top-k sets and orderings.
+    dominating_word : the word that takes an unargmaxable word's mass.
+    ArgmaxReport : what is returned.
+
     Examples
     --------
     >>> import numpy as np
@@ -611,6 +634,19 @@ def dominating_word(report, W, bias, i, h):
     -------
     int
         ``j*``.
+
+    See Also
+    --------
+    argmaxable : the report it reads.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import rankbottleneck as rb
+    >>> W = np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, -1.0], [0.0, 0.0]])
+    >>> rep = rb.argmaxable(W)
+    >>> rb.dominating_word(rep, W, None, 3, np.array([2.0, 0.5]))  # word 3 loses to 0 here
+    0
     """
     i = _as_int(i, "i", low=0, high=report.M - 1)
     if i not in report.certificates:
@@ -724,6 +760,25 @@ def argmaxable_under(layer, *, n_contexts=20000, context_scale=None, seed=0,
     Returns
     -------
     ArgmaxUnderReport
+
+    See Also
+    --------
+    argmaxable : the linear layer, exactly.
+    rankbottleneck.realizable_set : top-k sets under a layer.
+    rankbottleneck.symbolic.monotone_preserves_order : why an increasing
+        activation keeps the linear layer's answer.
+
+    Examples
+    --------
+    A word inside the hull of the others is never the argmax, under softmax or
+    sigsoftmax alike (both strictly increasing maps of the logits):
+
+    >>> import numpy as np
+    >>> import rankbottleneck as rb
+    >>> W = np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, -1.0], [0.0, 0.0]])
+    >>> rep = rb.argmaxable_under(rb.PointwiseLayer(W, activation="sigsoftmax"))
+    >>> rep.mask.tolist(), rep.kind
+    ([True, True, True, False], 'exact')
     """
     if not isinstance(layer, (PointwiseLayer, MixtureLayer)):
         raise TypeError("layer must be a PointwiseLayer or a MixtureLayer; got "

@@ -252,6 +252,27 @@ class PointwiseLayer(_Layer):
         the object, so ``layer.activation.name`` is its name.
     params : dict
         The activation's parameters (e.g. ``{"r": 0.5}`` for r-softmax).
+
+    See Also
+    --------
+    MixtureLayer : MoS, MoSS and MoC layers.
+    log_prob_matrix : the matrix of a layer in one call.
+    rankbottleneck.rank_report, rankbottleneck.spectrum : take a layer with
+        ``contexts=`` and stream its matrix.
+    rankbottleneck.argmaxable_under : which words the layer can make the argmax.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import rankbottleneck as rb
+    >>> W = np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, -1.0], [0.2, 0.2]])
+    >>> layer = rb.PointwiseLayer(W, activation="sigsoftmax")
+    >>> layer
+    PointwiseLayer(M=4, d=2, bias=False, activation='sigsoftmax')
+    >>> H = np.array([[1.0, 2.0], [0.0, -1.0], [3.0, 0.5]])
+    >>> A = layer.log_prob_matrix(H)
+    >>> A.shape, bool(np.allclose(A, rb.log_prob_matrix(H, W, "sigsoftmax")))
+    ((3, 4), True)
     """
 
     W: np.ndarray
@@ -361,6 +382,27 @@ class MixtureLayer(_Layer):
     kind : {"mos", "moc"}
     params : dict
         Parameters of `base`.
+
+    See Also
+    --------
+    PointwiseLayer : one activation of one context.
+    mixture_log_prob_matrix, mixture_log_probs_from_components : the matrix in
+        one call.
+    rankbottleneck.synthetic.random_mixture_layer : a layer with random weights.
+
+    Examples
+    --------
+    A mixture of K = 3 softmaxes over 6 words with d = 2 is not held to rank
+    d + 1 = 3:
+
+    >>> import numpy as np
+    >>> import rankbottleneck as rb
+    >>> layer = rb.synthetic.random_mixture_layer(6, 2, 3, seed=0)
+    >>> layer
+    MixtureLayer(MoS: K=3, M=6, d=2, d_g=2, bias=False, base='softmax')
+    >>> G = np.random.default_rng(0).standard_normal((20, 2))
+    >>> rb.numerical_rank(layer.log_prob_matrix(G), "press").value
+    6
     """
 
     W: np.ndarray
@@ -542,6 +584,12 @@ def log_prob_matrix(H, W, activation="softmax", *, bias=None, block_rows=None,
     (N, M) ndarray
         float32 when every input is float32, float64 otherwise.
 
+    See Also
+    --------
+    PointwiseLayer : the same layer as an object (streamed spectra, argmax).
+    mixture_log_prob_matrix : for MoS, MoSS and MoC.
+    rankbottleneck.rank_report : the ranks of the result.
+
     Examples
     --------
     >>> import numpy as np
@@ -564,6 +612,26 @@ def mixture_log_prob_matrix(H, W, priors, projections, offsets=None, *, bias=Non
     See :class:`MixtureLayer` for the model. `H` holds the contexts ``g``
     (N, d_g); `priors` is ``U`` (K, d_g); `projections` is ``P`` (K, d, d_g).
     ``base="sigsoftmax"`` gives MoSS; ``kind="moc"`` the MoC control.
+
+    See Also
+    --------
+    MixtureLayer : the model, as an object.
+    mixture_log_probs_from_components : from component contexts and priors.
+    log_prob_matrix : a pointwise layer.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import rankbottleneck as rb
+    >>> rng = np.random.default_rng(0)
+    >>> W, G = rng.standard_normal((6, 2)), rng.standard_normal((20, 2))
+    >>> U, P = rng.standard_normal((3, 2)), rng.standard_normal((3, 2, 2))
+    >>> A = rb.mixture_log_prob_matrix(G, W, U, P)
+    >>> A.shape, bool(np.allclose(np.exp(A).sum(axis=1), 1))
+    ((20, 6), True)
+    >>> moc = rb.mixture_log_prob_matrix(G, W, U, P, kind="moc")
+    >>> rb.numerical_rank(moc, "press").value     # MoC stays at d + 1
+    3
     """
     layer = MixtureLayer(W, priors, projections, offsets=offsets, bias=bias,
                          base=base, kind=kind, params=params)
@@ -592,6 +660,20 @@ def mixture_log_probs_from_components(component_contexts, prior_probs, W,
     Returns
     -------
     (..., M) ndarray
+
+    See Also
+    --------
+    mixture_log_prob_matrix : from the contexts ``g`` and the layer's weights.
+    rankbottleneck.log_mixture : the mixture of given distributions.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import rankbottleneck as rb
+    >>> W = np.eye(3, 2)
+    >>> hk = np.array([[[4.0, 0.0], [0.0, 4.0]]])      # one row, K = 2 components
+    >>> np.exp(rb.mixture_log_probs_from_components(hk, [[0.5, 0.5]], W)).round(3)
+    array([[0.491, 0.491, 0.018]])
     """
     Hk = _as_float_array(component_contexts, "component_contexts")
     W = _as_matrix(W, "W")

@@ -220,6 +220,21 @@ def output_set_dimension(layer, n_samples=None, *, seed=None, context_scale=1.0,
     Returns
     -------
     OutputSetDimension
+
+    See Also
+    --------
+    local_dimension : the Jacobian rank at given contexts.
+    estimate_hidden_size : ``d`` from observed outputs.
+    rankbottleneck.numerical_rank : the rank of one sampled matrix.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import rankbottleneck as rb
+    >>> W = np.random.default_rng(0).standard_normal((12, 3))
+    >>> dims = rb.output_set_dimension(rb.PointwiseLayer(W), seed=0)
+    >>> dims.linear.value, dims.centred_linear.value, dims.converged   # d + 1, d
+    (4, 3, True)
     """
     _context_dim(layer)
     bounds = _span_bounds(layer)
@@ -283,6 +298,19 @@ def local_dimension(layer, contexts):
     -------
     Rank
         ``measure="rtol"``; the rule names the step and the tolerance.
+
+    See Also
+    --------
+    output_set_dimension : the span of the whole output set.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import rankbottleneck as rb
+    >>> W = np.random.default_rng(0).standard_normal((12, 3))
+    >>> H = np.random.default_rng(1).standard_normal((4, 3))
+    >>> rb.local_dimension(rb.PointwiseLayer(W), H).value           # d
+    3
     """
     k = _context_dim(layer)
     H = _as_float_array(contexts, "contexts", ndim=2).astype(np.float64)
@@ -325,6 +353,20 @@ def argmax_changes(layer, contexts):
     -------
     (n,) bool ndarray
         True where ``argmax log p ≠ argmax logits``.
+
+    See Also
+    --------
+    rankbottleneck.argmaxable_under : which words can be the argmax at all.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import rankbottleneck as rb
+    >>> W = np.random.default_rng(0).standard_normal((12, 3))
+    >>> H = np.random.default_rng(1).standard_normal((50, 3))
+    >>> changed = rb.argmax_changes(rb.PointwiseLayer(W, activation="sigsoftmax"), H)
+    >>> changed.shape, bool(changed.any())        # an increasing map keeps every argmax
+    ((50,), False)
     """
     _context_dim(layer)
     if isinstance(layer, PointwiseLayer):

@@ -64,6 +64,11 @@ def singular_values(A, *, top=None, dtype=np.float64):
     -------
     (min(N, M),) or (top,) ndarray
 
+    See Also
+    --------
+    numerical_rank : a rank from these values.
+    rankbottleneck.spectrum : the same from a layer and contexts, streamed.
+
     Notes
     -----
     The full spectrum comes from LAPACK's divide-and-conquer SVD
@@ -73,6 +78,13 @@ def singular_values(A, *, top=None, dtype=np.float64):
     first scaled by a power of two, exactly, so that ``singular_values(c·A)``
     is ``c·singular_values(A)`` wherever those values are representable
     (values that are not come out as ``inf``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from rankbottleneck import singular_values
+    >>> singular_values(np.diag([3.0, 1.0, 1e-20]))
+    array([3.e+00, 1.e+00, 1.e-20])
     """
     s, e = _singular_values(A, top=top, dtype=dtype)
     return _unscaled(s, e)
@@ -134,6 +146,14 @@ def numerical_rank(A, measure=None, *, rtol=None, atol=None, eps=1e-3,
     -------
     Rank
 
+    See Also
+    --------
+    rank_report : every measure at once, beside the ``d + 1`` bound.
+    shift_invariant_rank : the rank up to one shift per row.
+    singular_values, rankbottleneck.spectrum : the values it reads.
+    rankbottleneck.Spectrum.rank : the same measures from a computed spectrum.
+    estimate_hidden_size : the gap rank of softmax outputs, read as ``d``.
+
     Notes
     -----
     Every measure but ``"atol"`` gives the same rank for ``c·A`` as for
@@ -186,6 +206,20 @@ def shift_invariant_rank(A, measure=None, *, rtol=None, atol=None, eps=1e-3,
     -------
     Rank
         Its measure is prefixed ``"shift-invariant "`` in the rule.
+
+    See Also
+    --------
+    numerical_rank : the rank itself.
+    rank_report : both, for every measure.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import rankbottleneck as rb
+    >>> H, W, _ = rb.contexts_and_words(40, 30, 3, seed=0)
+    >>> A = rb.log_prob_matrix(H, W)
+    >>> rb.numerical_rank(A, "press").value, rb.shift_invariant_rank(A, "press").value
+    (4, 3)
     """
     if _is_layer(A):
         measure = _check_measure(measure, rtol, atol, eps)

@@ -115,6 +115,23 @@ class RankReport:
     method : str
         How the spectrum was computed (see :func:`rankbottleneck.spectrum`):
         ``"svd"``, ``"gram"`` (+ refinement passes) or ``"structural"``.
+
+    See Also
+    --------
+    rank_report : makes one.
+    compare_ranks : several side by side.
+    Rank : each entry.
+
+    Examples
+    --------
+    >>> import json
+    >>> import rankbottleneck as rb
+    >>> H, W, _ = rb.contexts_and_words(60, 20, 2, seed=0)
+    >>> report = rb.rank_report(rb.log_prob_matrix(H, W), d=2)
+    >>> report["numpy"].value, report["press"].value, report.bound
+    (3, 3, 3)
+    >>> sorted(json.loads(json.dumps(report.as_dict())))[:3]
+    ['bound', 'effective(1e-03)', 'effective(1e-04)']
     """
 
     shape: tuple
@@ -290,6 +307,23 @@ def rank_report(A, *, d=None, bias=None, contexts=None, method="auto",
     Returns
     -------
     RankReport
+
+    See Also
+    --------
+    numerical_rank : one measure.
+    compare_ranks : several matrices side by side.
+    rankbottleneck.spectrum : the singular values, with their error estimates.
+    rankbottleneck.Spectrum.rank : a measure of a spectrum already computed.
+    estimate_hidden_size : ``d`` read off the gap.
+    RankReport : what is returned.
+
+    Examples
+    --------
+    >>> import rankbottleneck as rb
+    >>> H, W, b = rb.contexts_and_words(200, 50, 4, bias=True, seed=0)
+    >>> report = rb.rank_report(rb.log_prob_matrix(H, W, bias=b), d=4, bias=True)
+    >>> report["press"].value, report.bound
+    (6, 6)
     """
     layer = A if _is_layer(A) else None
     if layer is not None:
@@ -374,6 +408,19 @@ class RankComparison:
 
     ``reports`` maps each name to its :class:`RankReport`; ``repr`` prints
     one row per matrix and one column per measure.
+
+    See Also
+    --------
+    compare_ranks : makes one.
+    RankReport : each column.
+
+    Examples
+    --------
+    >>> import rankbottleneck as rb
+    >>> H, W, _ = rb.contexts_and_words(60, 20, 2, seed=0)
+    >>> table = rb.compare_ranks({"softmax": rb.log_prob_matrix(H, W)}, d=2)
+    >>> table.reports["softmax"]["press"].value
+    3
     """
 
     reports: dict
@@ -468,6 +515,20 @@ def compare_ranks(matrices, *, d=None, bias=None, **kwargs):
     Returns
     -------
     RankComparison
+
+    See Also
+    --------
+    rank_report : one matrix.
+    RankComparison : what is returned.
+
+    Examples
+    --------
+    >>> import rankbottleneck as rb
+    >>> H, W, _ = rb.contexts_and_words(100, 40, 3, logit_scale=2.0, seed=0)
+    >>> table = rb.compare_ranks({a: rb.log_prob_matrix(H, W, a)
+    ...                           for a in ("softmax", "sigsoftmax")}, d=3)
+    >>> [table.reports[a]["press"].value for a in ("softmax", "sigsoftmax")]
+    [4, 40]
     """
     if not isinstance(matrices, dict) or not matrices:
         raise ValueError(

@@ -7,7 +7,7 @@ cannot put some sets of words above all others at once. For logits
 ``z = W x + b``:
 
 * a **set** ``S`` is *realizable* if ``z_s > z_j`` for every ``s ∈ S``,
-  ``j ∉ S`` at some context (the top-|S| set, in any order);
+  ``j ∉ S`` at some context (the top-``|S|`` set, in any order);
 * an **ordering** ``π`` is realizable if ``z_{π1} > … > z_{πk} > z_j`` for
   every other ``j`` (the top-k list, in this order; ``k = M`` is a full
   ranking).
@@ -132,6 +132,22 @@ class RealizableReport:
         ``"theorem"``.
     n_lp : int
     note : str
+
+    See Also
+    --------
+    realizable_set, realizable_order, realizable_support : make one.
+    rankbottleneck.ArgmaxReport : the same for single words.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import rankbottleneck as rb
+    >>> W = np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0], [0.0, -1.0]])
+    >>> rep = rb.realizable_set(W, [0, 2])         # two opposite words: never the top 2
+    >>> rep
+    RealizableReport(set (0, 2): not realizable; exact, by lp)
+    >>> rep.feasible, rep.verify(W)                  # the certificate checks
+    (False, True)
     """
 
     question: str
@@ -213,6 +229,18 @@ class RealizableFraction:
         or orderings seen).
     answers : (n,) object ndarray
         True, False or None for each of `questions`.
+
+    See Also
+    --------
+    realizable_fraction : makes one.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import rankbottleneck as rb
+    >>> W = np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0], [0.0, -1.0]])
+    >>> rb.realizable_fraction(W, 2)
+    RealizableFraction(top-2 sets of 4 words: 0.6667 (exact, all 6; 0 undecided))
     """
 
     question: str
@@ -514,6 +542,14 @@ def realizable_set(layer_or_W, words, bias=None, *, box=None, n_contexts=20000,
     -------
     RealizableReport
 
+    See Also
+    --------
+    realizable_order : the same for an ordering of the words.
+    realizable_support : the support of a sparse activation.
+    realizable_fraction : the share of all top-k sets.
+    rankbottleneck.argmaxable : ``k = 1`` for every word at once.
+    RealizableReport : what is returned.
+
     Examples
     --------
     >>> import numpy as np, rankbottleneck as rb
@@ -540,6 +576,22 @@ def realizable_order(layer_or_W, order, bias=None, *, box=None, n_contexts=20000
     Returns
     -------
     RealizableReport
+
+    See Also
+    --------
+    realizable_set : the set, in any order.
+    ranking_count : how many full orderings there are.
+    RealizableReport : what is returned.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import rankbottleneck as rb
+    >>> W = np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0], [0.0, -1.0]])
+    >>> rb.realizable_order(W, [0, 1, 3]).feasible     # h = (2, 1) gives it
+    True
+    >>> rb.realizable_order(W, [0, 2, 1]).feasible     # the opposite word second: never
+    False
     """
     return _ask(layer_or_W, order, bias, "order", box, n_contexts, seed)
 
@@ -555,7 +607,7 @@ def realizable_support(layer, words, *, n_scales=200, max_bisections=60):
     For activations whose support is always a *top set* of the logits
     (declared ``top_support``: t-softmax, r-softmax, sparsemax, entmax —
     the words above a threshold), ``S`` can be the support only if it is a
-    realizable top-|S| set (:func:`realizable_set`): an unrealizable set is
+    realizable top-``|S|`` set (:func:`realizable_set`): an unrealizable set is
     refused with that certificate. For a realizable one the search walks the
     ray ``α x`` through the set's witness ``x`` (``α`` on a log grid from
     1e-8 to 1e8, then bisection where the support size crosses ``|S|``) and
@@ -586,6 +638,20 @@ def realizable_support(layer, words, *, n_scales=200, max_bisections=60):
     -------
     RealizableReport
         ``question="support"``.
+
+    See Also
+    --------
+    realizable_set : the top set of the logits.
+    rankbottleneck.log_sparsemax, rankbottleneck.log_entmax : sparse activations.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import rankbottleneck as rb
+    >>> W = np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0], [0.0, -1.0]])
+    >>> layer = rb.PointwiseLayer(W, activation="sparsemax")
+    >>> rb.realizable_support(layer, [0, 1]).feasible
+    True
     """
     if not isinstance(layer, PointwiseLayer):
         raise TypeError(f"layer must be a PointwiseLayer; got {type(layer).__name__}")
@@ -727,6 +793,21 @@ def realizable_fraction(layer_or_W, k, bias=None, *, question="set", n_samples=2
     Returns
     -------
     RealizableFraction
+
+    See Also
+    --------
+    realizable_set, realizable_order : one question.
+    ranking_count : the exact count of full orderings.
+    RealizableFraction : what is returned.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import rankbottleneck as rb
+    >>> W = np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0], [0.0, -1.0]])
+    >>> frac = rb.realizable_fraction(W, 2)        # 4 of the 6 pairs are neighbours
+    >>> round(frac.fraction, 4), frac.method
+    (0.6667, 'exact')
     """
     import scipy.stats
 
@@ -843,6 +924,17 @@ def ranking_count(n_words, d, *, has_bias=False, bias=None):
     Returns
     -------
     int
+
+    See Also
+    --------
+    realizable_order : decides one ordering.
+    realizable_fraction : the share of top-k orderings.
+
+    Examples
+    --------
+    >>> from rankbottleneck import ranking_count
+    >>> ranking_count(4, 2), ranking_count(4, 3)    # of 4! = 24 orderings
+    (12, 24)
     """
     M = _as_int(n_words, "n_words", low=1)
     d = _as_int(d, "d", low=1)

@@ -48,7 +48,7 @@ def _t_softmax_kernel(z, t):
 
 
 def log_t_softmax(z, t, *, axis=-1):
-    r"""Log t-softmax (Bałazy et al. 2023 [1]_).
+    r"""Log t-softmax (Bałazy et al. 2023, arXiv:2304.05243).
 
     .. math::
         w_i = \max(z_i - \max_j z_j + t,\ 0), \qquad
@@ -64,6 +64,20 @@ def log_t_softmax(z, t, *, axis=-1):
         ``t > 0``.
     axis : int
         The vocabulary axis.
+
+    See Also
+    --------
+    log_r_softmax, log_sparsemax, log_entmax : the other sparse activations.
+    log_softmax : the dense limit.
+    rankbottleneck.realizable_support : which supports a layer can produce.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from rankbottleneck.activations import log_t_softmax
+    >>> z = np.array([-1.0, 0.5, 2.0, 2.2])
+    >>> np.exp(log_t_softmax(z, 0.5)).round(4)          # exact zeros: -inf logs
+    array([0.    , 0.    , 0.3294, 0.6706])
     """
     return _on_last_axis(_t_softmax_kernel, z, axis, t)
 
@@ -97,7 +111,9 @@ def _r_softmax_kernel(z, r):
 
 
 def log_r_softmax(z, r, *, axis=-1):
-    r"""Log r-softmax: t-softmax with a controlled fraction `r` of zeros [1]_.
+    r"""Log r-softmax: t-softmax with a controlled fraction `r` of zeros.
+
+    The activation of Bałazy et al. 2023 (arXiv:2304.05243).
 
     The rule of the authors' reference code, per row:
 
@@ -113,6 +129,11 @@ def log_r_softmax(z, r, *, axis=-1):
     ``-inf``), entries equal to it a weight of about 1e-8; constant rows give
     the uniform distribution and ``r = 0`` keeps every entry.
 
+    See Also
+    --------
+    log_t_softmax, log_sparsemax, log_entmax : the other sparse activations.
+    log_softmax : the dense baseline.
+
     Notes
     -----
     Steps 3-4 run in float64 even for float32 input: in float32 the ``1e-8`` of
@@ -127,6 +148,13 @@ def log_r_softmax(z, r, *, axis=-1):
         Target sparsity rate in ``[0, 1]``.
     axis : int
         The vocabulary axis.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from rankbottleneck.activations import log_r_softmax
+    >>> np.exp(log_r_softmax(np.array([-1.0, 0.5, 2.0, 2.2]), 0.5)).round(4)  # half the words
+    array([0.    , 0.    , 0.3926, 0.6074])
     """
     return _on_last_axis(_r_softmax_kernel, z, axis, r)
 
@@ -151,7 +179,9 @@ def _sparsemax_kernel(z):
 
 
 def log_sparsemax(z, *, axis=-1):
-    r"""Log sparsemax: Euclidean projection onto the simplex [2]_.
+    r"""Log sparsemax: Euclidean projection onto the simplex.
+
+    The activation of Martins & Astudillo 2016 (arXiv:1602.02068).
 
     .. math::
         p = \max(z - τ, 0), \quad
@@ -159,6 +189,19 @@ def log_sparsemax(z, *, axis=-1):
         k^* = \max\{k : 1 + k z_{(k)} > \textstyle\sum_{j\le k} z_{(j)}\}
 
     with ``z_{(j)}`` sorted in decreasing order. ``-inf`` outside the support.
+
+    See Also
+    --------
+    log_entmax : ``alpha = 2`` is sparsemax.
+    log_t_softmax, log_r_softmax : other sparse activations.
+    log_softmax : the dense baseline.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from rankbottleneck.activations import log_sparsemax
+    >>> np.exp(log_sparsemax(np.array([-1.0, 0.5, 2.0, 2.2])))
+    array([0. , 0. , 0.4, 0.6])
     """
     return _on_last_axis(_sparsemax_kernel, z, axis)
 
@@ -213,7 +256,7 @@ def _entmax_kernel(z, alpha=1.5):
 
 
 def log_entmax(z, alpha=1.5, *, axis=-1):
-    r"""Log α-entmax (Peters et al. 2019 [3]_).
+    r"""Log α-entmax (Peters et al. 2019, arXiv:1905.05702).
 
     .. math::
         p = \bigl[(α-1) z - τ\bigr]_+^{1/(α-1)}, \qquad \sum_i p_i = 1
@@ -229,6 +272,18 @@ def log_entmax(z, alpha=1.5, *, axis=-1):
         ``α > 1``.
     axis : int
         The vocabulary axis.
+
+    See Also
+    --------
+    log_sparsemax : ``alpha = 2``.
+    log_softmax : the limit ``alpha → 1``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from rankbottleneck.activations import log_entmax
+    >>> np.exp(log_entmax(np.array([-1.0, 0.5, 2.0, 2.2]), 1.5)).round(4)
+    array([0.    , 0.    , 0.4295, 0.5705])
     """
     return _on_last_axis(_entmax_kernel, z, axis, alpha)
 
