@@ -19,17 +19,7 @@ DOCS = ROOT / "docs"
 
 # public names whose docstrings (in modules being restructured or owned
 # elsewhere) do not yet carry both sections; this set only shrinks
-PENDING = {
-    "log_t_softmax", "log_r_softmax", "log_sparsemax", "log_entmax",
-    "PointwiseLayer", "MixtureLayer", "log_prob_matrix", "mixture_log_prob_matrix",
-    "mixture_log_probs_from_components", "singular_values", "numerical_rank",
-    "shift_invariant_rank", "rank_report", "compare_ranks", "spectrum", "Spectrum",
-    "Rank", "RankReport", "RankComparison", "output_set_dimension", "local_dimension",
-    "estimate_hidden_size", "argmax_changes", "argmaxable", "argmaxable_under",
-    "dominating_word", "ArgmaxReport", "realizable_set", "realizable_order",
-    "realizable_support", "realizable_fraction", "ranking_count", "RealizableReport",
-    "RealizableFraction",
-}
+PENDING: set[str] = set()
 
 
 def _public_objects():

@@ -116,6 +116,20 @@ def estimate_hidden_size(log_prob_rows, *, min_gap=1e3, computed_in=None):
     Returns
     -------
     HiddenSizeEstimate
+
+    See Also
+    --------
+    rankbottleneck.Rank : the ``"gap"`` measure of :meth:`Spectrum.rank` reads
+        the same largest drop.
+    rankbottleneck.spectrum, rankbottleneck.rank_report
+
+    Examples
+    --------
+    >>> import rankbottleneck as rb
+    >>> H, W, _ = rb.contexts_and_words(120, 400, 10, seed=0)
+    >>> est = rb.estimate_hidden_size(rb.PointwiseLayer(W).log_prob_matrix(H))
+    >>> est.d                       # softmax outputs: rank d + 1, so d = 10
+    10
     """
     Y = _as_matrix(log_prob_rows, "log_prob_rows")
     if np.isneginf(Y).any():

@@ -84,6 +84,21 @@ class Spectrum:
     notes : str
     stages : tuple of (str, float)
         Wall seconds of each stage, in order: where the time went.
+
+    See Also
+    --------
+    spectrum : makes one.
+    Spectrum.rank : any rank measure of these values, with its tolerance.
+    rankbottleneck.rank_report : every measure at once, beside the bound.
+    rankbottleneck.estimate_hidden_size : the hidden size from the cliff.
+
+    Examples
+    --------
+    >>> import numpy as np, rankbottleneck as rb
+    >>> H, W, _ = rb.contexts_and_words(200, 300, 6, seed=0)
+    >>> s = rb.spectrum(rb.PointwiseLayer(W), H)
+    >>> s.shape, s.rank("press").value          # softmax: rank d + 1
+    ((200, 300), 7)
     """
 
     values: np.ndarray = field(repr=False)
@@ -253,6 +268,13 @@ def spectrum(A, contexts=None, *, method="auto", block_cols=None,
     >>> s = rb.spectrum(layer.log_prob_matrix(H), method="gram")
     >>> s.rank("press").value, s.method
     (9, 'gram + 1 refinement pass(es)')
+
+    See Also
+    --------
+    Spectrum.rank : a rank measure of the result, with its tolerance.
+    rankbottleneck.numerical_rank, rankbottleneck.singular_values : one
+        measure, or the values, of a matrix.
+    rankbottleneck.rank_report : every measure beside the ``d + 1`` bound.
     """
     # "auto" on a large matrix may deflate, or find the dense SVD faster (_auto)
     auto = _check_method(method) == "auto"
