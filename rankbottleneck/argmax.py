@@ -94,7 +94,8 @@ __all__ = [
 
 ARGMAXABLE, UNARGMAXABLE, UNDECIDED = 1, 0, -1
 
-METHODS = ("duplicate", "self", "whitened", "random", "projection", "lp", "exact")
+METHODS = ("duplicate", "self", "whitened", "random", "projection", "nnls", "lp",
+           "exact")
 
 
 # ---------------------------------------------------------------------------
@@ -114,7 +115,9 @@ class ArgmaxReport:
         1 argmaxable, 0 unargmaxable, -1 undecided (numerically degenerate).
     method : (M,) ndarray of str
         How each word was decided: ``"self"``, ``"whitened"``, ``"random"``,
-        ``"projection"`` (cheap witnesses), ``"lp"``, ``"duplicate"``, or
+        ``"projection"`` (cheap witnesses), ``"nnls"`` (a certificate on the
+        words around it, found without an LP), ``"lp"``, ``"exact"`` (the
+        rational simplex), ``"duplicate"``, or
         ``""`` when undecided.
     witnesses : (M, d) ndarray
         A context for each argmaxable word (NaN rows elsewhere).
@@ -177,7 +180,7 @@ class ArgmaxReport:
     @property
     def fraction_cheap(self):
         """Fraction of words decided without a linear program."""
-        return float(np.mean(np.isin(self.method, METHODS[:5])))
+        return float(np.mean(np.isin(self.method, METHODS[:6])))
 
     def counts(self):
         """``{method: number of words}``."""
@@ -397,9 +400,13 @@ def _phase_lp(dec, start_of, max_rounds, after_each=None):
     layer the floats leave undecided, the exact simplex)."""
     W, b = dec.W, dec.b
     k0 = min(W.shape[0] - 1, 64)
+    # an interior word's certificate needs d + 1 words around it: try twice
+    # that many by NNLS before constraint generation grows 64 at a time
+    around = min(W.shape[0] - 1, 2 * (W.shape[1] + 1))
     for i in dec.undecided():
         got = decide(set_system([i]), W, b, start_of(i), box=dec.box, k0=k0,
-                     max_rounds=max_rounds, w1=dec.scores.w1, repair_rounds=0)
+                     max_rounds=max_rounds, w1=dec.scores.w1, repair_rounds=0,
+                     first_certificate=around)
         dec.n_lp += got.n_lp
         if got.feasible:
             x = got.witness

@@ -307,15 +307,26 @@ class Decision:
 
 
 def decide(system, W, b, h0, *, box=None, k0=64, max_rounds=50, w1=None,
-           repair_rounds=None):
+           repair_rounds=None, first_certificate=0):
     """Decide `system`, starting near the candidate context `h0`: a
     :class:`Decision`.
 
     Constraint generation first; a small question it left undecided is then
     decided by the exact simplex (:mod:`._exact`), whose witness is an
     object array of Fractions when no float context is exact (its `tol` is
-    then 0).
+    then 0). With `first_certificate` ``k > 0``, multipliers on the `k`
+    other words scoring highest at `h0` are tried first, by non-negative
+    least squares (no LP): an interior word in ``d`` dimensions needs
+    ``d + 1`` words around it, which constraint generation, adding ``k0``
+    words a round, reaches only after many LPs.
     """
+    if first_certificate and box is None:
+        J = _strongest_rest(system, W @ h0 + b, first_certificate, [])
+        n_ub = int(np.sum(system.kind != EQUAL)) + len(J)
+        cert = _polish(system, W, b, J, np.ones(n_ub),
+                       np.ones(int(np.sum(system.kind == EQUAL))))
+        if certificate_holds(system, W, b, cert, exact=False):
+            return Decision(False, certificate=cert, method="nnls")
     feasible, x, margin, tol, cert, n_lp = _decide_float(
         system, W, b, h0, box=box, k0=k0, max_rounds=max_rounds, w1=w1,
         repair_rounds=repair_rounds)

@@ -420,7 +420,7 @@ def _prove_enclosure(W, b, comb, cols, basic, fixed, system=None):
     return list(full)
 
 
-def prove(W, b, comb):
+def prove(W, b, comb, *, exact=True):
     """Exact multipliers (Fractions) or enclosed float ones for `comb`, or
     None when no certificate can be established on its support.
 
@@ -430,7 +430,8 @@ def prove(W, b, comb):
     square system is tried by the verified solve (Rump's enclosure) first;
     when that cannot separate a weight from zero, or the system is not
     square, it is solved exactly if at most :data:`EXACT_SUPPORT` columns
-    are solved for.
+    are solved for (and `exact`: a speculative certificate is tried by the
+    enclosure alone, which costs little when it fails).
     """
     if not np.all(np.isfinite(comb.u0)):
         return None
@@ -451,7 +452,7 @@ def prove(W, b, comb):
     u = None
     if len(basic) == n_eq:            # square: the verified solve is cheapest
         u = _prove_enclosure(W, b, comb, cols, basic, fixed, system)
-    if u is None and len(basic) <= EXACT_SUPPORT:
+    if u is None and exact and len(basic) <= EXACT_SUPPORT:
         u = _prove_exact(W, b, comb, cols, basic, fixed)
     if u is None:
         return None

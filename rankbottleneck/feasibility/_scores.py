@@ -102,11 +102,12 @@ class Scores:
         with np.errstate(invalid="ignore"):
             return np.argmax(self._at(H, self.screened), axis=1)
 
-    def slacks(self, Q, H, question="set"):
+    def slacks(self, Q, H, question="set", fast=False):
         """Slack of every condition of each question (row of `Q`) at its
-        context (row of `H`), in float64, and the best other word. A NaN
-        slack (overflowed scores) is ``-inf``."""
-        return _slacks(self._at(H, False), Q, question)
+        context (row of `H`), and the best other word; from float32 scores
+        where `fast` (a search step, not a proof) and the layer is
+        screened. A NaN slack (overflowed scores) is ``-inf``."""
+        return _slacks(self._at(H, fast and self.screened), Q, question)
 
     def margins(self, Q, H, question="set"):
         """Each question's margin at its context and the bound it must beat.
@@ -188,7 +189,7 @@ def project(scores, Q, H, question, whiten, rounds):
     k = Q.shape[1]
     rows = np.arange(len(Q))
     for _ in range(rounds):
-        slack, c_rest = scores.slacks(Q, H, question)
+        slack, c_rest = scores.slacks(Q, H, question, fast=True)
         at = slack.argmin(axis=1)
         a = Q[rows, at]
         c = (c_rest if question == "set"

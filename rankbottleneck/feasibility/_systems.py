@@ -206,9 +206,9 @@ def combination(system, cert):
                        np.r_[system.c, np.zeros(R)], np.r_[cert.nu, cert.mu])
 
 
-def certificate_holds(system, W, b, cert):
+def certificate_holds(system, W, b, cert, *, exact=True):
     """Whether exact multipliers exist on the support of `cert` that prove
-    `system` infeasible (:func:`._proof.prove`)."""
+    `system` infeasible (:func:`._proof.prove`; `exact` as there)."""
     nu, rest, mu = cert.nu, np.asarray(cert.rest, dtype=int), cert.mu
     kind = system.kind
     if (len(nu) != len(kind) or len(rest) != len(mu)
@@ -217,7 +217,7 @@ def certificate_holds(system, W, b, cert):
             or np.isin(rest, system.words).any()
             or len(np.unique(rest)) != len(rest)):
         return False
-    return prove(W, b, combination(system, cert)) is not None
+    return prove(W, b, combination(system, cert), exact=exact) is not None
 
 
 def argmax_certificate(i, support, weights):
