@@ -400,9 +400,11 @@ def _phase_lp(dec, start_of, max_rounds, after_each=None):
     layer the floats leave undecided, the exact simplex)."""
     W, b = dec.W, dec.b
     k0 = min(W.shape[0] - 1, 64)
-    # an interior word's certificate needs d + 1 words around it: try twice
-    # that many by NNLS before constraint generation grows 64 at a time
+    # an interior word's certificate needs d + 1 words around it; where that
+    # is more than one round of constraint generation adds, try twice that
+    # many by NNLS first
     around = min(W.shape[0] - 1, 2 * (W.shape[1] + 1))
+    around = around if W.shape[1] + 1 > k0 else 0
     for i in dec.undecided():
         got = decide(set_system([i]), W, b, start_of(i), box=dec.box, k0=k0,
                      max_rounds=max_rounds, w1=dec.scores.w1, repair_rounds=0,

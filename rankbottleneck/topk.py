@@ -855,7 +855,8 @@ def realizable_fraction(layer_or_W, k, bias=None, *, question="set", n_samples=2
         lo = scipy.stats.binomtest(yes, n).proportion_ci(confidence, "exact").low
         hi = scipy.stats.binomtest(yes + und, n).proportion_ci(confidence, "exact").high
         interval = (float(lo), float(hi))
-    cheap = (float(np.mean(method[feasible == True] != "lp"))  # noqa: E712
+    # the exact simplex is an LP too
+    cheap = (float(np.mean(~np.isin(method[feasible == True], ("lp", "exact"))))  # noqa: E712
              if yes else 0.0)
     return RealizableFraction(question, k, M, total, n, yes, no, und, interval,
                               "exact" if exact else "sampled", confidence, cheap,
