@@ -203,6 +203,36 @@ def certificate(system, W, b, J, lam_ub, lam_eq):
     return None
 
 
+def _nnls_certificate(system, W, b, h0, k, rounds=4):
+    """A certificate found without an LP, or None: NNLS over the `k` other
+    words scoring highest at `h0`, then column generation on its residual.
+
+    NNLS fits ``Σ λ row = e_r`` on the working set; where it falls short,
+    the other words pointing most along the residual's ``x`` part are the
+    ones that close the gap (as a simplex prices columns), and ``d + 1``
+    of them join. Each try is proved by the verified enclosure alone.
+    """
+    J = _strongest_rest(system, W @ h0 + b, k, [])
+    d = W.shape[1]
+    ineq, eq = system.kind != EQUAL, system.kind == EQUAL
+    for _ in range(rounds):
+        cert = _polish(system, W, b, J, np.ones(int(ineq.sum()) + len(J)),
+                       np.ones(int(eq.sum())))
+        if certificate_holds(system, W, b, cert, exact=False):
+            return cert
+        A_ub, _, A_eq, _ = rows(system, W, b, J)
+        where = {int(j): n for n, j in enumerate(J)}
+        mu = np.zeros(len(J))
+        mu[[where[int(j)] for j in cert.rest]] = cert.mu
+        residual = -(np.r_[cert.nu[ineq], mu] @ A_ub - cert.nu[eq] @ A_eq)
+        residual[-1] += 1.0
+        new = _strongest_rest(system, W @ residual[:d], d + 1, J)
+        if len(new) == 0:
+            return None
+        J = np.concatenate([J, new])
+    return None
+
+
 # ---------------------------------------------------------------------------
 # Constraint generation
 # ---------------------------------------------------------------------------
@@ -321,11 +351,8 @@ def decide(system, W, b, h0, *, box=None, k0=64, max_rounds=50, w1=None,
     words a round, reaches only after many LPs.
     """
     if first_certificate and box is None:
-        J = _strongest_rest(system, W @ h0 + b, first_certificate, [])
-        n_ub = int(np.sum(system.kind != EQUAL)) + len(J)
-        cert = _polish(system, W, b, J, np.ones(n_ub),
-                       np.ones(int(np.sum(system.kind == EQUAL))))
-        if certificate_holds(system, W, b, cert, exact=False):
+        cert = _nnls_certificate(system, W, b, h0, first_certificate)
+        if cert is not None:
             return Decision(False, certificate=cert, method="nnls")
     feasible, x, margin, tol, cert, n_lp = _decide_float(
         system, W, b, h0, box=box, k0=k0, max_rounds=max_rounds, w1=w1,
