@@ -393,8 +393,9 @@ def _phase_projection(dec, mu, whiten, rounds, block):
     return best_h
 
 
-def _phase_lp(dec, start_of, max_rounds, after_each=None):
-    """3. The exact engine, word by word: word ``i`` is the one-word set
+def _phase_lp(dec, start_of, max_rounds, after_each=None, seed_of=None):
+    """3. The exact engine, word by word (a certificate first sought around
+    `seed_of(i)`, a witness from `start_of(i)`): word ``i`` is the one-word set
     question ``z_i > y ≥ z_j`` (:func:`~rankbottleneck.feasibility._lp.decide`:
     constraint generation from the best cheap context, then, for a small
     layer the floats leave undecided, the exact simplex)."""
@@ -408,7 +409,8 @@ def _phase_lp(dec, start_of, max_rounds, after_each=None):
     for i in dec.undecided():
         got = decide(set_system([i]), W, b, start_of(i), box=dec.box, k0=k0,
                      max_rounds=max_rounds, w1=dec.scores.w1, repair_rounds=0,
-                     first_certificate=around)
+                     first_certificate=around,
+                     certificate_from=None if seed_of is None else seed_of(i))
         dec.n_lp += got.n_lp
         if got.feasible:
             x = got.witness
@@ -454,7 +456,8 @@ def _run_phases(dec, rng, n_random, projection_rounds, block, max_lp_rounds,
         best_h = _phase_projection(dec, mu, whiten, projection_rounds, block)
         advance("projection")
         _phase_lp(dec, lambda i: best_h.get(int(i), (W[i] - mu) @ whiten),
-                  max_lp_rounds, after_each=lambda: advance("LP"))
+                  max_lp_rounds, after_each=lambda: advance("LP"),
+                  seed_of=lambda i: (W[i] - mu) @ whiten)
         advance("done")
 
 

@@ -337,7 +337,7 @@ class Decision:
 
 
 def decide(system, W, b, h0, *, box=None, k0=64, max_rounds=50, w1=None,
-           repair_rounds=None, first_certificate=0):
+           repair_rounds=None, first_certificate=0, certificate_from=None):
     """Decide `system`, starting near the candidate context `h0`: a
     :class:`Decision`.
 
@@ -345,13 +345,17 @@ def decide(system, W, b, h0, *, box=None, k0=64, max_rounds=50, w1=None,
     decided by the exact simplex (:mod:`._exact`), whose witness is an
     object array of Fractions when no float context is exact (its `tol` is
     then 0). With `first_certificate` ``k > 0``, multipliers on the `k`
-    other words scoring highest at `h0` are tried first, by non-negative
+    other words scoring highest at `h0` (or at `certificate_from`: a
+    context that points at the question's words, not one already pushed
+    past them) are tried first, by non-negative
     least squares (no LP): an interior word in ``d`` dimensions needs
     ``d + 1`` words around it, which constraint generation, adding ``k0``
     words a round, reaches only after many LPs.
     """
     if first_certificate and box is None:
-        cert = _nnls_certificate(system, W, b, h0, first_certificate)
+        cert = _nnls_certificate(system, W, b,
+                                 h0 if certificate_from is None else certificate_from,
+                                 first_certificate)
         if cert is not None:
             return Decision(False, certificate=cert, method="nnls")
     feasible, x, margin, tol, cert, n_lp = _decide_float(
