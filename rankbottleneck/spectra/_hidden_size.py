@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.linalg
 
-from .._lapack import _exponent, _peak, _scaled, _unscaled
+from .._lapack import _exponent, _peak, _qr_r, _scaled, _unscaled
 from .._measures import Rank, _as_matrix, _computed_in, _largest_drop, _rank_of
 from .._validation import _as_int, _as_scalar
 from ._power import _power_iteration
@@ -232,7 +232,7 @@ def hidden_size_by_rows(log_prob_rows, n_rows=None, *, min_gap=1e3, computed_in=
     Yc = np.asfortranarray((Y - Y.mean(axis=1, keepdims=True, dtype=np.float64)).T,
                            dtype=np.float64)
     k = min(N, M)
-    R = scipy.linalg.qr(Yc, mode="r", overwrite_a=True, check_finite=False)[0][:k]
+    R = _qr_r(Yc)[:k]
     del Yc
     out = []
     for n in n_rows:

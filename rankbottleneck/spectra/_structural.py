@@ -14,7 +14,7 @@ import math
 import numpy as np
 import scipy.linalg
 
-from .._lapack import _all_finite, _exponent, _peak
+from .._lapack import _all_finite, _exponent, _peak, _qr_r
 from .._threads import _by_chunks
 
 __all__: list[str] = []
@@ -87,11 +87,8 @@ def _structural_spectrum(layer, X, centre, clock):
         # A C = left (C right)ᵀ: centring the rows of A centres the columns
         # of the right factor (the all-ones column becomes zero)
         right -= right.mean(axis=0, keepdims=True)
-    # mode="r": the orthogonal factors are never formed
-    RL = scipy.linalg.qr(left, mode="r", overwrite_a=True,
-                         check_finite=False)[0][:left.shape[1]]
-    RR = scipy.linalg.qr(right, mode="r", overwrite_a=True,
-                         check_finite=False)[0][:right.shape[1]]
+    # the orthogonal factors are never formed
+    RL, RR = _qr_r(left), _qr_r(right)
     core = scipy.linalg.svdvals(RL @ RR.T, check_finite=False)
     clock.lap("two QRs and the core SVD")
     values = np.zeros(min(N, M))
