@@ -52,6 +52,7 @@ from ._measures import (
     Rank,
     rank_from_singular_values,
 )
+from ._result import Result
 from ._validation import _as_float_array, _as_int, _as_scalar, _check_fits_in_memory
 from .layers import MixtureLayer, PointwiseLayer
 from .rank import singular_values
@@ -110,7 +111,7 @@ def _outputs(layer, H, log_floor):
 
 
 @dataclass(frozen=True, eq=False)
-class OutputSetDimension:
+class OutputSetDimension(Result):
     """Span and local dimension of a layer's sampled log-output set.
 
     Attributes

@@ -27,6 +27,7 @@ import scipy.linalg
 
 from .._lapack import _exponent, _peak, _scaled, _unscaled
 from .._measures import Rank, _as_matrix, _computed_in, _largest_drop, _rank_of
+from .._result import Result
 from .._validation import _as_int, _as_scalar
 from ._power import _power_iteration
 from ._spectrum import _singular_values
@@ -35,7 +36,7 @@ __all__ = ["HiddenSizeEstimate", "estimate_hidden_size", "hidden_size_by_rows"]
 
 
 @dataclass(frozen=True, eq=False)
-class HiddenSizeEstimate:
+class HiddenSizeEstimate(Result):
     """The hidden size read off a spectrum cliff, or the lack of one.
 
     Attributes

@@ -22,6 +22,7 @@ from .._measures import (
     _rank_of,
     _reject_neginf,
 )
+from .._result import Result
 from .._validation import (
     InsufficientMemoryError,
     _as_int,
@@ -60,7 +61,7 @@ class _Clock:
 
 
 @dataclass(frozen=True, eq=False)
-class Spectrum:
+class Spectrum(Result):
     """Singular values of a matrix, with how they were obtained.
 
     Attributes
@@ -123,6 +124,15 @@ class Spectrum:
         if self._scaled_values is None:
             return np.asarray(self.values, dtype=np.float64), 0
         return self._scaled_values, self._exponent
+
+    def _as_dict_fields(self):
+        # values beyond the float range (a matrix scaled by 2^e) are "inf" in
+        # `values`: the scaled ones and the exponent keep them
+        out = super()._as_dict_fields()
+        if self._scaled_values is not None and self._exponent:
+            out.update(exponent=self._exponent, scaled_values=self._scaled_values,
+                       scaled_error=self._scaled_error)
+        return out
 
     def rank(self, measure=None, *, rtol=None, atol=None, eps=1e-3, scale=None):
         """A :class:`~rankbottleneck.rank.Rank` of these singular values.
