@@ -1,5 +1,7 @@
 """Output layers and log-probability matrices."""
 
+import re
+
 import numpy as np
 import pytest
 from conftest import ACTIVATION_PARAMS, registry_name
@@ -183,3 +185,16 @@ def test_mixture_shape_errors():
     with pytest.raises(ValueError, match=r"prior_probs must be non-negative"):
         rb.mixture_log_probs_from_components(np.ones((4, 2, 3)),
                                              np.tile([1.5, -0.5], (4, 1)), W)
+
+
+@pytest.mark.parametrize("params", [None, "r", [("r", 0.5)]])
+def test_params_must_be_a_dict(params):
+    # PointwiseLayer(W, params=None) used to say "'NoneType' object is not iterable"
+    mix = random_mixture_layer(6, 2, 2, seed=0)
+    pattern = (r"params must be a dict \{name: value\} of the activation's parameters "
+               rf"\(leave it out, or pass \{{\}}, for none\); got {re.escape(repr(params))}$")
+    with pytest.raises(TypeError, match=pattern):
+        rb.PointwiseLayer(np.eye(3), activation="r_softmax", params=params)
+    with pytest.raises(TypeError, match=pattern):
+        rb.MixtureLayer(mix.W, mix.priors, mix.projections, params=params)
+    assert rb.PointwiseLayer(np.eye(3), params={}).params == {}
