@@ -832,6 +832,10 @@ def argmaxable_under(layer, *, n_contexts=20000, context_scale=None, seed=0,
                         f"{', '.join(unknown)}; it takes n_contexts, context_scale, "
                         f"seed and those of argmaxable: "
                         f"{', '.join(sorted(_ARGMAXABLE_OPTIONS))}")
+    if kwargs.get("client") is not None:   # checked even where it is not used
+        from .cluster import _require_client
+
+        _require_client(kwargs["client"])
     n_contexts = _as_int(n_contexts, "n_contexts", low=1)
     width = layer.d_context if isinstance(layer, MixtureLayer) else layer.d
     _check_fits_in_memory(2 * n_contexts * width * 8,

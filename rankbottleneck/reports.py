@@ -9,6 +9,7 @@ several reports in a :class:`RankComparison`. The measures are those of
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -284,7 +285,8 @@ def rank_report(A, *, d=None, bias=None, contexts=None, method="auto",
         The old spelling of `has_bias`; deprecated (everywhere else `bias`
         is the bias vector).
     contexts : (N, d) array_like, optional
-        The contexts, when `A` is a layer.
+        The contexts, when `A` is a layer (then `d` and `has_bias`, if given,
+        must agree with it).
     method : {"auto", "svd", "gram", "structural"}
         How the spectra are computed (:func:`rankbottleneck.spectrum`); the
         report's ``method`` says which was used.
@@ -339,6 +341,14 @@ def rank_report(A, *, d=None, bias=None, contexts=None, method="auto",
     bias = _has_bias(has_bias, bias, "rank_report", default=None)
     layer = A if _is_layer(A) else None
     if layer is not None:
+        # d and has_bias state what a layer already says: they must agree
+        if d is not None and _as_int(d, "d", low=0) != layer.d:
+            raise ValueError(f"d = {d} contradicts the layer's d = {layer.d} (W has "
+                             f"{layer.d} columns); leave d out for a layer")
+        if bias is not None and bias != (layer.bias is not None):
+            raise ValueError(f"has_bias = {bias} contradicts the layer, which has "
+                             f"{'a' if layer.bias is not None else 'no'} bias; leave "
+                             "has_bias out for a layer")
         d = layer.d if d is None else d
         bias = (layer.bias is not None) if bias is None else bias
     eps_values = tuple(_check_eps(e) for e in np.atleast_1d(eps_values))
@@ -351,7 +361,15 @@ def rank_report(A, *, d=None, bias=None, contexts=None, method="auto",
     if d is not None:
         d = _as_int(d, "d", low=0)
     if layer is not None and layer._activation.sparse:
-        # its zeros need the support analysis of the whole matrix
+        # its zeros need the support analysis of the whole matrix, made here
+        if client is not None:
+            from .spectra._dask import _require_client
+
+            _require_client(client)
+            warnings.warn("rank_report: client not used: a sparse layer's matrix is "
+                          "built and analysed here (its -inf entries need the "
+                          "whole matrix)", UserWarning, stacklevel=2)
+            client = None
         A, layer, contexts = layer.log_prob_matrix(contexts), None, None
     if layer is None:
         A = _as_matrix(A)

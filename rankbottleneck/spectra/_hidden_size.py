@@ -165,6 +165,14 @@ def _cliff(s, s1, shape, computed_in, min_gap, exponent=0):
     # spectrum never fell to the noise floor.
     full = min(shape) - 1
     k = r.value
+    if k == 0:
+        # nothing above the rounding level once centred: every ratio among
+        # the values left is a ratio of rounding errors, not a gap
+        return HiddenSizeEstimate(
+            None, 1.0, False, r, s_out,
+            "no clear cliff: the rows are identical once each is centred (one "
+            "distribution, repeated): they say nothing about d; pass the outputs "
+            "of different contexts")
     if 0 < k < full:
         gap = float(s[k - 1] / max(s[k], np.finfo(np.float64).tiny))
         if gap >= min_gap:

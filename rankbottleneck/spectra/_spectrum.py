@@ -25,6 +25,7 @@ from .._measures import (
 from .._result import Result
 from .._validation import (
     InsufficientMemoryError,
+    _as_bool,
     _as_int,
     _check_fits_in_memory,
     _format_bytes,
@@ -288,6 +289,7 @@ def spectrum(A, contexts=None, *, method="auto", block_cols=None,
     """
     # "auto" on a large matrix may deflate, or find the dense SVD faster (_auto)
     auto = _check_method(method) == "auto"
+    centre_rows = _as_bool(centre_rows, "centre_rows")
     is_layer = _is_layer(A)
     if is_layer:
         if contexts is None:
@@ -419,6 +421,14 @@ def _spectrum_unless_dense(A, contexts, method, computed_in, centre_rows=False,
     if not _is_layer(A):
         if contexts is not None:
             raise TypeError("contexts are only for a layer; A is a matrix")
+        if client is not None:
+            # as spectrum() says it, before the dense SVD could ignore it
+            from ._dask import _require_client
+
+            _require_client(client)
+            raise ValueError(
+                "client= builds a layer's log-probability matrix on the workers from "
+                "its contexts and W; pass the layer and its contexts, not a matrix")
         if _choose(method, is_layer=False, n_entries=A.size) == "svd":
             return None
     return spectrum(A, contexts, method=method, computed_in=computed_in,
