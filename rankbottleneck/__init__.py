@@ -25,6 +25,7 @@ from . import (
     synthetic,
     topk,
 )
+from ._result import Verification
 from ._validation import InsufficientMemoryError
 from .activations import (
     Activation,
@@ -141,6 +142,7 @@ __all__ = [
     "ranking_count",
     "RealizableReport",
     "RealizableFraction",
+    "Verification",
     "fit_log_probs",
     "expressivity_sweep",
     "FitResult",

@@ -13,11 +13,11 @@ import numpy as np
 from . import activations as _act
 from ._result import Result
 from ._validation import (
-    _as_bool,
     _as_int,
     _as_rng,
     _as_scalar,
     _check_fits_in_memory,
+    _has_bias,
 )
 from .layers import MixtureLayer
 
@@ -131,8 +131,8 @@ def _logit_std(H, W):
     return float(np.sqrt(max(second - mean**2, 0.0)))
 
 
-def contexts_and_words(N, M, d, *, kind="gaussian", logit_scale=1.0, bias=False,
-                       decay=1.0, seed=None):
+def contexts_and_words(N, M, d, *, kind="gaussian", logit_scale=1.0, has_bias=False,
+                       decay=1.0, seed=None, bias=None):
     r"""Synthetic contexts and word embeddings with a chosen logit scale.
 
     `H` and `W` are drawn by :func:`embeddings` and rescaled by the same
@@ -149,11 +149,13 @@ def contexts_and_words(N, M, d, *, kind="gaussian", logit_scale=1.0, bias=False,
         Distribution of both `H` and `W` (see :func:`embeddings`).
     logit_scale : float
         Standard deviation of the logits, ``> 0``.
-    bias : bool
+    has_bias : bool
         Also draw an output bias ``b ~ N(0, logit_scale²)``.
     decay : float
         Spectrum decay of the anisotropic kind.
     seed : None, int or numpy.random.Generator
+    bias : bool, optional
+        The old spelling of `has_bias`; deprecated.
 
     Returns
     -------
@@ -170,7 +172,8 @@ def contexts_and_words(N, M, d, *, kind="gaussian", logit_scale=1.0, bias=False,
     --------
     >>> import numpy as np
     >>> import rankbottleneck as rb
-    >>> H, W, b = rb.contexts_and_words(200, 50, 4, logit_scale=2.0, bias=True, seed=0)
+    >>> H, W, b = rb.contexts_and_words(200, 50, 4, logit_scale=2.0, has_bias=True,
+    ...                                 seed=0)
     >>> H.shape, W.shape, b.shape
     ((200, 4), (50, 4), (50,))
     >>> round(float(np.std(H @ W.T)), 6)             # the logit scale, exactly
@@ -187,18 +190,22 @@ def contexts_and_words(N, M, d, *, kind="gaussian", logit_scale=1.0, bias=False,
     H = embeddings(N, d, kind=kind, decay=decay, seed=rng)
     W = embeddings(M, d, kind=kind, decay=decay, seed=rng)
     factor = np.sqrt(logit_scale / _logit_std(H, W))
-    b = logit_scale * rng.standard_normal(M) if _as_bool(bias, "bias") else None
+    has_bias = _has_bias(has_bias, bias, "contexts_and_words")
+    b = logit_scale * rng.standard_normal(M) if has_bias else None
     return ContextsAndWords(H * factor, W * factor, b, logit_scale, kind)
 
 
 def random_mixture_layer(M, d, K, *, kind="mos", base="softmax", d_context=None,
-                         bias=False, logit_scale=1.0, seed=None, **params):
+                         has_bias=False, logit_scale=1.0, seed=None, bias=None,
+                         **params):
     r"""A MoS / MoSS / MoC layer with random weights.
 
     ``W`` has rows of norm about `logit_scale`, so that with component
     contexts ``h_k = tanh(P_k g + c_k)`` (entries in (-1, 1)) the logits have
     a standard deviation of roughly `logit_scale`. ``U`` and ``P_k`` have
-    ``N(0, 1/d_g)`` entries, the offsets ``N(0, 1)``.
+    ``N(0, 1/d_g)`` entries, the offsets ``N(0, 1)``. `has_bias` draws an
+    output bias ``b ~ N(0, logit_scale²)`` (`bias`, its old spelling, is
+    deprecated).
 
     See Also
     --------
@@ -222,7 +229,8 @@ def random_mixture_layer(M, d, K, *, kind="mos", base="softmax", d_context=None,
     U = rng.standard_normal((K, d_g)) / np.sqrt(d_g)
     P = rng.standard_normal((K, d, d_g)) / np.sqrt(d_g)
     c = rng.standard_normal((K, d))
-    b = logit_scale * rng.standard_normal(M) if _as_bool(bias, "bias") else None
+    has_bias = _has_bias(has_bias, bias, "random_mixture_layer")
+    b = logit_scale * rng.standard_normal(M) if has_bias else None
     return MixtureLayer(W, U, P, offsets=c, bias=b, base=base, kind=kind,
                         params=params)
 

@@ -80,6 +80,10 @@ def _structural_spectrum(layer, X, centre, clock):
     if not _all_finite(lse):                # logits within log M of the edge
         raise layer._overflow_error(X, dtype)
     clock.lap("lse: logits product and exp")
+    if M == 1:
+        # one word: its log-probability z - lse(z) is exactly 0 at every context,
+        # where the factors would leave rounding noise as a spectrum of rank 1
+        return np.zeros(1), np.zeros(1), 0
     left = _factor([H] + ([] if b is None else [np.ones(N)]) + [-lse], N)
     right = _factor([W] + ([] if b is None else [b]) + [np.ones(M)], M)
     exponent = _balance(left, right)
