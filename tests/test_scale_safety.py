@@ -301,6 +301,7 @@ def test_a_layer_whose_logits_overflow_says_so(activation):
                  lambda: rb.spectrum(layer, H),
                  lambda: rb.spectrum(layer, H, method="gram"),
                  lambda: rb.spectrum(layer, H, method="gram", centre_rows=True),
+                 lambda: rb.spectrum(layer, H, centre_rows=True),  # structural (softmax)
                  lambda: rb.spectrum(layer, H[:30, :], method="svd"),
                  lambda: rb.spectrum(rb.PointwiseLayer(1e300 * W[:20], activation=activation),
                                      H, method="gram"),         # N > M: by rows

@@ -143,6 +143,8 @@ def test_structural_path_for_softmax(bias):
     np.testing.assert_allclose(spec.values[:k], s[:k], rtol=1e-11)
     assert [spec.rank(m).value for m in THRESHOLDS] == _dense_ranks(A) == [k, k]
     centred = spectrum(layer, H, centre_rows=True)
+    # centring zeroes the column lse multiplies: it is not computed
+    assert centred.stages[0][0] == "lse: not needed (rows centred)"
     sc = scipy.linalg.svdvals(A - A.mean(axis=1, keepdims=True))
     np.testing.assert_allclose(centred.values[:k - 1], sc[:k - 1], rtol=1e-9)
 
