@@ -248,13 +248,13 @@ class ExtendedLogitMatrix(Result):
 
     Attributes
     ----------
-    matrix : (|H|, |F|·k) float64 ndarray
+    matrix : (n_histories, n_futures · k) float64 ndarray
         ``L[h, (f, z)]``: column ``j·k + i`` is future ``j`` and token
         ``tokens[j, i]``.
     histories, futures : tuple of tuple of int
         The token ids of each history and each future (a future may be
         empty).
-    tokens : (|F|, k) int ndarray
+    tokens : (n_futures, k) int ndarray
         The token ids of each future's columns (every id, in order, when the
         whole vocabulary is kept).
     vocab_size : int
@@ -565,9 +565,9 @@ def extended_logit_matrix(model, histories, futures, *, tokens=None, centre=True
         sequences of one call all have ``T`` tokens) returns ``(n, V)``
         next-token logits after each sequence; a ``LanguageModel`` is run
         that way (its logits at the last position).
-    histories : list of int sequences, or (|H|, T) int array
+    histories : list of int sequences, or (n_histories, T) int array
         Each at least one token long.
-    futures : list of int sequences, or (|F|, T') int array
+    futures : list of int sequences, or (n_futures, T') int array
         May be empty sequences: ``[[]]`` gives the centred next-token matrix.
     tokens : None, int, or 1-D int sequence
         Which tokens ``z`` get a column. None: all ``V``. An int ``k``: the
@@ -644,8 +644,10 @@ def extended_logit_matrix(model, histories, futures, *, tokens=None, centre=True
             chosen = _as_sequences([tokens], "tokens", allow_empty_items=False)[0]
             if len(set(chosen)) != len(chosen):
                 raise ValueError(f"tokens must not repeat an id; got {list(chosen)}")
-    # one probe call: the vocabulary size, and the callable's contract
-    probe = np.array([H[0] + F[0]], dtype=np.int64)
+    # one probe call on the one-token sequence [0] (an id every vocabulary
+    # has): the vocabulary size, and the callable's contract, before the ids
+    # are checked against it
+    probe = np.zeros((1, 1), dtype=np.int64)
     V = _run(function, probe).shape[1]
     _check_in_vocabulary(H, "histories", V)
     _check_in_vocabulary(F, "futures", V)
