@@ -117,9 +117,19 @@ def _language_model_function(model):
     return logits
 
 
+def _max_length(model):
+    """The longest sequence a LanguageModel takes (None: any, or unknown)."""
+    config = getattr(getattr(model, "model", None), "config", None)
+    return getattr(config, "max_position_embeddings", None)
+
+
+def _is_language_model(model):
+    return hasattr(model, "model") and hasattr(model, "tokenizer") and \
+        hasattr(model.model, "get_output_embeddings")
+
+
 def _logit_function(model):
-    if hasattr(model, "model") and hasattr(model, "tokenizer") and \
-            hasattr(model.model, "get_output_embeddings"):
+    if _is_language_model(model):
         return _language_model_function(model)
     if not callable(model):
         raise TypeError("model must be a rankbottleneck.lm.LanguageModel or a "
@@ -644,6 +654,12 @@ def extended_logit_matrix(model, histories, futures, *, tokens=None, centre=True
             chosen = _as_sequences([tokens], "tokens", allow_empty_items=False)[0]
             if len(set(chosen)) != len(chosen):
                 raise ValueError(f"tokens must not repeat an id; got {list(chosen)}")
+    limit = _max_length(model) if _is_language_model(model) else None
+    longest = max(map(len, H)) + max(map(len, F))
+    if limit is not None and longest > limit:
+        raise ValueError(f"histories and futures make sequences of up to {longest} "
+                         f"tokens; the model takes at most {limit} "
+                         "(max_position_embeddings): pass shorter ones")
     # one probe call on the one-token sequence [0] (an id every vocabulary
     # has): the vocabulary size, and the callable's contract, before the ids
     # are checked against it

@@ -99,6 +99,9 @@ def test_a_transformers_model_through_load_model():
                 own = torch.log_softmax(net(input_ids=ids).logits[0, -1].float(), -1)
                 np.testing.assert_allclose(L.matrix[i, 24 * j:24 * (j + 1)],
                                            own.numpy(), rtol=0, atol=1e-5)
+    with pytest.raises(ValueError, match="sequences of up to 33 tokens; the model "
+                                         "takes at most 32"):
+        rb.extended_logit_matrix(model, [[1] * 30], [[2] * 3])
 
 
 # ------------------------------------------------------------ the ground truth
@@ -116,6 +119,13 @@ def test_isan_rank_is_exactly_d_plus_1_with_offsets_and_d_without(history_len,
         rank, s = _press_and_gap(rb.extended_logit_matrix(model, H, F))
         assert rank == expected
         assert s[expected - 1] > 1e-3 and s[expected:].max(initial=0) < 1e-12
+
+
+def test_rank_report_of_the_isan_states_its_rank():
+    H, F = rb.sample_histories_futures(_text(), 20, 4, 4, 2, seed=6)
+    report = rb.extended_logit_matrix(rb.synthetic.isan(V, D, seed=2), H, F).rank_report()
+    ranks = {r.measure: r.value for r in report.ranks}
+    assert ranks["press"] == ranks["gap"] == D + 1
 
 
 def test_tanh_control_is_not_low_rank_beyond_the_next_token():
