@@ -68,9 +68,11 @@ from .rank import Rank, numerical_rank, shift_invariant_rank, singular_values
 from .reports import RankComparison, RankReport, compare_ranks, rank_report
 from .sequences import (
     ExtendedLogitMatrix,
+    LingenResult,
     PowerLaw,
     TruncationKL,
     extended_logit_matrix,
+    lingen,
     sample_histories_futures,
 )
 from .spectra import Spectrum, spectrum
@@ -164,6 +166,8 @@ __all__ = [
     "ExtendedLogitMatrix",
     "PowerLaw",
     "TruncationKL",
+    "lingen",
+    "LingenResult",
 ]
 
 

@@ -299,3 +299,64 @@ def test_bad_ranks_and_power_law_ranges():
         L.power_law(first=3, last=3)
     with pytest.raises(ValueError, match="finite and positive"):
         rb.ExtendedLogitMatrix.fit_power_law([1.0, 0.5, 0.0], last=3)
+
+
+# ---------------------------------------------------------------- LINGEN
+
+def _lingen_setup():
+    H, F = rb.sample_histories_futures(_text(), 20, 6, 6, 2, seed=1)
+    target = [9, 9, 9, 9, 9, 9]
+    assert all(list(h) != target for h in H)
+    return H, F, target
+
+
+def test_lingen_reproduces_the_isans_distributions_to_float_accuracy():
+    H, F, target = _lingen_setup()
+    model = rb.synthetic.isan(V, D, seed=0)
+    out = rb.lingen(model, target, H, F, n_steps=8, seed=3)
+    assert out.fit_residual < 1e-12 and len(out.generated) == 8
+    assert np.all(out.kl < 1e-13)                 # every step, the model itself
+    assert set(out.baselines) == {"last 1 token", "last 4 tokens"}
+    assert all(b[-1] > 1e-2 for b in out.baselines.values())
+    json.dumps(out.as_dict())
+
+
+def test_lingen_never_runs_the_model_on_the_target_to_generate():
+    # the same model, answering nonsense after the target ∘ (generated
+    # tokens): the generated tokens do not change, only the scores do
+    H, F, target = _lingen_setup()
+    model = rb.synthetic.isan(V, D, seed=0)
+    fitted = {tuple(target) + tuple(f) for f in F}
+    noise = np.random.default_rng(0)
+
+    def spoiled(ids):
+        out = model(ids)
+        for row, seq in enumerate(np.asarray(ids).tolist()):
+            if seq[:len(target)] == target and tuple(seq) not in fitted:
+                out[row] = noise.normal(0, 5, V)
+        return out
+
+    honest = rb.lingen(model, target, H, F, n_steps=8, seed=3)
+    fooled = rb.lingen(spoiled, target, H, F, n_steps=8, seed=3)
+    assert fooled.generated == honest.generated
+    np.testing.assert_array_equal(fooled.weights, honest.weights)
+    assert fooled.kl.max() > 1e-2
+
+
+def test_lingen_on_the_tanh_control_fits_but_does_not_carry_over():
+    H, F, target = _lingen_setup()
+    out = rb.lingen(rb.synthetic.tanh_rnn(V, D, seed=0), target, H, F, n_steps=6,
+                    seed=3)
+    assert out.fit_residual < 1e-10 and out.cumulative_kl[-1] > 1e-2
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    ({"target": []}, ValueError, r"target\[0\] is empty"),
+    ({"target": [1, 10]}, ValueError, r"target\[0\]\[1\] = 10 is outside"),
+    ({"n_steps": 0}, ValueError, "n_steps must be a positive integer"),
+    ({"short_histories": (0,)}, ValueError, "short_histories must be a positive"),
+])
+def test_lingen_bad_input(kwargs, error, match):
+    args = {"target": [1, 2], "n_steps": 2, **kwargs}
+    with pytest.raises(error, match=match):
+        rb.lingen(_MODEL, args.pop("target"), [[1, 2], [3, 4]], [[5]], **args)
