@@ -21,6 +21,7 @@ from . import (
     outputlayer,
     rank,
     reports,
+    sequences,
     spectra,
     synthetic,
     topk,
@@ -65,6 +66,15 @@ from .output_set import (
 from .outputlayer import OutputLayerReport, analyze_output_layer
 from .rank import Rank, numerical_rank, shift_invariant_rank, singular_values
 from .reports import RankComparison, RankReport, compare_ranks, rank_report
+from .sequences import (
+    ExtendedLogitMatrix,
+    LingenResult,
+    PowerLaw,
+    TruncationKL,
+    extended_logit_matrix,
+    lingen,
+    sample_histories_futures,
+)
 from .spectra import Spectrum, spectrum
 from .synthetic import contexts_and_words
 from .topk import (
@@ -88,6 +98,7 @@ __all__ = [
     "outputlayer",
     "rank",
     "reports",
+    "sequences",
     "spectra",
     "output_set",
     "symbolic",
@@ -150,6 +161,13 @@ __all__ = [
     "Embeddings",
     "analyze_output_layer",
     "OutputLayerReport",
+    "extended_logit_matrix",
+    "sample_histories_futures",
+    "ExtendedLogitMatrix",
+    "PowerLaw",
+    "TruncationKL",
+    "lingen",
+    "LingenResult",
 ]
 
 
