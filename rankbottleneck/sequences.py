@@ -41,6 +41,7 @@ from ._validation import (
     _check_fits_in_memory,
     _format_bytes,
 )
+from .activations import log_softmax
 
 __all__ = [
     "extended_logit_matrix",
@@ -166,9 +167,7 @@ def _run(function, ids, V=None):
 def _centred_or_log_softmax(z, centre):
     if centre:
         return z - z.mean(axis=1, keepdims=True)
-    m = z.max(axis=1, keepdims=True)
-    shifted = z - m
-    return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    return log_softmax(z, axis=1)
 
 
 # --------------------------------------------------------------------------
@@ -438,12 +437,12 @@ class ExtendedLogitMatrix(Result):
         nH = self.matrix.shape[0]
         nF, k = self.tokens.shape
         p_logits = self.matrix.reshape(nH, nF, k)
-        lp = _log_softmax_last(p_logits)
+        lp = log_softmax(p_logits)
         p = np.exp(lp)
         kl, bound, frob = [], [], []
         for r in ranks.tolist():
             Lr = (U[:, :r] * s[:r]) @ Vt[:r]
-            lq = _log_softmax_last(Lr.reshape(nH, nF, k))
+            lq = log_softmax(Lr.reshape(nH, nF, k))
             # KL ≥ 0: a negative mean is float rounding of an exact fit
             kl.append(max(float(np.mean(np.sum(p * (lp - lq), axis=2))), 0.0))
             tail = float(np.sum(s[r:] ** 2))
@@ -452,12 +451,6 @@ class ExtendedLogitMatrix(Result):
         return TruncationKL(ranks=ranks.astype(np.int64), kl=np.array(kl),
                             bound=np.array(bound), frobenius_error=np.array(frob),
                             n_pairs=nH * nF)
-
-
-def _log_softmax_last(x):
-    m = x.max(axis=-1, keepdims=True)
-    shifted = x - m
-    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
 
 
 # --------------------------------------------------------------------------
