@@ -691,6 +691,9 @@ def dominating_word(report, W, bias, i, h):
     >>> rb.dominating_word(rep, W, None, 3, np.array([2.0, 0.5]))  # word 3 loses to 0 here
     0
     """
+    if not isinstance(report, ArgmaxReport):
+        raise TypeError(f"report must be the ArgmaxReport of argmaxable(W, bias); got "
+                        f"{type(report).__name__}")
     i = _as_int(i, "i", low=0, high=report.M - 1)
     if i not in report.certificates:
         raise ValueError(

@@ -110,6 +110,8 @@ def test_dominating_word_needs_a_certificate():
     rep = argmaxable(W)
     with pytest.raises(ValueError, match=r"word 0 has no unargmaxability certificate"):
         dominating_word(rep, W, None, 0, np.ones(3))
+    with pytest.raises(TypeError, match=r"report must be the ArgmaxReport .*got NoneType"):
+        dominating_word(None, W, None, 0, np.ones(3))
 
 
 # ---------------------------------------------------------------------------
