@@ -102,6 +102,19 @@ class OutputImage(Result):
     computed_in : str
         The dtype the outputs were computed in.
     n_outputs : int
+
+    See Also
+    --------
+    output_image : builds it.
+    compare_models : one model's outputs in another's image.
+
+    Examples
+    --------
+    >>> import rankbottleneck as rb
+    >>> H, W, _ = rb.contexts_and_words(60, 50, 6, seed=0)
+    >>> image = rb.output_image(rb.PointwiseLayer(W).log_prob_matrix(H))
+    >>> image.V, image.d, image.kind
+    (50, 6, 'logprobs')
     """
 
     kind: str
@@ -412,6 +425,21 @@ class EllipseResidual(Result):
     n_outside : int
     norm : str
         ``"rms"`` or ``"layer"``.
+
+    See Also
+    --------
+    ellipse_residual : computes it.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import rankbottleneck as rb
+    >>> rng = np.random.default_rng(0)
+    >>> W, X = rng.standard_normal((40, 5)), rng.standard_normal((30, 5))
+    >>> U = X / np.sqrt((X ** 2).mean(axis=1, keepdims=True))
+    >>> e = rb.ellipse_residual((W, np.ones(5)), rb.log_softmax(U @ W.T, axis=1))
+    >>> e.holds, e.n_outside, e.norm
+    (True, 0, 'rms')
     """
 
     residual: np.ndarray
@@ -573,6 +601,21 @@ class ModelComparison(Result):
         Principal angles between A's and B's images.
     ellipse : EllipseResidual or None
         B's outputs against A's ellipse (LanguageModels only).
+
+    See Also
+    --------
+    compare_models : computes it.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import rankbottleneck as rb
+    >>> W = np.random.default_rng(0).standard_normal((30, 4))
+    >>> model = lambda ids: np.cos(ids * np.arange(1, 5)) @ W.T
+    >>> ids = np.arange(20)[:, None]
+    >>> c = rb.compare_models(model, lambda i: model(i) @ np.eye(30)[::-1], ids)
+    >>> c.verdict, c.members
+    ('different image', 0)
     """
 
     verdict: str
@@ -824,6 +867,20 @@ class RecoveredLogprobs(Result):
         least-squares fit (0 token by token).
     normaliser_error : float
         ``logsumexp`` of the recovered vector: 0 for an exact recovery.
+
+    See Also
+    --------
+    recover_logprobs : computes it.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import rankbottleneck as rb
+    >>> W = np.random.default_rng(0).standard_normal((12, 3))
+    >>> api = rb.RestrictedAPI(lambda ids: np.cos(ids + np.arange(3)) @ W.T, top_k=4)
+    >>> got = rb.recover_logprobs(api, [2])
+    >>> got.method, got.calls, got.missing
+    ('token by token', 4, ())
     """
 
     logprobs: np.ndarray
@@ -989,6 +1046,20 @@ class APIHiddenSize(Result):
         API calls spent.
     outputs : (n, V) ndarray
         The recovered log-probabilities (to build an :func:`output_image`).
+
+    See Also
+    --------
+    api_hidden_size : computes it.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import rankbottleneck as rb
+    >>> W = np.random.default_rng(0).standard_normal((30, 4))
+    >>> api = rb.RestrictedAPI(lambda ids: np.cos(ids * np.arange(1, 5)) @ W.T,
+    ...                        top_k=10)
+    >>> rb.api_hidden_size(api, [[t] for t in range(12)]).outputs.shape
+    (12, 30)
     """
 
     d: int | None
