@@ -481,7 +481,8 @@ def ellipse_residual(model, outputs, *, computed_in=None, factor=DEFAULT_FACTOR)
 
     A head ``ℓ = W (γ ⊙ u + β) + b`` after an RMS norm (``u = x /
     √(mean(x²) + ε)``) or a layer norm (``x`` centred first) gives
-    ``‖u‖² = d · m / (m + ε) ≤ d`` (``m`` the mean square of ``x``): the
+    ``‖u‖² = d · m / (m + ε) ≤ d`` (``m`` the mean square of ``x``, or
+    its variance for a layer norm): the
     outputs lie on (just inside) an ellipse in the image [2]_. Solving
     ``y − W β − b = W diag(γ) u + s 1`` by least squares for ``u`` (and the
     shift ``s`` of log-probabilities), ``r = ‖u‖²/d − 1`` is in
@@ -558,13 +559,11 @@ def ellipse_residual(model, outputs, *, computed_in=None, factor=DEFAULT_FACTOR)
     A = np.column_stack([W * gamma, np.ones(V)])
     coef, *_ = np.linalg.lstsq(A, T.T, rcond=None)
     U = coef[:d].T
-    if kind == "layer":        # u is centred: its mean is a direction the fit may use
-        U = U - U.mean(axis=1, keepdims=True)
     s = np.linalg.svd(A, compute_uv=False)
     kappa = float(s[0] / s[-1])
     fit = np.linalg.norm(T - (A @ coef).T, axis=1) / np.linalg.norm(T, axis=1)
     tol = factor * 2 * kappa * max(float(fit.max()), math.sqrt(V) * _eps(dt))
-    r = (U ** 2).sum(axis=1) / (d - (kind == "layer")) - 1
+    r = (U ** 2).sum(axis=1) / d - 1
     outside = int((r > tol).sum())
     return EllipseResidual(residual=r, tolerance=tol, holds=outside == 0,
                            n_outside=outside, norm=kind)
@@ -598,7 +597,8 @@ class ModelComparison(Result):
     output_difference : float
         ``max ‖y_B − y_A‖ / ‖y_A‖`` over the contexts.
     angles : (r,) ndarray
-        Principal angles between A's and B's images.
+        Principal angles between A's and B's images (``[nan]`` when B's
+        outputs show no spectrum cliff, so have no image).
     ellipse : EllipseResidual or None
         B's outputs against A's ellipse (LanguageModels only).
 
@@ -692,8 +692,8 @@ def compare_models(model_a, model_b, contexts, *, factor=DEFAULT_FACTOR):
     try:
         other = output_image(Yb, computed_in=dtb, factor=factor)
         angles = image.angles(other)
-    except ValueError:
-        angles = np.array([np.pi / 2])
+    except ValueError:          # B's outputs show no cliff: no image to compare
+        angles = np.array([np.nan])
     ellipse, change = None, ""
     if diff <= image.tolerance:
         verdict = "same outputs"
@@ -1015,12 +1015,14 @@ def recover_logprobs(api, prompt, image=None):
         Bas, _ = np.linalg.qr(np.column_stack([np.ones(V), Bas]))
     r = Bas.shape[1]
     _, _, order = scipy.linalg.qr(Bas.T, mode="economic", pivoting=True)
-    queue = [int(t) for t in order if int(t) not in known]
-    queue += [t for t in range(V) if t not in known and t not in set(queue)]
+    queue = [int(t) for t in order if int(t) not in known]   # order: all V tokens
     need = r + (k - 1)
     while len(known) < need and queue:
         group, queue = queue[:k - 1], queue[k - 1:]
         query(group)
+    if len(known) < r:
+        raise ValueError(f"api: only {len(known)} tokens could be lifted into the top "
+                         f"{k} by max_bias = {B:g}; the image needs {r} values")
     idx = np.fromiter(known, dtype=np.intp)
     rhs = np.fromiter(known.values(), dtype=np.float64) - o[idx]
     c, *_ = np.linalg.lstsq(Bas[idx], rhs, rcond=None)

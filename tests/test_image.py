@@ -246,3 +246,27 @@ def test_api_bad_input():
     with pytest.raises(ValueError, match=r"image has width V = 21; the API's "
                                          r"vocabulary is 20"):
         rb.recover_logprobs(api, [1], image=other)
+
+
+def test_ellipse_of_a_layer_norm_head():
+    # GPT-2: a layer norm (weights and bias) before a head tied to the embedding
+    torch.manual_seed(1)
+    config = transformers.GPT2Config(vocab_size=V, n_embd=D, n_layer=1, n_head=2,
+                                     n_positions=32, initializer_range=0.5,
+                                     bos_token_id=0, eos_token_id=0)
+    net = transformers.GPT2LMHeadModel(config).eval()
+    with torch.no_grad():
+        net.transformer.ln_f.bias.normal_(0, 0.5, generator=torch.Generator()
+                                          .manual_seed(2))
+    gpt = _wrap(net, _tokenizer())
+    ids = np.random.default_rng(5).integers(0, V, size=(D + 10, T))
+    Y, _ = rb.image._model_logprobs(gpt, ids)
+    e = rb.ellipse_residual(gpt, Y)
+    assert e.norm == "layer" and e.holds
+    edited = copy.deepcopy(net)
+    with torch.no_grad():
+        edited.transformer.ln_f.weight *= 1 + 0.2 * torch.randn(
+            D, generator=torch.Generator().manual_seed(3))
+    Y2, _ = rb.image._model_logprobs(_wrap(edited, gpt.tokenizer), ids)
+    off = rb.ellipse_residual(gpt, Y2)          # against the original's γ and β
+    assert not off.holds and off.n_outside > 0
