@@ -16,6 +16,7 @@ from . import (
     argmax,
     cluster,
     fit,
+    image,
     io,
     output_set,
     outputlayer,
@@ -49,6 +50,19 @@ from .activations import (
 )
 from .argmax import ArgmaxReport, argmaxable, argmaxable_under, dominating_word
 from .fit import FitResult, expressivity_sweep, fit_log_probs
+from .image import (
+    APIHiddenSize,
+    EllipseResidual,
+    ModelComparison,
+    OutputImage,
+    RecoveredLogprobs,
+    RestrictedAPI,
+    api_hidden_size,
+    compare_models,
+    ellipse_residual,
+    output_image,
+    recover_logprobs,
+)
 from .io import Embeddings, load_embeddings
 from .layers import (
     MixtureLayer,
@@ -94,6 +108,7 @@ __all__ = [
     "argmax",
     "cluster",
     "fit",
+    "image",
     "io",
     "outputlayer",
     "rank",
@@ -168,6 +183,17 @@ __all__ = [
     "TruncationKL",
     "lingen",
     "LingenResult",
+    "output_image",
+    "OutputImage",
+    "compare_models",
+    "ModelComparison",
+    "ellipse_residual",
+    "EllipseResidual",
+    "RestrictedAPI",
+    "recover_logprobs",
+    "RecoveredLogprobs",
+    "api_hidden_size",
+    "APIHiddenSize",
 ]
 
 

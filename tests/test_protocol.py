@@ -19,10 +19,11 @@ SQUARE = np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0], [0.0, -1.0], [0.0, 0.0]]
 H, W, _ = rb.contexts_and_words(60, 20, 2, seed=0)
 A = rb.log_prob_matrix(H, W)
 
-# public classes that are not results: layers, an activation, a model, errors
-NOT_RESULTS = {"Activation", "PointwiseLayer", "MixtureLayer", "LanguageModel"}
+# public classes that are not results: layers, an activation, models, errors
+NOT_RESULTS = {"Activation", "PointwiseLayer", "MixtureLayer", "LanguageModel",
+               "RestrictedAPI"}
 MODULES = ["rankbottleneck", *(f"rankbottleneck.{m}" for m in (
-    "activations", "argmax", "cluster", "fit", "io", "lm", "output_set", "outputlayer",
+    "activations", "argmax", "cluster", "fit", "image", "io", "lm", "output_set", "outputlayer",
     "rank", "reports", "spectra", "symbolic", "synthetic", "topk"))]
 
 
