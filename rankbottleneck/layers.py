@@ -25,6 +25,7 @@ References
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -97,6 +98,19 @@ def _as_bias(bias, M):
             f"bias must have shape ({M},) to match W; got shape {bias.shape}"
         )
     return bias
+
+
+def _with_logits(layer, X, Z):
+    """A copy of the pointwise `layer` that reads its logits on the contexts
+    `X` from `Z` (``X Wᵀ + b``, computed once by the caller and checked
+    finite) instead of multiplying again. The copy is for one process: a
+    Dask task would ship `Z` with it."""
+    if not isinstance(layer, PointwiseLayer) or Z.shape != (X.shape[0], layer.M):
+        raise ValueError(f"logits of shape {(X.shape[0], layer.M)} for a pointwise "
+                         f"layer expected; got {type(layer).__name__}, {Z.shape}")
+    new = copy.copy(layer)
+    object.__setattr__(new, "_logits_cache", (X, Z))
+    return new
 
 
 def _fill_blocks(out, H, block_rows, compute_block):
@@ -188,6 +202,18 @@ class _Layer:
 
     _matrix_name = "log-probability matrix"
 
+    # ``(X, Z)``: the logits ``Z = X Wᵀ + b`` of one array of contexts, set by
+    # :func:`_with_logits` so that every pass over these contexts (each
+    # counterfactual activation's spectrum, the matrix) reads them instead of
+    # repeating the product. Matched by identity: any other contexts, or a
+    # copy, are computed as usual.
+    _logits_cache = None
+
+    def _logits_for(self, X):
+        """The cached logits of exactly the contexts `X`, or None."""
+        cache = self._logits_cache
+        return cache[1] if cache is not None and cache[0] is X else None
+
     def _overflow_error(self, X, dtype=np.float64):
         """The ValueError for this layer when its logits on the contexts `X`,
         or the log-probabilities made of them, are not finite in `dtype`: it
@@ -245,6 +271,12 @@ class _Layer:
         rows = _block_rows(block_rows, X.shape[0], per_row)
         out = _allocate((X.shape[0], self.M), dtype, rows * per_row,
                         self._matrix_name)
+        Z = self._logits_for(X)
+        if Z is not None and Z.dtype == dtype:
+            for start in range(0, X.shape[0], rows):
+                stop = min(start + rows, X.shape[0])
+                out[start:stop] = self._from_logits(Z[start:stop], X[start:stop])
+            return out
         return _fill_blocks(out, X, rows, self)
 
 
@@ -342,7 +374,11 @@ class PointwiseLayer(_Layer):
         Raises ``ValueError`` naming the layer and its largest logit when
         the logits or the log-probabilities overflow.
         """
-        z = self.logits(H)
+        return self._from_logits(self.logits(H), H)
+
+    def _from_logits(self, z, H):
+        """Log-probabilities from the logits `z` of the contexts `H` (named
+        in the overflow error)."""
         with np.errstate(over="ignore", invalid="ignore"):
             out = self.activation.log_prob(z, **self.params)
         if not _log_probs_ok(out, self.activation.sparse):

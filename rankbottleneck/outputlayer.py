@@ -53,7 +53,7 @@ from ._validation import (
 )
 from .activations import logsumexp, plif_init
 from .argmax import ArgmaxReport, argmaxable
-from .layers import PointwiseLayer
+from .layers import PointwiseLayer, _with_logits
 from .reports import rank_report
 from .spectra._auto import _dense_is_cheap
 from .spectra._hidden_size import hidden_size_by_rows
@@ -412,9 +412,10 @@ class OutputLayerReport(Result):
 
 def _peak_bytes(M, d, N, itemsize):
     """Peak memory of the analysis: float64 W, its SVD copy and centred copy,
-    argmax witnesses (M×d), and three N×M float64 matrices while a
+    argmax witnesses (M×d), the N×M float64 logits (computed once for
+    every activation) and three N×M float64 matrices while a
     log-probability matrix is built and analysed."""
-    return M * d * (itemsize + 8 * 4) + 3 * N * M * 8
+    return M * d * (itemsize + 8 * 4) + 4 * N * M * 8
 
 
 def _stage(name, seconds, bar):
@@ -590,9 +591,16 @@ def analyze_output_layer(W, bias=None, *, words=None, n_contexts=None, contexts=
     ranks, hidden, by_n = {}, {}, ()
     # every activation's hidden size too where its matrix is cheap to build
     small = _dense_is_cheap(n_contexts * M)
+    Z = None
     for k, (act, params) in enumerate(ACTIVATIONS.items()):
         done = _stage(f"log-probabilities under {act}", seconds, bar)
         layer = PointwiseLayer(W64, b64, activation=act, params=params)
+        if k == 0 and client is None:
+            # the logits H Wᵀ + b, once for every activation's passes (a
+            # cluster's tasks compute their own blocks)
+            Z = layer.logits(H)
+        if Z is not None:
+            layer = _with_logits(layer, H, Z)
         # the spectra from the layer: structural for softmax, streamed Gram
         # otherwise, never a dense SVD of an N × M matrix
         ranks[act] = rank_report(layer, contexts=H, d=d, has_bias=bias is not None,
@@ -609,6 +617,7 @@ def analyze_output_layer(W, bias=None, *, words=None, n_contexts=None, contexts=
             if k == 0:
                 by_n = tuple(steps)
         done()
+    del Z
     if not small:
         notes.append(f"hidden size and shift-invariant ranks for "
                      f"{next(iter(ACTIVATIONS))} only: at N × M = {n_contexts} × {M} "

@@ -166,6 +166,10 @@ class _LayerColumns:
         self.Hk = np.require(Hk, requirements=["ALIGNED"])
         self.N, self.K, self.M = X.shape[0], self.Hk.shape[1], layer.M
         self._flat = {}   # one buffer per dtype, reused by every block
+        # logits computed once for these contexts (analyze_output_layer:
+        # every counterfactual activation's pass reads them)
+        Z = layer._logits_for(X)
+        self.Z = Z if Z is not None and Z.dtype == self.dtype and self.K == 1 else None
 
     def overflow(self):
         """The error for logits or log-probabilities that are not finite."""
@@ -191,11 +195,14 @@ class _LayerColumns:
         """
         h, w = self.Hk.reshape(-1, self.Hk.shape[-1]), self.W[J]
         phi, params = self.act.logit_map, self.layer.params
-        with np.errstate(over="ignore", invalid="ignore"):
-            z = np.matmul(h, w.T, out=self._buffer((h.shape[0], w.shape[0]),
-                                                   self.dtype))
-            if self.bias is not None:
-                z += self.bias[J]
+        z = self._buffer((h.shape[0], w.shape[0]), self.dtype)
+        if self.Z is not None:
+            np.copyto(z, self.Z[:, J])
+        else:
+            with np.errstate(over="ignore", invalid="ignore"):
+                np.matmul(h, w.T, out=z)
+                if self.bias is not None:
+                    z += self.bias[J]
         f = z if z.dtype == np.float64 else self._buffer(z.shape, np.float64)
 
         def chunk(C):

@@ -68,11 +68,18 @@ def _lse(layer, X, Hl, W, b, dtype):
     rows = max(1, _STRUCTURAL_BLOCK_BYTES // max(1, M * np.dtype(dtype).itemsize))
     z = np.empty((min(rows, N), M), dtype=dtype)
     lse = np.empty(N)
+    Z = layer._logits_for(X)
+    if Z is not None and Z.dtype != dtype:
+        Z = None
     for s in range(0, N, rows):
-        with np.errstate(over="ignore", invalid="ignore"):
-            zs = np.matmul(Hl[s:s + rows], W.T, out=z[:min(rows, N - s)])
-            if b is not None:
-                zs += b
+        zs = z[:min(rows, N - s)]
+        if Z is not None:               # computed once by the caller
+            np.copyto(zs, Z[s:s + rows])
+        else:
+            with np.errstate(over="ignore", invalid="ignore"):
+                np.matmul(Hl[s:s + rows], W.T, out=zs)
+                if b is not None:
+                    zs += b
         if not _all_finite(zs):
             raise layer._overflow_error(X, dtype)
         lse[s:s + rows] = _lse_rows_inplace(zs)
