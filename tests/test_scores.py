@@ -50,6 +50,38 @@ def test_a_screened_margin_above_its_bound_is_exactly_positive(scale):
         assert proved.sum() >= 0.5 * np.sum(m64 > t64)   # the screen is not vacuous
 
 
+@pytest.mark.parametrize("scale", [1e-30, 1.0, 1e25])
+def test_the_symmetric_screen_proves_only_true_margins(scale):
+    """whitened_screen (argmax's whitened candidates of all words from one
+    symmetric float32 product): on near-ties (words 1 and 0 1e-12 apart,
+    2 and 3 1e-9 apart), an interior word and a bias, every margin it proves
+    is exactly positive and within its bound of the exact margin, and it
+    proves most words."""
+    from rankbottleneck.feasibility._candidates import whitening
+    from rankbottleneck.feasibility._scale import to_unit
+
+    rng = np.random.default_rng(7)
+    M, d = 60, 5
+    W = rng.standard_normal((M, d)) * np.geomspace(2, 0.5, d)
+    W[1] = W[0] * (1 + 1e-12)
+    W[2] = W[3] + 1e-9 * rng.standard_normal(d)
+    W[4] = W[5:9].mean(axis=0)
+    W, b, _ = to_unit(scale * W, scale * 0.1 * rng.standard_normal(M))
+    mu, whiten = whitening(W)
+    H, margin, tol = _scores.whitened_screen(W, b, mu, _scores.whitening_factor(whiten),
+                                             block=16)
+    proved = np.flatnonzero(margin > tol)
+    assert 4 not in proved
+    for i in proved:
+        exact = exact_margin(W, b, H[i], i)
+        assert exact > 0, i
+        assert abs(float(exact) - margin[i]) <= tol[i], i
+    # the standard check agrees on every word the screen proves, and the
+    # screen leaves it little: its bound is not vacuous
+    ok, _, _ = Scores(W, b, screen=False).witnesses(np.arange(M)[:, None], H)
+    assert ok[proved].all() and len(proved) >= ok.sum() - 2
+
+
 def test_screening_changes_no_answer(monkeypatch):
     """argmaxable, realizable_set/order and verify, with every layer
     screened in float32, against the float64-only answers."""

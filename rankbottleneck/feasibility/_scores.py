@@ -21,6 +21,9 @@ from __future__ import annotations
 import numpy as np
 
 from ._proof import (
+    _ETA,
+    _U,
+    _gamma,
     max_row_norm1,
     pair_tolerance,
     score_error,
@@ -208,3 +211,113 @@ def project(scores, Q, H, question, whiten, rounds):
         keep = np.all(np.isfinite(moved), axis=1)
         H[np.flatnonzero(need)[keep]] = moved[keep]
     return H
+
+
+def _gamma32(n):
+    """``γ_n`` of float32, inflated past the rounding of computing it."""
+    return _SAFE * n * _U32 / (1.0 - n * _U32)
+
+
+def whitening_factor(whiten):
+    """``L`` with ``L Lᵀ ≈ Σ⁻¹`` (Cholesky of the symmetrised `whiten`), or
+    None where it is not numerically positive definite."""
+    try:
+        return np.linalg.cholesky((whiten + whiten.T) / 2)
+    except np.linalg.LinAlgError:
+        return None
+
+
+def whitened_screen(W, b, mu, L, block=2048):
+    r"""The whitened candidate of every word and its proved margin, from one
+    symmetric product: half the flops of scoring ``M`` candidates against
+    ``M`` words.
+
+    Word ``i``'s candidate is ``h_i = fl(v_i Lᵀ)``, ``v_i = fl(y_i - m)``
+    with ``y_i = fl(w_i L)``, ``m = fl(μ L)`` (``L Lᵀ ≈ Σ⁻¹``,
+    :func:`whitening_factor`: ``h_i ≈ Σ⁻¹(w_i - μ)``). Exactly, with ``ỹ =
+    W L`` and ``m̃ = μ L`` (exact products of the floats),
+
+    .. math::
+
+        w_j·h_i + b_j = ỹ_j·ỹ_i - (ỹ_j·m̃ - b_j) + ỹ_j·ρ_i + w_j·δ_i,
+
+    ``ρ_i = v_i - (ỹ_i - m̃)`` and ``δ_i = h_i - v_i Lᵀ`` the rounding. The first term is symmetric in ``(i, j)``: ``P =
+    Y Yᵀ`` (float32, ``Y = fl₃₂(fl(W L))``) is formed one block pair
+    ``J ≥ I`` at a time and read both ways, ``M²d`` flops instead of
+    ``2M²d``. Every rounding (of ``Y`` and ``m̃``, of the float32 product,
+    of ``c = Y m - b`` and its float32 copy, of the float32 subtraction, of
+    ``ρ`` and ``δ``) is bounded in 2-norms (Higham 2002, §3.1; ``‖|L|‖₂ ≤
+    ‖L‖_F``), which gives per word one bound ``E_i`` on the error of every
+    one of its scores. A margin ``T_ii - max_{j≠i} T_ij`` above
+    :func:`~._proof.pair_tolerance` of ``E_i`` proves ``h_i`` a witness for
+    word ``i``, for the float64 ``h_i`` returned.
+
+    `W`, `b` are at unit scale (:mod:`._scale`). Returns ``(H, margin,
+    tol)``; a margin that is not finite proves nothing (NaN compares false).
+    """
+    M, d = W.shape
+    b = np.zeros(M) if b is None else b
+    g, g32 = _gamma(d + 1), _gamma32(d)
+    tiny, tiny32 = d * d * _ETA, d * d * _ETA32          # underflow, generously
+    up = 1.0 + 2.0 ** -30                               # norms computed in floats
+    with np.errstate(over="ignore", invalid="ignore", under="ignore"):
+        Y = W @ L
+        m = mu @ L
+        V = Y - m
+        H = V @ L.T
+        c = Y @ m - b
+        Y32, c32 = Y.astype(np.float32), c.astype(np.float32)
+        ell = float(np.linalg.norm(L)) * up
+        A = _row_norms(Y) * (up * (1 + 2 * _U32)) + tiny32
+        wn = _row_norms(W) * up
+        e = g * wn * ell + tiny                          # ‖Y_j - ỹ_j‖
+        r = e + 2 * _U32 * A + tiny32                    # ‖Y32_j - ỹ_j‖
+        mn = float(np.linalg.norm(m)) * up
+        em = g * float(np.linalg.norm(mu)) * up * ell + tiny
+        cabs = np.abs(c)
+        kappa = (g * (A * mn + np.abs(b)) + e * mn + (A + e) * em + tiny  # ĉ - c
+                 + 2 * _U32 * cabs + _ETA32)                             # ĉ32 - ĉ
+        vn = _row_norms(V) * up
+        rho = 2 * _U * vn + e + em                       # ‖v_i - (ỹ_i - m̃)‖
+        delta = g * vn * ell + tiny                      # ‖h_i - v_i Lᵀ‖
+        Amax, rmax, wmax = A.max(), r.max(), wn.max()
+        c32max = float(np.max(np.abs(c32))) * up
+        P_bound = A * Amax * (1 + g32) + tiny32           # |P32_ij| for row i
+        err = (g32 * A * Amax + tiny32                     # the float32 product
+               + r * Amax + rmax * A + r * rmax           # Y32 against ỹ
+               + kappa.max()                               # c
+               + 2 * _U32 * (P_bound + c32max)             # T = P - c in float32
+               + (Amax + rmax) * rho + wmax * delta) * (1 + 2.0 ** -20)
+        diag, best = _symmetric_row_max(Y32, c32, block)
+        margin = diag.astype(np.float64) - best.astype(np.float64)
+    err = np.where(np.isfinite(err), err, np.inf)
+    return H, margin, pair_tolerance(err)
+
+
+def _row_norms(X):
+    """Euclidean norms of the rows (to a few ulps: callers inflate them)."""
+    return np.sqrt(np.einsum("ij,ij->i", X, X))
+
+
+def _symmetric_row_max(Y32, c32, block):
+    """``T_ii`` and ``max_{j≠i} T_ij`` of ``T_ij = (Y Yᵀ)_ij - c_j`` in
+    float32, each block of ``Y Yᵀ`` on or above the diagonal formed once and
+    read by rows (for its rows' words) and by columns (for its columns')."""
+    M = len(Y32)
+    diag = np.empty(M, dtype=np.float32)
+    best = np.full(M, -np.inf, dtype=np.float32)
+    for i0 in range(0, M, block):
+        rows = slice(i0, min(i0 + block, M))
+        cI = c32[rows]
+        for j0 in range(i0, M, block):
+            cols = slice(j0, min(j0 + block, M))
+            P = Y32[rows] @ Y32[cols].T
+            if j0 == i0:
+                k = np.arange(P.shape[0])
+                diag[rows] = P[k, k] - cI
+                P[k, k] = -np.inf
+            best[rows] = np.maximum(best[rows], (P - c32[cols]).max(axis=1))
+            if j0 > i0:
+                P -= cI[:, None]
+                best[cols] = np.maximum(best[cols], P.max(axis=0))
+    return diag, best
