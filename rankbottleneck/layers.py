@@ -34,6 +34,7 @@ import numpy as np
 
 from . import activations as _act
 from ._lapack import _all_finite, _format_scaled, _peak, _unscaled
+from ._threads import _by_chunks
 from ._validation import (
     _as_float_array,
     _as_int,
@@ -273,9 +274,11 @@ class _Layer:
                         self._matrix_name)
         Z = self._logits_for(X)
         if Z is not None and Z.dtype == dtype:
-            for start in range(0, X.shape[0], rows):
-                stop = min(start + rows, X.shape[0])
-                out[start:stop] = self._from_logits(Z[start:stop], X[start:stop])
+            # no product left: the activation's elementwise work, in threads
+            def chunk(R):
+                out[R] = self._from_logits(Z[R], X[R])
+
+            _by_chunks(chunk, X.shape[0], Z.itemsize * self.M)
             return out
         return _fill_blocks(out, X, rows, self)
 
