@@ -101,19 +101,6 @@ def _as_bias(bias, M):
     return bias
 
 
-def _with_logits(layer, X, Z):
-    """A copy of the pointwise `layer` that reads its logits on the contexts
-    `X` from `Z` (``X Wᵀ + b``, computed once by the caller and checked
-    finite) instead of multiplying again. The copy is for one process: a
-    Dask task would ship `Z` with it."""
-    if not isinstance(layer, PointwiseLayer) or Z.shape != (X.shape[0], layer.M):
-        raise ValueError(f"logits of shape {(X.shape[0], layer.M)} for a pointwise "
-                         f"layer expected; got {type(layer).__name__}, {Z.shape}")
-    new = copy.copy(layer)
-    object.__setattr__(new, "_logits_cache", (X, Z))
-    return new
-
-
 def _fill_blocks(out, H, block_rows, compute_block):
     for start in range(0, H.shape[0], block_rows):
         stop = min(start + block_rows, H.shape[0])
@@ -204,7 +191,7 @@ class _Layer:
     _matrix_name = "log-probability matrix"
 
     # ``(X, Z)``: the logits ``Z = X Wᵀ + b`` of one array of contexts, set by
-    # :func:`_with_logits` so that every pass over these contexts (each
+    # :meth:`_with_logits` so that every pass over these contexts (each
     # counterfactual activation's spectrum, the matrix) reads them instead of
     # repeating the product. Matched by identity: any other contexts, or a
     # copy, are computed as usual.
@@ -214,6 +201,18 @@ class _Layer:
         """The cached logits of exactly the contexts `X`, or None."""
         cache = self._logits_cache
         return cache[1] if cache is not None and cache[0] is X else None
+
+    def _with_logits(self, X, Z):
+        """A copy of this pointwise layer that reads its logits on the
+        contexts `X` from `Z` (``X Wᵀ + b``, computed once by the caller and
+        checked finite) instead of multiplying again. The copy is for one
+        process: a Dask task would ship `Z` with it."""
+        if not isinstance(self, PointwiseLayer) or Z.shape != (X.shape[0], self.M):
+            raise ValueError(f"logits of shape {(X.shape[0], self.M)} for a pointwise "
+                             f"layer expected; got {type(self).__name__}, {Z.shape}")
+        new = copy.copy(self)
+        object.__setattr__(new, "_logits_cache", (X, Z))
+        return new
 
     def _overflow_error(self, X, dtype=np.float64):
         """The ValueError for this layer when its logits on the contexts `X`,

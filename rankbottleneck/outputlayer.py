@@ -53,7 +53,7 @@ from ._validation import (
 )
 from .activations import logsumexp, plif_init
 from .argmax import ArgmaxReport, argmaxable
-from .layers import PointwiseLayer, _with_logits
+from .layers import PointwiseLayer
 from .reports import rank_report
 from .spectra._auto import _dense_is_cheap
 from .spectra._hidden_size import hidden_size_by_rows
@@ -600,7 +600,7 @@ def analyze_output_layer(W, bias=None, *, words=None, n_contexts=None, contexts=
             # cluster's tasks compute their own blocks)
             Z = layer.logits(H)
         if Z is not None:
-            layer = _with_logits(layer, H, Z)
+            layer = layer._with_logits(H, Z)
         # the spectra from the layer: structural for softmax, streamed Gram
         # otherwise, never a dense SVD of an N × M matrix
         ranks[act] = rank_report(layer, contexts=H, d=d, has_bias=bias is not None,

@@ -267,7 +267,7 @@ def test_logits_computed_once_change_nothing(head, monkeypatch):
     # analyze_output_layer multiplies H Wᵀ once and every activation's
     # passes read it: the report is the one the layers would give alone,
     # bit for bit (the same product, read instead of recomputed)
-    from rankbottleneck import layers, outputlayer
+    from rankbottleneck import layers
 
     W, _ = head
     H = np.random.default_rng(3).standard_normal((D + 30, D))
@@ -283,7 +283,7 @@ def test_logits_computed_once_change_nothing(head, monkeypatch):
     monkeypatch.setattr(layers._Layer, "_logits_for", counted)
     once = analyze_output_layer(W, b, contexts=H, argmax=False).as_dict()
     assert reads and all(reads)
-    monkeypatch.setattr(outputlayer, "_with_logits", lambda layer, X, Z: layer)
+    monkeypatch.setattr(layers.PointwiseLayer, "_with_logits", lambda self, X, Z: self)
     reads.clear()
     again = analyze_output_layer(W, b, contexts=H, argmax=False).as_dict()
     assert not any(reads)
@@ -294,17 +294,15 @@ def test_logits_computed_once_change_nothing(head, monkeypatch):
 
 
 def test_cached_logits_are_matched_by_identity(head):
-    from rankbottleneck.layers import _with_logits
-
     W, _ = head
     H = np.random.default_rng(3).standard_normal((20, D))
     layer = rb.PointwiseLayer(W, activation="sigsoftmax")
     Z = layer.logits(H)
-    cached = _with_logits(layer, H, Z)
+    cached = layer._with_logits(H, Z)
     assert cached._logits_for(H) is Z and cached._logits_for(H.copy()) is None
     assert layer._logits_for(H) is None            # the original is untouched
     np.testing.assert_array_equal(cached.log_prob_matrix(H), layer.log_prob_matrix(H))
     np.testing.assert_array_equal(rb.spectrum(cached, H).values,
                                   rb.spectrum(layer, H).values)
     with pytest.raises(ValueError, match=r"logits of shape \(20, 120\)"):
-        _with_logits(layer, H, Z[:, :5])
+        layer._with_logits(H, Z[:, :5])
