@@ -1030,26 +1030,41 @@ def lingen(model, target, histories, futures, *, n_steps, short_histories=(1, 4)
     batch_size = _as_int(batch_size, "batch_size", low=1)
     short = [_as_int(m, "short_histories", low=1) for m in short_histories]
     rng = _as_rng(seed)
-    V = _run(function, np.zeros((1, 1), dtype=np.int64)).shape[1]
+    if _is_language_model(model):
+        V = int(model.model.get_output_embeddings().weight.shape[0])
+        whole = _language_model_function(model)
+    else:
+        V = _run(function, np.zeros((1, 1), dtype=np.int64)).shape[1]
+        whole = function
     for seqs, name in ((H, "histories"), (F, "futures"), ([target], "target")):
         _check_in_vocabulary(seqs, name, V)
+    runner = model if _is_language_model(model) else function
+    # a LanguageModel keeps each history's cache for every step
+    others = _source(runner, H, V, batch_size, False)
+    own_source = _source(runner, [target], V, batch_size, False)
+
+    def logits(source, f):
+        return source.logits(source.after(f))
+
     # 1. the target's row over the others', on the columns of the futures
-    others = _rows(function, [h + f for h in H for f in F], V, batch_size)
-    A = others.reshape(len(H), len(F) * V)
-    b = _rows(function, [target + f for f in F], V, batch_size).reshape(-1)
+    A = np.concatenate([_centred_or_log_softmax(logits(others, f), True) for f in F],
+                       axis=1)
+    b = np.concatenate([_centred_or_log_softmax(logits(own_source, f), True)[0]
+                        for f in F])
     v = np.linalg.lstsq(A.T, b, rcond=None)[0]
     norm = np.linalg.norm(b)
     residual = float(np.linalg.norm(A.T @ v - b) / norm) if norm > 0 else 0.0
+    del A
     # 2.–3. generate from the others, score against the target
     f_t, kl = (), []
     base = {m: [] for m in short}
     for _ in range(n_steps):
-        mixed = v @ _rows(function, [h + f_t for h in H], V, batch_size)
+        mixed = v @ _centred_or_log_softmax(logits(others, f_t), True)
         lq = _centred_or_log_softmax(mixed[None], False)[0]
-        own = _rows(function, [target + f_t], V, batch_size, centre=False)[0]
+        own = _centred_or_log_softmax(logits(own_source, f_t), False)[0]
         kl.append(max(float(_kl_rows(own, lq)), 0.0))
         for m in short:
-            lb = _rows(function, [(target + f_t)[-m:]], V, batch_size, centre=False)[0]
+            lb = _rows(whole, [(target + f_t)[-m:]], V, batch_size, centre=False)[0]
             base[m].append(max(float(_kl_rows(own, lb)), 0.0))
         z = int(rng.choice(V, p=np.exp(lq) / np.exp(lq).sum()))
         f_t = f_t + (z,)

@@ -400,3 +400,19 @@ def test_lingen_bad_input(kwargs, error, match):
     args = {"target": [1, 2], "n_steps": 2, **kwargs}
     with pytest.raises(error, match=match):
         rb.lingen(_MODEL, args.pop("target"), [[1, 2], [3, 4]], [[5]], **args)
+
+
+def test_lingen_on_a_transformers_model_matches_the_uncached_path():
+    from rankbottleneck.sequences import _language_model_function
+
+    model = _tiny_llama()
+    H = [[1, 2, 3], [4, 5, 6], [7, 8, 9], [2, 2, 2], [5, 1, 0]]
+    F = [[3], [4, 5]]
+    fast = rb.lingen(model, [6, 6, 1], H, F, n_steps=4, seed=0)
+    slow = rb.lingen(_language_model_function(model), [6, 6, 1], H, F, n_steps=4,
+                     seed=0)
+    assert fast.generated == slow.generated
+    np.testing.assert_allclose(fast.cumulative_kl, slow.cumulative_kl, atol=1e-5)
+    for name in slow.baselines:
+        np.testing.assert_allclose(fast.baselines[name], slow.baselines[name],
+                                   atol=1e-5)
