@@ -808,8 +808,9 @@ class _CachedSource:
                     with torch.no_grad():
                         out = self.body(input_ids=ids, use_cache=True)
                     self.tokens += ids.numel()
-                    kv = [(layer.keys, layer.values)
-                          for layer in self._layers(out.past_key_values)]
+                    cache = (getattr(out, "cache", None) if self.cache_arg == "cache"
+                             else out.past_key_values)
+                    kv = [(layer.keys, layer.values) for layer in self._layers(cache)]
                     keys = [k for k, _ in kv] if keys is None else \
                         [torch.cat([a, k]) for a, (k, _) in zip(keys, kv)]
                     values = [v for _, v in kv] if values is None else \
