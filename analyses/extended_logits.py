@@ -29,28 +29,14 @@ from pathlib import Path
 import numpy as np
 
 import rankbottleneck as rb
-from rankbottleneck._output import (
-    pyplot,
-    run_script,
-    save_figure,
-    write_csv,
-    write_json,
-)
+from rankbottleneck import _output
 
 NAME = "extended_logits"
 HISTORY_LEN, ISAN_V, ISAN_D = 16, 64, 8
 
 
-def unavailable():
-    """Why this figure cannot be made here, or None."""
-    try:
-        import gguf  # noqa: F401
-        import torch  # noqa: F401
-        import transformers  # noqa: F401
-    except ImportError as exc:
-        return (f"needs the [lm] extra (missing {exc.name}): pip install "
-                "'rankbottleneck[lm]'")
-    return None
+# why this figure cannot be made here (the [lm] extra missing), or None
+unavailable = _output.lm_unavailable
 
 
 def token_ids(model, n_chars=200_000):
@@ -160,8 +146,8 @@ def main(out_dir="figures", quick=False, seed=0, full=False):
     rows = [{"model": name, "rank": int(r), "kl": float(x.kl[i]),
              "bound": float(x.bound[i])}
             for name, x in kls.items() for i, r in enumerate(x.ranks)]
-    write_csv(out_dir / f"{NAME}.csv", rows)
-    write_json(out_dir / f"{NAME}.json", {
+    _output.write_csv(out_dir / f"{NAME}.csv", rows)
+    _output.write_json(out_dir / f"{NAME}.json", {
         "description": f"Extended logit matrices of SmolLM2-135M-Instruct (Q4_1 GGUF) "
                        f"and of its architecture at a seeded random initialisation, "
                        f"{n} histories of {HISTORY_LEN} tokens × {n} futures of "
@@ -178,7 +164,7 @@ def main(out_dir="figures", quick=False, seed=0, full=False):
         "lingen": {"others": n_lingen, "fit_futures": n_fit, "steps": n_steps,
                    "targets": n_targets, "cumulative_kl": lingen}})
 
-    plt = pyplot()
+    plt = _output.pyplot()
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
     ax = axes[0]
     for c, (name, s) in enumerate(spectra.items()):
@@ -214,7 +200,7 @@ def main(out_dir="figures", quick=False, seed=0, full=False):
     ax.set(xlabel="step", ylabel="cumulative KL", title="LINGEN against baselines")
     ax.legend(fontsize=7)
     fig.tight_layout()
-    save_figure(fig, out_dir, NAME)
+    _output.save_figure(fig, out_dir, NAME)
     plt.close(fig)
     stage("figure", t)
     return (f"α trained {fits['trained']['alpha']:.3f}, random init "
@@ -223,5 +209,5 @@ def main(out_dir="figures", quick=False, seed=0, full=False):
 
 
 if __name__ == "__main__":
-    run_script(NAME, main, __doc__, flags={"full": "|H| = |F| = 256, k = 16 "
+    _output.run_script(NAME, main, __doc__, flags={"full": "|H| = |F| = 256, k = 16 "
                                                    "(about 8 minutes)"})

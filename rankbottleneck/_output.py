@@ -113,6 +113,19 @@ def pyplot():
     return plt
 
 
+def lm_unavailable():
+    """Why a figure that runs a language model cannot be made here (the
+    [lm] extra missing), or None."""
+    try:
+        import gguf  # noqa: F401
+        import torch  # noqa: F401
+        import transformers  # noqa: F401
+    except ImportError as exc:
+        return (f"needs the [lm] extra (missing {exc.name}): pip install "
+                "'rankbottleneck[lm]'")
+    return None
+
+
 def run_script(name, main, doc, flags=None):
     """The ``python analyses/<name>.py [--quick] [--out DIR] [--seed N]`` entry
     (`flags`: ``{"full": help}``, extra on/off options passed to `main` as
