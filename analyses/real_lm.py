@@ -23,6 +23,7 @@ import numpy as np
 
 import rankbottleneck as rb
 from rankbottleneck._output import (
+    lm_unavailable,
     pyplot,
     run_script,
     save_figure,
@@ -33,16 +34,8 @@ from rankbottleneck._output import (
 NAME = "real_lm"
 
 
-def unavailable():
-    """Why this figure cannot be made here, or None."""
-    try:
-        import gguf  # noqa: F401
-        import torch  # noqa: F401
-        import transformers  # noqa: F401
-    except ImportError as exc:
-        return (f"needs the [lm] extra (missing {exc.name}): pip install "
-                "'rankbottleneck[lm]'")
-    return None
+# why this figure cannot be made here (the [lm] extra missing), or None
+unavailable = lm_unavailable
 
 
 def text():

@@ -113,14 +113,32 @@ def pyplot():
     return plt
 
 
-def run_script(name, main, doc):
-    """The ``python analyses/<name>.py [--quick] [--out DIR] [--seed N]`` entry."""
+def lm_unavailable():
+    """Why a figure that runs a language model cannot be made here (the
+    [lm] extra missing), or None."""
+    try:
+        import gguf  # noqa: F401
+        import torch  # noqa: F401
+        import transformers  # noqa: F401
+    except ImportError as exc:
+        return (f"needs the [lm] extra (missing {exc.name}): pip install "
+                "'rankbottleneck[lm]'")
+    return None
+
+
+def run_script(name, main, doc, flags=None):
+    """The ``python analyses/<name>.py [--quick] [--out DIR] [--seed N]`` entry
+    (`flags`: ``{"full": help}``, extra on/off options passed to `main` as
+    keywords)."""
     import argparse
 
     parser = argparse.ArgumentParser(description=doc.strip().splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes")
     parser.add_argument("--out", help="default ./figures (./figures-quick with --quick)")
     parser.add_argument("--seed", type=int, default=0)
+    for flag, text in (flags or {}).items():
+        parser.add_argument(f"--{flag}", action="store_true", help=text)
     args = parser.parse_args()
     out = args.out or ("figures-quick" if args.quick else "figures")
-    print(f"{name}: {main(out, quick=args.quick, seed=args.seed)}")
+    extra = {flag: getattr(args, flag) for flag in (flags or {})}
+    print(f"{name}: {main(out, quick=args.quick, seed=args.seed, **extra)}")

@@ -276,8 +276,13 @@ class ExtendedLogitMatrix(Result):
     token_rule : str
         How the columns were chosen.
     n_sequences : int
-        Sequences the model was run on (``|H|·|F|``, twice that when the
-        top-k tokens were chosen, plus one probe).
+        Next-token distributions computed: ``|H|·|F|`` (plus one probe call
+        for a callable model).
+    n_tokens_run : int
+        Tokens the model processed: ``Σ_h Σ_f (len h + len f)`` for a
+        callable (each ``h ∘ f`` run whole); ``Σ_h len h + |H| Σ_f len f``
+        for a ``LanguageModel`` (each history once, its key/value cache
+        reused for every future).
 
     See Also
     --------
@@ -305,12 +310,13 @@ class ExtendedLogitMatrix(Result):
     centred: bool
     token_rule: str
     n_sequences: int
+    n_tokens_run: int
 
     def __repr__(self):
         return (f"ExtendedLogitMatrix({self.matrix.shape[0]} histories × "
                 f"{len(self.futures)} futures × {self.tokens.shape[1]} tokens of "
                 f"{self.vocab_size}; {'centred' if self.centred else 'log-probabilities'}"
-                f", {self.n_sequences} sequences run)")
+                f", {self.n_tokens_run} tokens run)")
 
     def _as_dict_fields(self):
         fields = super()._as_dict_fields()
@@ -568,8 +574,8 @@ def extended_logit_matrix(model, histories, futures, *, tokens=None, centre=True
     model : callable or rankbottleneck.lm.LanguageModel
         ``model(ids)`` with ``ids`` an ``(n, T)`` int64 array (the
         sequences of one call all have ``T`` tokens) returns ``(n, V)``
-        next-token logits after each sequence; a ``LanguageModel`` is run
-        that way (its logits at the last position).
+        next-token logits after each sequence. A ``LanguageModel`` is run
+        with each history's key/value cache reused (see Notes).
     histories : list of int sequences, or (n_histories, T) int array
         Each at least one token long.
     futures : list of int sequences, or (n_futures, T') int array
@@ -577,8 +583,8 @@ def extended_logit_matrix(model, histories, futures, *, tokens=None, centre=True
     tokens : None, int, or 1-D int sequence
         Which tokens ``z`` get a column. None: all ``V``. An int ``k``: the
         top-``k`` tokens of each future, those with the largest mean (over
-        the histories) log-probability after ``h ∘ f`` (found in a first
-        pass, so the model runs twice). A sequence of ids: those, for every
+        the histories) log-probability after ``h ∘ f`` (chosen in the same
+        single pass, future by future). A sequence of ids: those, for every
         future.
     centre : bool
         Centre each next-token vector over the whole vocabulary (the paper's
@@ -605,11 +611,22 @@ def extended_logit_matrix(model, histories, futures, *, tokens=None, centre=True
 
     Notes
     -----
-    The model runs on ``|H| · |F|`` sequences (one forward pass each,
-    batched), history by history, and the matrix is filled in row blocks;
-    only the matrix itself and one batch of logits are held. The entries are
-    computed in float64 from the model's logits (a float32 model's entries
-    carry its float32 rounding).
+    The matrix is filled future by future: all the histories' rows after one
+    future are computed (in batches of `batch_size`), the top-k tokens chosen
+    from their mean when asked, and those columns kept; only the matrix and
+    one future's rows are held, so ``tokens=k`` costs one pass, not two.
+
+    A callable runs on each ``h ∘ f`` whole: ``Σ_h Σ_f (len h + len f)``
+    tokens. A ``LanguageModel`` runs each history once and keeps its
+    key/value cache; each future then runs on a copy of the cache of a batch
+    of histories: ``Σ_h len h + |H| · Σ_f len f`` tokens, and the cost grows
+    as ``|H| · |F| · len(f)`` rather than ``|H| · |F| · (len h + len f)``
+    (:attr:`ExtendedLogitMatrix.n_tokens_run` counts them). Its entries are
+    computed in float64 from the final hidden states ``x`` (float32) as
+    ``(w_z − w̄)·x + b_z − b̄``, so only the kept columns of the head are
+    evaluated; with the whole vocabulary the head runs in float32, as in the
+    model. The histories' caches are held throughout (counted in the memory
+    check).
 
     See Also
     --------
@@ -655,11 +672,15 @@ def extended_logit_matrix(model, histories, futures, *, tokens=None, centre=True
         raise ValueError(f"histories and futures make sequences of up to {longest} "
                          f"tokens; the model takes at most {limit} "
                          "(max_position_embeddings): pass shorter ones")
-    # one probe call on the one-token sequence [0] (an id every vocabulary
-    # has): the vocabulary size, and the callable's contract, before the ids
-    # are checked against it
-    probe = np.zeros((1, 1), dtype=np.int64)
-    V = _run(function, probe).shape[1]
+    if _is_language_model(model):
+        V = int(model.model.get_output_embeddings().weight.shape[0])
+        n_probe = 0
+    else:
+        # one probe call on the one-token sequence [0] (an id every vocabulary
+        # has): the vocabulary size, and the callable's contract, before the
+        # ids are checked against it
+        V = _run(function, np.zeros((1, 1), dtype=np.int64)).shape[1]
+        n_probe = 1
     _check_in_vocabulary(H, "histories", V)
     _check_in_vocabulary(F, "futures", V)
     if top_k is not None and top_k > V:
@@ -668,65 +689,196 @@ def extended_logit_matrix(model, histories, futures, *, tokens=None, centre=True
         _check_in_vocabulary([chosen], "tokens", V)
     k = V if tokens is None else (top_k if top_k is not None else len(chosen))
     nH, nF = len(H), len(F)
-    nbytes = nH * nF * k * 8 + (nF * V * 8 if top_k is not None else 0)
+    nbytes = nH * nF * k * 8 + 2 * nH * V * 8 + _cache_bytes(model, H)
     _check_fits_in_memory(
         nbytes, f"the extended logit matrix ({nH} histories × {nF} futures × {k} "
-        f"tokens, float64)",
+        f"tokens, float64) and one future's rows",
         "pass fewer histories or futures, or tokens=k to keep k tokens per future "
         f"(each token column costs {_format_bytes(nH * nF * 8)})")
-    n_sequences = 1
     if top_k is not None:
-        # pass 1: the mean centred log-probability of every token after each future
-        mean = np.zeros((nF, V))
-        for _, j, rows in _passes(function, H, F, V, batch_size, progress,
-                                  "top-k pass"):
-            mean[j] += rows.sum(axis=0)
-        n_sequences += nH * nF
-        # ties broken by the lower id; each future's columns sorted by id
-        order = np.argsort(-mean, axis=1, kind="stable")[:, :top_k]
-        columns = np.sort(order, axis=1)
         rule = (f"top {top_k} of each future by the mean over the {nH} histories of "
                 "the centred log-probability")
     elif chosen is not None:
-        columns = np.tile(np.array(chosen, dtype=np.int64), (nF, 1))
         rule = f"{k} given tokens, for every future"
     else:
-        columns = np.tile(np.arange(V, dtype=np.int64), (nF, 1))
         rule = "the whole vocabulary"
+    source = _source(model if _is_language_model(model) else function, H, V,
+                     batch_size, progress)
     L = np.empty((nH, nF * k))
-    for i, j, rows in _passes(function, H, F, V, batch_size, progress,
-                              "extended logit matrix", centre=centre):
-        L[i, j * k:(j + 1) * k] = rows[:, columns[j]]
-    n_sequences += nH * nF
+    columns = np.empty((nF, k), dtype=np.int64)
+    everything = np.arange(V, dtype=np.int64)
+    # future by future: all the histories' rows after one future are at hand
+    # at once, so the top-k tokens (by their mean over the histories) are
+    # chosen and gathered in the same pass
+    with progress_bar(nF, "extended logit matrix", progress, unit="future") as bar:
+        for j, f in enumerate(F):
+            X = source.after(f)
+            if top_k is not None:
+                mean = source.logits(X.mean(axis=0, keepdims=True))[0]
+                # ties broken by the lower id; each future's columns sorted by id
+                columns[j] = np.sort(np.argsort(-mean, kind="stable")[:top_k])
+            else:
+                columns[j] = everything if chosen is None else chosen
+            if centre and tokens is None:
+                z = source.logits(X)
+                block = z - z.mean(axis=1, keepdims=True)
+            elif centre:
+                block = source.logits(X, columns[j]) - source.row_mean(X)[:, None]
+            else:
+                block = log_softmax(source.logits(X), axis=1)[:, columns[j]]
+            L[:, j * k:(j + 1) * k] = block
+            bar.update(1)
     return ExtendedLogitMatrix(matrix=L, histories=H, futures=F, tokens=columns,
                                vocab_size=V, centred=centre, token_rule=rule,
-                               n_sequences=n_sequences)
+                               n_sequences=n_probe + nH * nF,
+                               n_tokens_run=n_probe + source.tokens)
 
 
-def _passes(function, H, F, V, batch_size, progress, desc, centre=True):
-    """Run the model on every ``h ∘ f``; yield ``(h indices, f index, rows)``:
-    the rows (centred, or log-softmax) of a batch that share one future.
+class _CallableSource:
+    """The rows after ``h ∘ f`` for every history h and one future f, from a
+    callable: each ``h ∘ f`` run whole, histories of one length together."""
 
-    Sequences of one length go through together (a model call takes one
-    length); within a length, in history order, so the matrix fills in row
-    blocks.
-    """
-    nH, nF = len(H), len(F)
-    by_length = {}
-    for i in range(nH):
-        for j in range(nF):
-            by_length.setdefault(len(H[i]) + len(F[j]), []).append((i, j))
-    with progress_bar(nH * nF, desc, progress, unit="seq") as bar:
-        for _, pairs in sorted(by_length.items()):
-            for s in range(0, len(pairs), batch_size):
-                batch = pairs[s:s + batch_size]
-                ids = np.array([H[i] + F[j] for i, j in batch], dtype=np.int64)
-                rows = _centred_or_log_softmax(_run(function, ids, V), centre)
-                js = np.array([j for _, j in batch])
-                for j in np.unique(js):
-                    where = np.flatnonzero(js == j)
-                    yield (np.array([batch[w][0] for w in where]), int(j), rows[where])
-                bar.update(len(batch))
+    def __init__(self, function, H, V, batch_size):
+        self.function, self.H, self.V, self.batch_size = function, H, V, batch_size
+        self.by_length = {}
+        for i, h in enumerate(H):
+            self.by_length.setdefault(len(h), []).append(i)
+        self.tokens = 0
+
+    def after(self, f):
+        """``(|H|, V)`` float64 logits after each ``h ∘ f``."""
+        out = np.empty((len(self.H), self.V))
+        for _, idx in sorted(self.by_length.items()):
+            for s in range(0, len(idx), self.batch_size):
+                part = idx[s:s + self.batch_size]
+                ids = np.array([self.H[i] + f for i in part], dtype=np.int64)
+                out[part] = _run(self.function, ids, self.V)
+                self.tokens += ids.size
+        return out
+
+    def logits(self, X, columns=None):
+        return X if columns is None else X[:, columns]
+
+    def row_mean(self, X):
+        return X.mean(axis=1)
+
+
+class _CachedSource:
+    """The rows after ``h ∘ f`` for every history h and one future f, from a
+    ``transformers`` model: each history runs once, and its key/value cache
+    is reused for every future, so a future costs ``len(f)`` tokens per
+    history. What is kept is the final hidden state ``x`` (after the last
+    norm); logits are ``W x + b`` for the columns asked for, so choosing the
+    top-k tokens needs no full-vocabulary head per sequence (the mean of the
+    centred logits over the histories is the centred logits of the mean
+    ``x``)."""
+
+    def __init__(self, model, H, batch_size, progress):
+        import inspect
+
+        import torch
+
+        self.torch = torch
+        self.net = model.model
+        self.body = self.net.get_decoder()
+        params = inspect.signature(self.body.forward).parameters
+        self.cache_arg = "cache" if "cache" in params else "past_key_values"
+        head = self.net.get_output_embeddings()
+        self.W32 = head.weight.detach().float()
+        self.W = self.W32.double().numpy()
+        bias = getattr(head, "bias", None)
+        self.b = (np.zeros(self.W.shape[0]) if bias is None
+                  else bias.detach().double().numpy())
+        self.w_mean, self.b_mean = self.W.mean(axis=0), float(self.b.mean())
+        self.V = self.W.shape[0]
+        self.H, self.batch_size = H, batch_size
+        self.tokens = 0
+        # per history length: its histories, their caches (per layer, keys and
+        # values stacked over the histories) and their last hidden states
+        self.groups = []
+        by_length = {}
+        for i, h in enumerate(H):
+            by_length.setdefault(len(h), []).append(i)
+        with progress_bar(len(H), "history caches", progress, unit="hist") as bar:
+            for _, idx in sorted(by_length.items()):
+                keys, values, last = None, None, []
+                for s in range(0, len(idx), batch_size):
+                    part = idx[s:s + batch_size]
+                    ids = torch.as_tensor(np.array([H[i] for i in part], dtype=np.int64))
+                    with torch.no_grad():
+                        out = self.body(input_ids=ids, use_cache=True)
+                    self.tokens += ids.numel()
+                    cache = (getattr(out, "cache", None) if self.cache_arg == "cache"
+                             else out.past_key_values)
+                    kv = [(layer.keys, layer.values) for layer in self._layers(cache)]
+                    keys = [k for k, _ in kv] if keys is None else \
+                        [torch.cat([a, k]) for a, (k, _) in zip(keys, kv)]
+                    values = [v for _, v in kv] if values is None else \
+                        [torch.cat([a, v]) for a, (_, v) in zip(values, kv)]
+                    last.append(out.last_hidden_state[:, -1].float())
+                    bar.update(len(part))
+                self.groups.append((np.array(idx), keys, values, torch.cat(last)))
+
+    @staticmethod
+    def _layers(cache):
+        layers = getattr(cache, "layers", None)
+        if layers is None:
+            raise TypeError("this transformers version's key/value cache has no "
+                            "`layers`; pass a callable instead (see "
+                            "extended_logit_matrix)")
+        return layers
+
+    def after(self, f):
+        """``(|H|, d)`` float64 final hidden states after each ``h ∘ f``."""
+        from transformers import DynamicCache
+
+        torch = self.torch
+        out = np.empty((len(self.H), self.W.shape[1]))
+        for idx, keys, values, last in self.groups:
+            if not f:
+                out[idx] = last.double().numpy()
+                continue
+            for s in range(0, len(idx), self.batch_size):
+                part = slice(s, s + self.batch_size)
+                n = len(idx[part])
+                cache = DynamicCache([(k[part].clone(), v[part].clone())
+                                      for k, v in zip(keys, values)])
+                ids = torch.as_tensor(np.array([f] * n, dtype=np.int64))
+                with torch.no_grad():
+                    res = self.body(input_ids=ids, use_cache=True,
+                                    **{self.cache_arg: cache})
+                self.tokens += ids.numel()
+                out[idx[part]] = res.last_hidden_state[:, -1].double().numpy()
+        return out
+
+    def logits(self, X, columns=None):
+        if columns is None:
+            # the whole vocabulary: the head in float32, as the model runs it
+            z = (self.torch.as_tensor(X, dtype=self.torch.float32)
+                 @ self.W32.T).double().numpy()
+            return z + self.b
+        return X @ self.W[columns].T + self.b[columns]
+
+    def row_mean(self, X):
+        return X @ self.w_mean + self.b_mean
+
+
+def _source(model, H, V, batch_size, progress):
+    if _is_language_model(model):
+        return _CachedSource(model, H, batch_size, progress)
+    return _CallableSource(model, H, V, batch_size)
+
+
+def _cache_bytes(model, H):
+    """Memory the histories' key/value caches take (0: not a LanguageModel)."""
+    if not _is_language_model(model):
+        return 0
+    c = model.model.config
+    heads = getattr(c, "num_attention_heads", 1)
+    head_dim = getattr(c, "head_dim", None) or c.hidden_size // heads
+    kv = getattr(c, "num_key_value_heads", None) or heads
+    layers = getattr(c, "num_hidden_layers", 1)
+    return 2 * layers * kv * head_dim * 4 * sum(map(len, H))
 
 
 # --------------------------------------------------------------------------
@@ -879,26 +1031,41 @@ def lingen(model, target, histories, futures, *, n_steps, short_histories=(1, 4)
     batch_size = _as_int(batch_size, "batch_size", low=1)
     short = [_as_int(m, "short_histories", low=1) for m in short_histories]
     rng = _as_rng(seed)
-    V = _run(function, np.zeros((1, 1), dtype=np.int64)).shape[1]
+    if _is_language_model(model):
+        V = int(model.model.get_output_embeddings().weight.shape[0])
+        whole = _language_model_function(model)
+    else:
+        V = _run(function, np.zeros((1, 1), dtype=np.int64)).shape[1]
+        whole = function
     for seqs, name in ((H, "histories"), (F, "futures"), ([target], "target")):
         _check_in_vocabulary(seqs, name, V)
+    runner = model if _is_language_model(model) else function
+    # a LanguageModel keeps each history's cache for every step
+    others = _source(runner, H, V, batch_size, False)
+    own_source = _source(runner, [target], V, batch_size, False)
+
+    def logits(source, f):
+        return source.logits(source.after(f))
+
     # 1. the target's row over the others', on the columns of the futures
-    others = _rows(function, [h + f for h in H for f in F], V, batch_size)
-    A = others.reshape(len(H), len(F) * V)
-    b = _rows(function, [target + f for f in F], V, batch_size).reshape(-1)
+    A = np.concatenate([_centred_or_log_softmax(logits(others, f), True) for f in F],
+                       axis=1)
+    b = np.concatenate([_centred_or_log_softmax(logits(own_source, f), True)[0]
+                        for f in F])
     v = np.linalg.lstsq(A.T, b, rcond=None)[0]
     norm = np.linalg.norm(b)
     residual = float(np.linalg.norm(A.T @ v - b) / norm) if norm > 0 else 0.0
+    del A
     # 2.–3. generate from the others, score against the target
     f_t, kl = (), []
     base = {m: [] for m in short}
     for _ in range(n_steps):
-        mixed = v @ _rows(function, [h + f_t for h in H], V, batch_size)
+        mixed = v @ _centred_or_log_softmax(logits(others, f_t), True)
         lq = _centred_or_log_softmax(mixed[None], False)[0]
-        own = _rows(function, [target + f_t], V, batch_size, centre=False)[0]
+        own = _centred_or_log_softmax(logits(own_source, f_t), False)[0]
         kl.append(max(float(_kl_rows(own, lq)), 0.0))
         for m in short:
-            lb = _rows(function, [(target + f_t)[-m:]], V, batch_size, centre=False)[0]
+            lb = _rows(whole, [(target + f_t)[-m:]], V, batch_size, centre=False)[0]
             base[m].append(max(float(_kl_rows(own, lb)), 0.0))
         z = int(rng.choice(V, p=np.exp(lq) / np.exp(lq).sum()))
         f_t = f_t + (z,)

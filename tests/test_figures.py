@@ -10,7 +10,8 @@ import pytest
 
 from rankbottleneck import cli
 
-EXPECTED = ["argmax_cones", "argmaxable_vs_dim", "expressivity", "gss_grid",
+EXPECTED = ["argmax_cones", "argmaxable_vs_dim", "expressivity", "extended_logits",
+            "gss_grid",
             "hidden_size_recovery", "mos_rank_vs_components", "noise_fragility",
             "output_set_geometry", "output_set_table", "plif_nominal_vs_effective",
             "rank_vs_dim", "rank_vs_logit_scale", "real_lm", "sparsity", "spectra",
@@ -50,6 +51,29 @@ def test_real_lm_has_its_cliff_at_d_plus_one(quick):
     assert r["ranks"]["sigsoftmax"]["press"] == r["N"]
     last = rows(quick, "real_lm")[-1]
     assert int(last["n"]) == r["N"] and int(last["hidden_size"]) == 576
+
+
+def test_extended_logits_isan_cliff_kl_bound_and_lingen(quick):
+    # the ISAN's exact cliff at d + 1; every truncation KL under its bound;
+    # the real models' power laws and LINGEN's curves all present
+    r = data(quick, "extended_logits")
+    assert r["isan"]["press_rank"] == r["isan"]["d"] + 1
+    for name in ("trained", "random init", "ISAN"):
+        assert math.isfinite(r["power_law"][name]["alpha"])
+        kl = r["truncation_kl"][name]
+        assert all(k <= b * (1 + 1e-9) + 1e-15 for k, b in zip(kl["kl"], kl["bound"]))
+    isan = r["truncation_kl"]["ISAN"]
+    assert isan["kl"][isan["ranks"].index(r["isan"]["d"] + 1)] < 1e-12
+    tokens = r["H"] * r["history_len"] + r["H"] * r["F"] * r["future_len"]
+    assert r["n_tokens_run"] == {"trained": tokens, "random init": tokens}
+    curves = r["lingen"]["cumulative_kl"]
+    assert set(curves) == {f"{m}, {f} futures" for m in ("trained", "random init")
+                           for f in ("text", "nonsense")}
+    for entry in curves.values():
+        assert len(entry["LINGEN"]) == r["lingen"]["steps"]
+        assert {"last 1 token", "last 4 tokens"} <= set(entry)
+    assert {row["model"] for row in rows(quick, "extended_logits")} == {
+        "trained", "random init", "ISAN"}
 
 
 def test_spectra_softmax_is_pinned_at_d_plus_one(quick):

@@ -431,13 +431,15 @@ def test_figures_without_the_lm_extra(tmp_path, monkeypatch, capsys):
 
     def without_lm(path):
         module = real_load(path)
-        if path.stem == "real_lm":
+        if path.stem in ("real_lm", "extended_logits"):
             module.unavailable = lambda: "needs the [lm] extra (missing torch)"
         return module
 
     monkeypatch.setattr(cli, "_load", without_lm)
     assert cli.main(["figures", "--only", "real_lm", "--out", str(tmp_path)]) == 2
     assert "real_lm: needs the [lm] extra" in capsys.readouterr().err
+    assert cli.main(["figures", "--only", "extended_logits", "--out", str(tmp_path)]) == 2
+    assert "extended_logits: needs the [lm] extra" in capsys.readouterr().err
     assert cli.main(["figures", "--quick", "--only", "argmax_cones", "--out",
                      str(tmp_path)]) == 0
     monkeypatch.setattr(cli, "_analyses", lambda: {

@@ -74,7 +74,7 @@ def test_tokens_keep_columns_of_the_full_matrix():
                                       blocks[:, j, expected])
         np.testing.assert_array_equal(given.matrix[:, 2 * j:2 * j + 2],
                                       blocks[:, j, [7, 2]])
-    assert top.n_sequences == 1 + 2 * 8 * 3     # the top-k pass runs the model twice
+    assert top.n_sequences == 1 + 8 * 3     # one pass: chosen and gathered future by future
 
 
 def test_a_transformers_model_through_load_model():
@@ -102,6 +102,45 @@ def test_a_transformers_model_through_load_model():
     with pytest.raises(ValueError, match="sequences of up to 33 tokens; the model "
                                          "takes at most 32"):
         rb.extended_logit_matrix(model, [[1] * 30], [[2] * 3])
+
+
+def _tiny_llama(vocab=24):
+    torch = pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+    from rankbottleneck import lm
+
+    torch.manual_seed(0)
+    config = transformers.LlamaConfig(
+        vocab_size=vocab, hidden_size=16, intermediate_size=32, num_hidden_layers=2,
+        num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=32,
+        tie_word_embeddings=False)
+    net = transformers.LlamaForCausalLM(config).eval()
+    return lm.LanguageModel(model=net, tokenizer=None, source="tiny",
+                            architecture="llama", hidden_size=16)
+
+
+def test_the_cached_path_equals_running_every_sequence_whole():
+    # each history runs once and its key/value cache serves every future:
+    # the same matrix as the uncached callable, to float32 rounding, for
+    # ragged histories, an empty future, top-k and given tokens
+    from rankbottleneck.sequences import _language_model_function
+
+    model = _tiny_llama()
+    whole = _language_model_function(model)
+    H = [[1, 2, 3], [4, 5], [6, 7, 8], [9], [10, 11], [3, 2, 1, 0]]
+    F = [[], [5], [6, 7], [1, 2, 3], [8, 9]]
+    for tokens in (None, 5, [3, 1, 20]):
+        for centre in (True, False):
+            fast = rb.extended_logit_matrix(model, H, F, tokens=tokens, centre=centre,
+                                            batch_size=2)
+            slow = rb.extended_logit_matrix(whole, H, F, tokens=tokens, centre=centre,
+                                            batch_size=4)
+            np.testing.assert_array_equal(fast.tokens, slow.tokens)
+            np.testing.assert_allclose(fast.matrix, slow.matrix, rtol=0, atol=2e-6)
+    history, future = sum(map(len, H)), sum(map(len, F))
+    assert fast.n_tokens_run == history + len(H) * future
+    assert slow.n_tokens_run == 1 + len(F) * history + len(H) * future
+    assert fast.n_sequences == len(H) * len(F)
 
 
 # ------------------------------------------------------------ the ground truth
@@ -265,7 +304,8 @@ def test_a_matrix_too_large_is_refused_up_front(monkeypatch):
     monkeypatch.setattr(_validation, "_available_memory", lambda: 1000)
     with pytest.raises(rb.InsufficientMemoryError,
                        match=r"extended logit matrix \(20 histories × 3 futures × 10 "
-                             r"tokens, float64\) would need 4.7 KiB.*tokens=k"):
+                             r"tokens, float64\) and one future's rows would need 7.8 KiB"
+                             r".*tokens=k"):
         rb.extended_logit_matrix(model, [[1]] * 20, [[1], [2], [3]])
     assert calls == [1]                # only the probe ran
 
@@ -360,3 +400,19 @@ def test_lingen_bad_input(kwargs, error, match):
     args = {"target": [1, 2], "n_steps": 2, **kwargs}
     with pytest.raises(error, match=match):
         rb.lingen(_MODEL, args.pop("target"), [[1, 2], [3, 4]], [[5]], **args)
+
+
+def test_lingen_on_a_transformers_model_matches_the_uncached_path():
+    from rankbottleneck.sequences import _language_model_function
+
+    model = _tiny_llama()
+    H = [[1, 2, 3], [4, 5, 6], [7, 8, 9], [2, 2, 2], [5, 1, 0]]
+    F = [[3], [4, 5]]
+    fast = rb.lingen(model, [6, 6, 1], H, F, n_steps=4, seed=0)
+    slow = rb.lingen(_language_model_function(model), [6, 6, 1], H, F, n_steps=4,
+                     seed=0)
+    assert fast.generated == slow.generated
+    np.testing.assert_allclose(fast.cumulative_kl, slow.cumulative_kl, atol=1e-5)
+    for name in slow.baselines:
+        np.testing.assert_allclose(fast.baselines[name], slow.baselines[name],
+                                   atol=1e-5)
