@@ -16,6 +16,7 @@ from . import (
     argmax,
     cluster,
     fit,
+    headcost,
     io,
     output_set,
     outputlayer,
@@ -47,6 +48,16 @@ from .activations import (
 )
 from .argmax import ArgmaxReport, argmaxable, argmaxable_under, dominating_word
 from .fit import FitResult, expressivity_sweep, fit_log_probs
+from .headcost import (
+    HeadCostReport,
+    HeadRankLoss,
+    SuppressedGradient,
+    UniformTopCapacity,
+    head_cost_report,
+    head_rank_loss,
+    suppressed_gradient,
+    uniform_top_capacity,
+)
 from .io import Embeddings, load_embeddings
 from .layers import (
     MixtureLayer,
@@ -83,6 +94,7 @@ __all__ = [
     "argmax",
     "cluster",
     "fit",
+    "headcost",
     "io",
     "outputlayer",
     "rank",
@@ -148,6 +160,14 @@ __all__ = [
     "Embeddings",
     "analyze_output_layer",
     "OutputLayerReport",
+    "head_rank_loss",
+    "suppressed_gradient",
+    "uniform_top_capacity",
+    "head_cost_report",
+    "HeadRankLoss",
+    "SuppressedGradient",
+    "UniformTopCapacity",
+    "HeadCostReport",
 ]
 
 

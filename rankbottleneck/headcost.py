@@ -1,0 +1,1634 @@
+r"""What the output layer costs a trained model: three measurements.
+
+A language model's head ``z = W h + b`` (``W`` of shape ``V × d``, ``d ≪ V``)
+limits it in three ways that recent papers measure, each computed here on
+the model's real hidden states ``H`` (:func:`rankbottleneck.lm.collect_contexts`):
+
+* **Loss against head rank** (:func:`head_rank_loss`; Godey, de la
+  Clergerie & Sagot 2024 [1]_): the mean cross-entropy, in nats per token,
+  when ``W`` is replaced by its best rank-``r`` approximation, for ``r``
+  from 1 to ``d``. At ``r = d`` it is the model's own cross-entropy.
+* **The gradient the head suppresses** (:func:`suppressed_gradient`; Godey
+  & Artzi 2026 [2]_): of the gradient of the loss with respect to the
+  logits, ``g = softmax(z) - e_y``, only its projection onto the column
+  space of ``W`` reaches the rest of the model (``Wᵀ g = Wᵀ P_W g``); the
+  share ``1 - ‖P_W g‖² / ‖g‖²`` is lost, beside the ``1 - d/V`` a random
+  direction would lose.
+* **How many modes the head holds** (:func:`uniform_top_capacity`; after
+  Basri & Jacobs 2026 [3]_ and the multi-mode question of Chang & McCallum
+  2022 [4]_): for random sets of ``m`` tokens, whether some context gives
+  them (nearly) equal probabilities above every other token, decided
+  exactly with a verified witness or certificate; the success rate against
+  ``m`` and where it falls through one half, beside a Gaussian head of the
+  same shape.
+
+:func:`head_cost_report` runs all three on a model and a text.
+
+References
+----------
+.. [1] N. Godey, É. de la Clergerie, B. Sagot, "Why do small language
+   models underperform? Studying language model saturation via the softmax
+   bottleneck", 2024, arXiv:2404.07647.
+.. [2] N. Godey, Y. Artzi, "Lost in backpropagation: the LM head is a
+   gradient bottleneck", 2026, arXiv:2603.10145.
+.. [3] R. Basri, D. Jacobs, "The softmax bottleneck does not limit the
+   probabilities of the most likely tokens", ICLR 2026.
+.. [4] H.-S. Chang, A. McCallum, "Softmax bottleneck makes language models
+   unable to represent multi-mode word distributions", ACL 2022.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import activations as _act
+from ._progress import progress_bar
+from ._result import Result
+from ._threads import _by_chunks
+from ._validation import _as_rng, _as_scalar
+from .feasibility._candidates import whitening
+from .feasibility._lp import (
+    LPFailed,
+    _nnls_certificate,
+    _strongest_rest,
+    certificate,
+    linprog,
+)
+from .feasibility._proof import max_row_norm1
+from .feasibility._scale import to_unit
+from .feasibility._systems import (
+    at,
+    certificate_holds,
+    holds,
+    rows,
+    uniform_system,
+)
+from ._validation import (
+    _as_bool,
+    _as_float_array,
+    _as_int,
+    _check_fits_in_memory,
+    _result_dtype,
+)
+
+__all__ = [
+    "HeadRankLoss",
+    "SuppressedGradient",
+    "UniformTopCapacity",
+    "HeadCostReport",
+    "head_rank_loss",
+    "suppressed_gradient",
+    "uniform_top_capacity",
+    "head_cost_report",
+]
+
+#: rows of contexts per block: the logits of one block are ``block × V``
+#: entries, two or three such arrays at once (about 100 MiB for V = 49,152)
+_BLOCK_ENTRIES = 2 ** 23
+
+
+# ---------------------------------------------------------------------------
+# Checking the input
+# ---------------------------------------------------------------------------
+
+
+def _check_contexts(contexts):
+    """``(H, W, b, y, source)`` of a :class:`~rankbottleneck.lm.ModelContexts`
+    (or anything with ``H``, ``W``, ``bias`` and ``next_ids``), checked."""
+    missing = [a for a in ("H", "W", "bias", "next_ids") if not hasattr(contexts, a)]
+    if missing:
+        raise TypeError("contexts must be a ModelContexts (rankbottleneck.lm."
+                        "collect_contexts) or have the attributes H, W, bias and "
+                        f"next_ids; got a {type(contexts).__name__} without "
+                        f"{missing}")
+    H = _as_float_array(contexts.H, "contexts.H", ndim=2)
+    W = _as_float_array(contexts.W, "contexts.W", ndim=2)
+    if H.shape[1] != W.shape[1]:
+        raise ValueError(f"contexts.H has d = {H.shape[1]} columns but contexts.W "
+                         f"has {W.shape[1]}: they must match")
+    b = contexts.bias
+    if b is not None:
+        b = _as_float_array(b, "contexts.bias", ndim=1)
+        if b.shape[0] != W.shape[0]:
+            raise ValueError(f"contexts.bias must have shape ({W.shape[0]},) to match "
+                             f"contexts.W {W.shape}; got {b.shape}")
+    y = np.asarray(contexts.next_ids)
+    if y.dtype.kind not in "iu" or y.shape != (H.shape[0],):
+        raise ValueError(f"contexts.next_ids must be ({H.shape[0]},) integers, one "
+                         f"target token per context; got {y.dtype} {y.shape}")
+    bad = y[(y < 0) | (y >= W.shape[0])]
+    if len(bad):
+        raise ValueError(f"contexts.next_ids must be token ids in [0, {W.shape[0] - 1}]; "
+                         f"got {bad[:5].tolist()}")
+    return H, W, b, y.astype(np.int64), str(getattr(contexts, "source", ""))
+
+
+def _check_ranks(ranks, d):
+    """Distinct ranks in ``1..d``, sorted: a tuple of int."""
+    values = np.atleast_1d(np.asarray(ranks, dtype=object))
+    if values.ndim != 1 or values.size == 0:
+        raise TypeError(f"ranks must be an integer or a 1-D sequence of integers; got "
+                        f"{ranks!r}")
+    out = [_as_int(r, "ranks") for r in values.tolist()]
+    bad = [r for r in out if not 1 <= r <= d]
+    if bad:
+        raise ValueError(f"ranks must lie in [1, d] = [1, {d}] (d, the hidden size, is "
+                         f"the largest rank a V × d head has); got {bad}")
+    return tuple(sorted(set(out)))
+
+
+def _check_dtype(dtype, H, W):
+    if dtype is None:
+        return np.dtype(_result_dtype(H, W))
+    dtype = np.dtype(dtype)
+    if dtype not in (np.float32, np.float64):
+        raise TypeError(f"dtype must be None, float32 or float64; got {dtype}")
+    return dtype
+
+
+def _activation(activation, params):
+    """The Activation and its bound parameters; it must be pointwise (a
+    logit map ``φ``, so that ``log p = φ(z) - lse φ(z)``)."""
+    act = activation if isinstance(activation, _act.Activation) else None
+    if act is None:
+        if not isinstance(activation, str):
+            raise TypeError(f"activation must be a name or an Activation; got "
+                            f"{activation!r}")
+        act = _act.get(activation)
+    act.require("logit_map", "a head-rank loss (log p = φ(z) - lse φ(z))")
+    return act, act.check(params)
+
+
+# ---------------------------------------------------------------------------
+# The head in its singular basis
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class _Basis:
+    """``W`` (or ``W - 1 μᵀ``) ``= U Σ Vᵀ`` from the eigenvectors of its Gram
+    matrix: ``V`` (columns, by decreasing σ), ``σ``, the rotated rows ``UT =
+    (W_c V)ᵀ`` in the working dtype, the mean row ``μ`` (zero without
+    re-centring) and the numerical rank."""
+
+    V: np.ndarray
+    sigma: np.ndarray
+    UT: np.ndarray
+    mean: np.ndarray
+    rank: int
+
+
+def _gram(W):
+    """``WᵀW`` in float64, over row blocks (never a float64 copy of `W`)."""
+    d = W.shape[1]
+    G = np.zeros((d, d))
+    for s in range(0, W.shape[0], 8192):
+        Wi = W[s:s + 8192].astype(np.float64)
+        G += Wi.T @ Wi
+    return G
+
+
+def _basis(W, recentre, dtype, G=None):
+    """The singular basis of ``W`` (``recentre``: of ``W - 1 μᵀ``)."""
+    M, d = W.shape
+    G = _gram(W) if G is None else G
+    mean = W.mean(axis=0, dtype=np.float64) if recentre else np.zeros(d)
+    if recentre:
+        G = G - M * np.outer(mean, mean)
+    lam, V = np.linalg.eigh((G + G.T) / 2)
+    lam, V = lam[::-1], V[:, ::-1]
+    sigma = np.sqrt(np.maximum(lam, 0.0))
+    rank = int(np.sum(sigma > sigma[0] * max(M, d) * np.finfo(np.float64).eps))
+    UT = (W.astype(dtype, copy=False) @ V.astype(dtype)).T
+    if recentre:
+        UT -= (mean @ V).astype(dtype)[:, None]
+    return _Basis(V, sigma, np.ascontiguousarray(UT), mean, rank)
+
+
+def _accumulate(Z, A, B):
+    """``Z += A @ B`` in place: BLAS ``gemm`` with ``β = 1`` on the transposed
+    (Fortran-ordered) views, so that no block-sized temporary is made."""
+    from scipy.linalg import blas
+
+    if A.shape[1] == 0:
+        return
+    gemm = blas.sgemm if Z.dtype == np.float32 else blas.dgemm
+    out = gemm(1.0, B.T, A.T, beta=1.0, c=Z.T, overwrite_c=1)
+    if not np.shares_memory(out, Z):           # a copy was made after all
+        Z[...] = out.T
+
+
+# ---------------------------------------------------------------------------
+# One pass over the contexts
+# ---------------------------------------------------------------------------
+
+
+def _fast_kind(act):
+    """``"softmax"`` or ``"sigsoftmax"`` for the built-in activations, whose
+    normalisers are summed from one ``exp`` per entry; None otherwise."""
+    for name in ("softmax", "sigsoftmax"):
+        if act is _act.get(name):
+            return name
+    return None
+
+
+class _Pass:
+    """One streamed pass over the contexts in row blocks: the logits at each
+    rank of `ranks` (cumulative in the singular basis), the cross-entropy of
+    each activation there, and at full rank (``gradient``) ``Wᵀ g`` and
+    ``‖g‖²`` for ``g = softmax(z) - e_y``.
+
+    Normalisers are sums of ``exp`` of the logits in the working dtype,
+    accumulated in float64, over chunks of rows that stay in cache, shared
+    out to threads (:mod:`rankbottleneck._threads`). A row whose sum leaves
+    the float range (logits beyond about ±88 in float32, ±709 in float64) is
+    recomputed in float64 with the max-shifted forms of
+    :mod:`rankbottleneck.activations`.
+    """
+
+    def __init__(self, H, W, b, y, basis, ranks, acts, dtype, gradient=False,
+                 gram_basis=None):
+        self.H, self.W, self.b, self.y = H, W, b, y
+        self.basis, self.ranks, self.acts, self.dtype = basis, ranks, acts, dtype
+        self.gradient = gradient
+        self.gram = gram_basis               # the raw W's basis, for P_W
+        self.N, self.M = H.shape[0], W.shape[0]
+        self.d = H.shape[1]
+        self.losses = {k: np.zeros(len(ranks)) for k in range(len(acts))}
+        self.kept = np.full(self.N, np.nan) if gradient else None
+        self.g2 = np.full(self.N, np.nan) if gradient else None
+        self.n_fallback = 0
+        self._W64 = None
+        self._sig = any(_fast_kind(a) == "sigsoftmax" for a, _ in acts)
+
+    def run(self, progress=None, desc="contexts"):
+        rows = max(16, min(self.N, _BLOCK_ENTRIES // self.M))
+        _check_fits_in_memory(2 * rows * self.M * self.dtype.itemsize,
+                              "the streamed logits", "pass fewer contexts")
+        Z = np.empty((rows, self.M), self.dtype)
+        S = np.empty_like(Z)
+        V = self.basis.V.astype(self.dtype)
+        b = None if self.b is None else self.b.astype(self.dtype)
+        Wd = self.W.astype(self.dtype, copy=False) if self.gradient else None
+        with progress_bar(self.N, desc, progress, unit="context") as bar:
+            for s in range(0, self.N, rows):
+                n = min(rows, self.N - s)
+                self._block(s, Z[:n], S[:n], V, b, Wd)
+                bar.update(n)
+        return self
+
+    def _block(self, s, Z, S, V, b, Wd):
+        n = Z.shape[0]
+        Hb = self.H[s:s + n]
+        y = self.y[s:s + n]
+        rows = np.arange(n)
+        C = Hb.astype(self.dtype, copy=False) @ V
+        Z[...] = 0 if b is None else b
+        if self.basis.mean.any():
+            Z += (Hb.astype(np.float64) @ self.basis.mean).astype(self.dtype)[:, None]
+        done = 0
+        for k, r in enumerate(self.ranks):
+            _accumulate(Z, C[:, done:r], self.basis.UT[done:r])
+            done = r
+            zy = Z[rows, y].astype(np.float64)
+            full = self.gradient and r == self.d
+            parts = _by_chunks(lambda R: self._sums(Z, S, y, R, full), n,
+                               self.M * Z.itemsize)
+            sums = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
+            for j, (act, params) in enumerate(self.acts):
+                self.losses[j][k] += self._nll(act, params, Z, sums, zy, y).sum()
+            if full:
+                self._kept(s, Z, S, sums, y, Wd)
+
+    def _sums(self, Z, S, y, R, full):
+        """For the rows `R`: ``Σ e^z`` (into ``S[R]``), ``Σ e^z σ(z)`` and, at
+        full rank, ``p`` without its target entry (left in ``S[R]``), ``1 -
+        p_y`` and ``Σ_{j≠y} p_j²``; all sums in float64."""
+        e = S[R]
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            np.exp(Z[R], out=e)
+            s = e.sum(axis=1, dtype=np.float64)
+            out = {"softmax": s}
+            if self._sig:
+                # e^z σ(z) = e · e / (1 + e): no product beyond e itself
+                t = e + 1
+                np.divide(e, t, out=t)
+                t *= e
+                out["sigsoftmax"] = t.sum(axis=1, dtype=np.float64)
+            if full:
+                rows = np.arange(e.shape[0])
+                yR = y[R]
+                sy = e[rows, yR].astype(np.float64)
+                out["1-p_y"] = (s - sy) / s          # Σ_{j≠y} p_j: no cancellation
+                e[rows, yR] = 0
+                e *= (1.0 / s).astype(e.dtype)[:, None]
+                out["sum p^2"] = np.einsum("ij,ij->i", e, e, dtype=np.float64)
+        return out
+
+    def _valid(self, total):
+        tiny = np.finfo(self.dtype).tiny * 2.0 ** 40
+        return np.isfinite(total) & (total > tiny)
+
+    def _nll(self, act, params, Z, sums, zy, y):
+        """``lse φ(z) - φ(z_y)`` per row."""
+        kind = _fast_kind(act)
+        out = np.empty(len(zy))
+        ok = np.zeros(len(zy), dtype=bool)
+        if kind is not None:
+            total = sums[kind]
+            phi_y = zy if kind == "softmax" else act.logit_map(zy)
+            ok = self._valid(total)
+            out[ok] = np.log(total[ok]) - phi_y[ok]
+        bad = np.flatnonzero(~ok)
+        if len(bad):
+            if kind is not None:
+                self.n_fallback += len(bad)
+            phi = act.logit_map(Z[bad].astype(np.float64), **params)
+            y_phi = phi[np.arange(len(bad)), y[bad]]
+            out[bad] = _act.logsumexp(phi, axis=1) - y_phi
+        return out
+
+    def _kept(self, s, Z, S, sums, y, Wd):
+        """Per row: ``‖P_W g‖²`` and ``‖g‖²`` for ``g = softmax(z) - e_y``
+        (``S`` holds ``p`` without its target entries)."""
+        n = len(y)
+        omp, sq = sums["1-p_y"], sums["sum p^2"]
+        ok = self._valid(sums["softmax"])
+        A = (S @ Wd).astype(np.float64)                 # Σ_{j≠y} p_j w_j
+        Wg = A - omp[:, None] * self.W[y].astype(np.float64)    # Wᵀ g
+        g2 = sq + omp ** 2
+        bad = np.flatnonzero(~ok | ~np.isfinite(g2) | ~np.all(np.isfinite(Wg), axis=1))
+        if len(bad):
+            self.n_fallback += len(bad)
+            if self._W64 is None:
+                self._W64 = self.W.astype(np.float64)
+            p = np.exp(_act.log_softmax(Z[bad].astype(np.float64)))
+            p[np.arange(len(bad)), y[bad]] -= 1.0
+            Wg[bad] = p @ self._W64
+            g2[bad] = np.einsum("ij,ij->i", p, p)
+        self.kept[s:s + n] = _projected_norm2(Wg, self.gram)
+        self.g2[s:s + n] = g2
+
+
+def _projected_norm2(Wg, basis):
+    """``‖P_W g‖² = (Wᵀg)ᵀ (WᵀW)⁺ (Wᵀg)`` per row of ``Wg = (Wᵀ g)ᵀ``, from
+    the eigen-decomposition of ``WᵀW`` (directions beyond its numerical rank
+    dropped)."""
+    r = basis.rank
+    c = (Wg @ basis.V[:, :r]) / basis.sigma[:r]
+    return np.einsum("ij,ij->i", c, c)
+
+
+def _ranks_with_full(ranks, d):
+    return ranks if ranks[-1] == d else (*ranks, d)
+
+
+# ---------------------------------------------------------------------------
+# Loss against head rank
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False, kw_only=True)
+class HeadRankLoss(Result):
+    """Cross-entropy of a model's next-token predictions with its head
+    replaced by its best rank-``r`` approximation.
+
+    Attributes
+    ----------
+    ranks : tuple of int
+    loss : (len(ranks),) ndarray
+        Mean cross-entropy, nats per token, at each rank.
+    full_loss : float
+        The same at ``r = d``: the model's own cross-entropy (for
+        ``activation="softmax"``).
+    activation : str
+    recentre : bool
+        Whether the mean row of ``W`` was kept and the rest truncated.
+    d, vocabulary, n_tokens : int
+    singular_values : (d,) ndarray
+        Of ``W`` (``recentre``: of ``W - 1 μᵀ``), the spectrum truncated.
+    rank : int
+        Its numerical rank.
+    dtype : str
+        Precision of the streamed logits.
+    n_fallback : int
+        Rows recomputed in float64 because their normaliser left the range
+        of `dtype`.
+    seconds : dict
+    source : str
+
+    See Also
+    --------
+    head_rank_loss : makes one.
+    head_cost_report : this beside the suppressed gradient and the capacity.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import rankbottleneck as rb
+    >>> from rankbottleneck.lm import ModelContexts
+    >>> rng = np.random.default_rng(0)
+    >>> W, H = rng.standard_normal((50, 8)), rng.standard_normal((200, 8))
+    >>> ctx = ModelContexts(H=H, W=W, bias=None, token_ids=np.zeros(200, int),
+    ...                     next_ids=rng.integers(0, 50, 200), tokens=())
+    >>> res = rb.head_rank_loss(ctx, [1, 4, 8])
+    >>> bool(res.loss[-1] == res.full_loss), res.ranks
+    (True, (1, 4, 8))
+    """
+
+    ranks: tuple
+    loss: np.ndarray
+    full_loss: float
+    activation: str = "softmax"
+    recentre: bool = False
+    d: int = 0
+    vocabulary: int = 0
+    n_tokens: int = 0
+    singular_values: np.ndarray = field(default=None, repr=False)
+    rank: int = 0
+    dtype: str = "float64"
+    n_fallback: int = 0
+    seconds: dict = field(default_factory=dict, repr=False)
+    source: str = ""
+
+    @property
+    def excess(self):
+        """``loss - full_loss``: nats per token lost to the truncation."""
+        return self.loss - self.full_loss
+
+    def label(self):
+        return self.activation + (", re-centred" if self.recentre else "")
+
+    def plot(self, ax=None, **kwargs):
+        """Loss against rank (log axis), the full-rank loss dashed. Returns
+        the axis."""
+        import matplotlib.pyplot as plt
+
+        if ax is None:
+            ax = plt.gca()
+        line, = ax.plot(self.ranks, self.loss, "o-", ms=3,
+                        label=kwargs.pop("label", self.label()), **kwargs)
+        ax.axhline(self.full_loss, color=line.get_color(), ls="--", lw=0.8)
+        ax.set(xscale="log", xlabel="rank r of the head",
+               ylabel="cross-entropy (nats / token)")
+        return ax
+
+    def __repr__(self):
+        shown = ", ".join(f"r = {r}: {v:.4g}" for r, v in
+                          list(zip(self.ranks, self.loss))[:6])
+        more = ", …" if len(self.ranks) > 6 else ""
+        return (f"HeadRankLoss({self.label()}, {self.n_tokens:,} tokens, d = {self.d}, "
+                f"vocabulary {self.vocabulary:,}: {self.full_loss:.4f} nats/token at "
+                f"full rank; {shown}{more})")
+
+
+def head_rank_loss(contexts, ranks, *, recentre=False, activation="softmax",
+                   dtype=None, progress=None, **params):
+    r"""Cross-entropy with the head replaced by its best rank-``r`` approximation.
+
+    For each rank ``r`` the head ``W = U Σ Vᵀ`` becomes ``W_r = U_r Σ_r V_rᵀ
+    = W V_r V_rᵀ`` (Eckart–Young: the closest rank-``r`` matrix in the
+    spectral and Frobenius norms), the bias is kept, and the loss is the
+    mean over the contexts of
+
+    .. math::
+        \ell_r = \operatorname{lse}_j \varphi(z_{r,j}) - \varphi(z_{r,y}),
+        \qquad z_r = W_r h + b,
+
+    in nats, with ``y`` the token that follows (``φ`` the identity for
+    softmax; ``z + log σ(z)`` for sigsoftmax, the counterfactual of the same
+    ``H`` and ``W``). Godey et al. [1]_ measure how small models' loss
+    depends on the rank of their head.
+
+    With ``recentre=True`` the mean row ``μ`` of ``W`` is kept and the
+    centred head is truncated: ``W_r = 1 μᵀ + (W - 1 μᵀ)_r``. The term
+    ``1 μᵀ h`` adds the same ``μ·h`` to every logit, so under softmax this
+    is exactly the loss of the rank-``r`` truncation of the centred head
+    ``W - 1 μᵀ`` (whose spectrum is not dominated by the common direction
+    that anisotropic embeddings share); the approximation itself has rank
+    ``≤ r + 1``.
+
+    Parameters
+    ----------
+    contexts : ModelContexts
+        From :func:`rankbottleneck.lm.collect_contexts` (or anything with
+        ``H`` (N, d), ``W`` (V, d), ``bias`` and ``next_ids`` (N,)).
+    ranks : int or sequence of int
+        Each in ``1..d``.
+    recentre : bool
+    activation : str or Activation
+        A pointwise activation (one with a logit map ``φ``): softmax,
+        sigsoftmax, GSS, ... Softmax and sigsoftmax are summed from one
+        ``exp`` per entry; others through their logit map in float64.
+    dtype : None, float32 or float64
+        Precision of the streamed logits; default that of ``H`` and ``W``
+        (float32 for a model's contexts). Normalisers are accumulated in
+        float64 either way.
+    progress : bool, optional
+        A progress bar on stderr (default: when stderr is a terminal).
+    **params
+        The activation's parameters.
+
+    Returns
+    -------
+    HeadRankLoss
+
+    Raises
+    ------
+    ValueError
+        A rank outside ``1..d``, or contexts that do not fit together.
+    TypeError
+        An activation without a logit map, or arguments of the wrong type.
+
+    See Also
+    --------
+    suppressed_gradient, uniform_top_capacity : the other two costs.
+    head_cost_report : all three on a model and a text.
+    rankbottleneck.spectrum : the spectrum of the log-probability matrix.
+
+    Notes
+    -----
+    ``W`` is factored once, from the eigenvectors of its Gram matrix
+    ``WᵀW`` in float64 (``V`` and ``σ²``), and the rotated rows ``W V`` are
+    kept. The contexts are streamed in blocks: ``c = Vᵀ h`` once per
+    context, then the logits at the ranks in increasing order, each rank
+    adding ``c_{[r', r)} (W V)_{[r', r)}ᵀ`` to the previous one (one GEMM
+    in all, ``2 N V d`` flops), with a normaliser (one ``exp`` per entry)
+    at each rank. ``r = d`` is always computed (it gives `full_loss`); there
+    ``W_d = W V Vᵀ = W`` to rounding, so the loss is the model's own.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import rankbottleneck as rb
+    >>> from rankbottleneck.lm import ModelContexts
+    >>> rng = np.random.default_rng(0)
+    >>> W, H = rng.standard_normal((50, 8)), rng.standard_normal((200, 8))
+    >>> y = np.argmax(H @ W.T, axis=1)          # a model that predicts its text
+    >>> ctx = ModelContexts(H=H, W=W, bias=None, token_ids=np.zeros(200, int),
+    ...                     next_ids=y, tokens=())
+    >>> res = rb.head_rank_loss(ctx, [2, 8])
+    >>> own = -np.mean(rb.log_softmax(H @ W.T)[np.arange(200), y])
+    >>> bool(abs(res.full_loss - own) < 1e-12), bool(res.loss[0] > res.loss[1])
+    (True, True)
+    """
+    start = time.perf_counter()
+    H, W, b, y, source = _check_contexts(contexts)
+    ranks = _check_ranks(ranks, H.shape[1])
+    recentre = _as_bool(recentre, "recentre")
+    act, params = _activation(activation, params)
+    dtype = _check_dtype(dtype, H, W)
+    seconds = {}
+    t = time.perf_counter()
+    basis = _basis(W, recentre, dtype)
+    seconds["factorise W"] = time.perf_counter() - t
+    t = time.perf_counter()
+    full = _ranks_with_full(ranks, H.shape[1])
+    run = _Pass(H, W, b, y, basis, full, [(act, params)], dtype).run(
+        progress, f"rank loss ({act.name})")
+    seconds["streamed logits"] = time.perf_counter() - t
+    seconds["total"] = time.perf_counter() - start
+    return _rank_loss(run, 0, ranks, act, recentre, dtype, seconds, source)
+
+
+def _rank_loss(run, j, ranks, act, recentre, dtype, seconds, source):
+    loss = run.losses[j] / run.N
+    return HeadRankLoss(ranks=ranks, loss=loss[:len(ranks)], full_loss=float(loss[-1]),
+                        activation=act.name, recentre=recentre, d=run.H.shape[1],
+                        vocabulary=run.M, n_tokens=run.N,
+                        singular_values=run.basis.sigma, rank=run.basis.rank,
+                        dtype=str(np.dtype(dtype)), n_fallback=run.n_fallback,
+                        seconds=seconds, source=source)
+
+
+# ---------------------------------------------------------------------------
+# The suppressed gradient
+# ---------------------------------------------------------------------------
+
+
+def _frequency_bins(y, M):
+    """Occurrences of each context's target token among all targets, and the
+    bins ``[1, 4), [4, 16), …`` (powers of 4) they fall in."""
+    counts = np.bincount(y, minlength=M)[y]
+    top = int(counts.max())
+    edges = [1]
+    while edges[-1] <= top:
+        edges.append(edges[-1] * 4)
+    which = np.searchsorted(edges, counts, side="right") - 1
+    return counts, np.array(edges), which
+
+
+@dataclass(frozen=True, eq=False, kw_only=True)
+class SuppressedGradient(Result):
+    """How much of the logit gradient ``g = softmax(z) - e_y`` the head
+    keeps from the rest of the model.
+
+    Attributes
+    ----------
+    suppressed : (N,) ndarray
+        Per context, ``1 - ‖P_W g‖² / ‖g‖²`` (NaN where ``g`` is zero to
+        the precision used).
+    mean : float
+        The mean of `suppressed`.
+    pooled : float
+        ``1 - Σ‖P_W g‖² / Σ‖g‖²``: the share of the gradients' total squared
+        norm that is suppressed.
+    random : float
+        ``1 - rank(W) / V``: what a direction drawn uniformly from the
+        sphere loses on average.
+    rank, d, vocabulary, n_tokens : int
+    bin_edges : (n_bins + 1,) ndarray
+        Occurrences of the target token among the ``N`` targets (powers of
+        4): bin ``k`` holds the contexts whose target occurs
+        ``bin_edges[k] ≤ count < bin_edges[k + 1]`` times.
+    by_frequency : (n_bins,) ndarray
+        Mean suppressed share in each bin.
+    bin_contexts : (n_bins,) ndarray
+        Contexts in each bin.
+    dtype : str
+    seconds : dict
+    source : str
+
+    See Also
+    --------
+    suppressed_gradient : makes one.
+    head_cost_report : this beside the rank loss and the capacity.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import rankbottleneck as rb
+    >>> from rankbottleneck.lm import ModelContexts
+    >>> rng = np.random.default_rng(0)
+    >>> W, H = rng.standard_normal((400, 8)), rng.standard_normal((300, 8))
+    >>> ctx = ModelContexts(H=H, W=W, bias=None, token_ids=np.zeros(300, int),
+    ...                     next_ids=rng.integers(0, 400, 300), tokens=())
+    >>> res = rb.suppressed_gradient(ctx)
+    >>> res.random                                  # 1 - d/V
+    0.98
+    >>> bool(0 < res.pooled < 1)
+    True
+    """
+
+    suppressed: np.ndarray = field(repr=False, metadata={"as_dict": False})
+    mean: float
+    pooled: float
+    random: float
+    rank: int
+    d: int
+    vocabulary: int
+    n_tokens: int
+    bin_edges: np.ndarray = field(repr=False)
+    by_frequency: np.ndarray = field(repr=False)
+    bin_contexts: np.ndarray = field(repr=False)
+    dtype: str = "float64"
+    seconds: dict = field(default_factory=dict, repr=False)
+    source: str = ""
+
+    def _as_dict_fields(self):
+        out = super()._as_dict_fields()
+        ok = self.suppressed[np.isfinite(self.suppressed)]
+        out["quantiles"] = {f"{q:g}": float(np.quantile(ok, q)) if ok.size else None
+                            for q in (0.1, 0.5, 0.9)}
+        out["n_zero_gradient"] = int(np.sum(~np.isfinite(self.suppressed)))
+        return out
+
+    def bin_labels(self):
+        """``"1–3"``, ``"4–15"``, …: the occurrences each bin covers."""
+        e = self.bin_edges
+        return [f"{int(e[k])}" if e[k + 1] - e[k] == 1 else
+                f"{int(e[k])}–{int(e[k + 1]) - 1}" for k in range(len(e) - 1)]
+
+    def plot(self, ax=None):
+        """Mean suppressed share by the target token's frequency, beside
+        what a random direction loses. Returns the axis."""
+        import matplotlib.pyplot as plt
+
+        if ax is None:
+            ax = plt.gca()
+        x = np.arange(len(self.by_frequency))
+        ax.bar(x, self.by_frequency, color="C0",
+               label=f"suppressed share (mean {self.mean:.4f})")
+        for k, n in enumerate(self.bin_contexts):
+            ax.annotate(f"{int(n)}", (k, self.by_frequency[k]), fontsize=6,
+                        ha="center", va="bottom")
+        ax.axhline(self.random, color="C3", ls="--", lw=0.8,
+                   label=f"random direction: 1 − rank/V = {self.random:.4f}")
+        ax.set_xticks(x, self.bin_labels(), fontsize=7, rotation=30)
+        lo = min(np.nanmin(self.by_frequency), self.random)
+        ax.set(xlabel="occurrences of the target token in the text",
+               ylabel="1 − ‖P_W g‖² / ‖g‖²", ylim=(max(0.0, lo - 0.05 * (1 - lo)
+                                                      - 1e-3), 1.0))
+        ax.legend(fontsize=7, loc="lower left")
+        return ax
+
+    def __repr__(self):
+        return (f"SuppressedGradient({self.n_tokens:,} tokens, V = {self.vocabulary:,}, "
+                f"rank {self.rank}: mean suppressed share {self.mean:.4f}, pooled "
+                f"{self.pooled:.4f}; a random direction loses {self.random:.4f})")
+
+
+def suppressed_gradient(contexts, *, dtype=None, progress=None):
+    r"""The share of the logit gradient that the head keeps from the model.
+
+    At each context the gradient of the cross-entropy with respect to the
+    logits is ``g = softmax(z) - e_y``; what reaches the hidden state (and
+    every layer below) is ``Wᵀ g = Wᵀ P_W g``, with ``P_W`` the orthogonal
+    projection onto the column space of ``W``. The rest of ``g``
+
+    .. math::
+        s = 1 - \frac{\lVert P_W g \rVert^2}{\lVert g \rVert^2}
+
+    is suppressed (Godey & Artzi [2]_ measure 95-99% of the gradient norm
+    on trained models). A direction drawn uniformly from the sphere of
+    ``R^V`` keeps ``rank(W)/V`` of its squared norm on average, so ``s``
+    is compared with ``1 - rank(W)/V`` (``1 - d/V`` for a full-rank head).
+
+    Parameters
+    ----------
+    contexts : ModelContexts
+        As for :func:`head_rank_loss`.
+    dtype : None, float32 or float64
+        Precision of the streamed probabilities (default that of ``H`` and
+        ``W``); norms and the projection are accumulated in float64.
+    progress : bool, optional
+
+    Returns
+    -------
+    SuppressedGradient
+
+    See Also
+    --------
+    head_rank_loss, uniform_top_capacity : the other two costs.
+    head_cost_report : all three on a model and a text.
+
+    Notes
+    -----
+    ``‖P_W g‖² = (Wᵀg)ᵀ (WᵀW)⁺ (Wᵀg)``, from the eigen-decomposition of the
+    Gram matrix ``WᵀW`` (float64, once): only ``Wᵀ g`` (one product of the
+    probabilities with ``W``, streamed over blocks of contexts) is needed,
+    never a ``V × d`` orthonormal basis. The target's entry is taken out of
+    ``p`` before the product and ``1 - p_y`` is computed as ``Σ_{j≠y} p_j``,
+    so a confident correct prediction (``g`` tiny) loses no digits to
+    cancellation against ``e_y``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import rankbottleneck as rb
+    >>> from rankbottleneck.lm import ModelContexts
+    >>> rng = np.random.default_rng(1)
+    >>> W = rng.standard_normal((6, 6))               # d = V: nothing is lost
+    >>> ctx = ModelContexts(H=rng.standard_normal((20, 6)), W=W, bias=None,
+    ...                     token_ids=np.zeros(20, int),
+    ...                     next_ids=rng.integers(0, 6, 20), tokens=())
+    >>> bool(abs(rb.suppressed_gradient(ctx).mean) < 1e-12)
+    True
+    """
+    start = time.perf_counter()
+    H, W, b, y, source = _check_contexts(contexts)
+    dtype = _check_dtype(dtype, H, W)
+    seconds = {}
+    t = time.perf_counter()
+    basis = _basis(W, False, dtype)
+    seconds["factorise W"] = time.perf_counter() - t
+    t = time.perf_counter()
+    run = _Pass(H, W, b, y, basis, (H.shape[1],), [], dtype, gradient=True,
+                gram_basis=basis).run(progress, "logit gradients")
+    seconds["streamed gradients"] = time.perf_counter() - t
+    seconds["total"] = time.perf_counter() - start
+    return _suppressed(run, seconds, source)
+
+
+def _suppressed(run, seconds, source):
+    with np.errstate(divide="ignore", invalid="ignore"):
+        kept = np.where(run.g2 > 0, run.kept / run.g2, np.nan)
+    share = 1.0 - np.minimum(kept, 1.0)
+    counts, edges, which = _frequency_bins(run.y, run.M)
+    n_bins = len(edges) - 1
+    by = np.array([np.nanmean(share[which == k]) if np.any(which == k) else np.nan
+                   for k in range(n_bins)])
+    n_in = np.bincount(which, minlength=n_bins)
+    finite = np.isfinite(share)
+    pooled = 1.0 - float(np.sum(run.kept[finite]) / np.sum(run.g2[finite]))
+    return SuppressedGradient(
+        suppressed=share, mean=float(np.nanmean(share)), pooled=pooled,
+        random=1.0 - run.gram.rank / run.M, rank=run.gram.rank, d=run.H.shape[1],
+        vocabulary=run.M, n_tokens=run.N, bin_edges=edges, by_frequency=by,
+        bin_contexts=n_in, dtype=str(np.dtype(run.dtype)), seconds=seconds,
+        source=source)
+
+
+# ---------------------------------------------------------------------------
+# How many tokens can share the top
+# ---------------------------------------------------------------------------
+
+#: interior point first: on these dense LPs (hundreds of words × d + 3
+#: unknowns) it is several times faster than the simplex; the simplex next
+_IPM_FIRST = (("highs-ipm", {}), ("highs-ds", {}))
+
+
+def _mass_margin(M, m, mass=0.99):
+    """The lead ``δ`` (nats) at which ``m`` tokens with equal probabilities
+    hold at least `mass` of it whatever the other ``M - m`` do: each other
+    token then has at most ``e^{-δ}`` of a top token's probability."""
+    return math.log(mass / (1 - mass) * (M - m) / m)
+
+
+def _ratio(tolerance, margin):
+    """``τ/δ`` as a fraction ``p/q`` of small integers, the homogeneous
+    system's coefficients (large ones make its LPs and certificates badly
+    scaled): the nearest with ``q ≤ 100``, or ``1/round(δ/τ)`` below 1/100
+    (a relative change of at most ``τ/(2δ)``)."""
+    from fractions import Fraction
+
+    rho = tolerance / margin
+    if rho >= 0.01:
+        f = Fraction(rho).limit_denominator(100)
+        return f.numerator, f.denominator
+    return 1, int(round(1 / rho))
+
+
+def _span_complement(Q, X):
+    """``X`` minus its projection onto the columns of each ``Q[k]``."""
+    return X - np.einsum("kdm,km->kd", Q, np.einsum("kdm,kd->km", Q, X))
+
+
+def _search(W, sets, mu, whiten, rounds=50):
+    """Cheap contexts for many sets at once: in the subspace ``L`` where the
+    set's scores are equal (``(w_s - w_t)·x = 0``), the whitened direction of
+    its mean row, then relaxed projections (Agmon–Motzkin) onto the best
+    other word's condition, in the whitened metric restricted to ``L``.
+    Returns the starting directions, the best context of each set and its
+    lead over the best other word relative to the spread of the scores."""
+    n = len(sets)
+    rows = np.arange(n)
+    D = W[sets[:, 1:]] - W[sets[:, :1]]
+    Q = np.linalg.qr(np.transpose(D, (0, 2, 1)))[0]
+    g = W[sets].mean(axis=1)
+    X = _span_complement(Q, (g - mu) @ whiten)
+    start = X.copy()
+    best = np.full(n, -np.inf)
+    best_x = X.copy()
+    spread = None
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        for _ in range(rounds):
+            Z = X @ W.T
+            if spread is None:
+                spread = Z.std(axis=1) + 1e-300
+            level = Z[rows[:, None], sets].mean(axis=1)
+            Z[rows[:, None], sets] = -np.inf
+            c = Z.argmax(axis=1)
+            lead = (level - Z[rows, c]) / spread
+            better = lead > best
+            best[better], best_x[better] = lead[better], X[better]
+            need = np.flatnonzero(lead < 0.05)
+            if len(need) == 0:
+                break
+            normal = g[need] - W[c[need]]
+            step = _span_complement(Q[need], _span_complement(Q[need], normal) @ whiten)
+            q = np.einsum("ij,ij->i", step, normal)
+            gain = (0.05 - lead[need]) * spread[need] * 1.5 / q
+            moved = X[need] + gain[:, None] * step
+            ok = np.all(np.isfinite(moved), axis=1)
+            X[need[ok]] = moved[ok]
+    return start, best_x, best
+
+
+def _equalising_shift(W, b, S):
+    """A context ``x₀`` with ``(w_s - w_t)·x₀ = b_t - b_s`` (least squares):
+    the set's scores equal at ``x₀`` when the bias differs among them."""
+    D = W[S[1:]] - W[S[0]]
+    return np.linalg.lstsq(D, -(b[S[1:]] - b[S[0]]), rcond=None)[0]
+
+
+class _SetDecider:
+    """Decides one set's question with proof: a cheap context, then
+    constraint generation over growing working sets of other words, the
+    witness proved by :func:`~rankbottleneck.feasibility._systems.holds` and
+    the certificate by :func:`~rankbottleneck.feasibility._lp.certificate`."""
+
+    def __init__(self, W, b, tolerance, margin, ratio, max_rounds, step, w1=None):
+        self.W, self.b = W, b
+        self.tolerance, self.margin, self.ratio = tolerance, margin, ratio
+        self.max_rounds, self.step = max_rounds, step
+        self.w1 = max_row_norm1(W) if w1 is None else w1
+        self.n_lp = 0
+
+    def system(self, S):
+        if self.ratio is not None:
+            return uniform_system(S, ratio=self.ratio)
+        return uniform_system(S, tolerance=self.tolerance, margin=self.margin)
+
+    def _witness(self, system, x):
+        _, margin, tol = at(system, self.W, self.b, x, self.w1)
+        return holds(system, self.W, self.b, x, margin, tol)
+
+    def candidates(self, S, u):
+        """Contexts along the searched direction `u`: itself (a cone needs
+        nothing else), or from the equalising shift at growing scales."""
+        if self.ratio is not None:
+            top = np.max(np.abs(u))
+            yield u / top if top > 0 else u
+            return
+        x0 = _equalising_shift(self.W, self.b, S)
+        z = self.W @ u
+        rest = np.delete(z, S).max()
+        lead = z[S].mean() - rest
+        if not lead > 0:
+            return
+        for k in range(12):
+            yield x0 + u * (self.margin * 2.0 ** k / lead)
+
+    def decide(self, S, u, start, lead):
+        """``(verdict, witness, certificate, method)`` for the set `S`, from
+        the searched direction `u` (its relative `lead`) and the whitened
+        direction `start` it began from."""
+        system = self.system(S)
+        for x in self.candidates(S, u):
+            if self._witness(system, x):
+                return True, x, None, "search"
+        x = next(iter(self.candidates(S, u)), u)
+        tried = False
+        if lead < -0.25:
+            # far from a witness: most likely a certificate, which needs
+            # d - m + 2 other words around the set: NNLS finds them without
+            # an LP (column generation on its residual), proved by enclosure
+            tried = True
+            cert = self._nnls(system, start)
+            if cert is not None:
+                return False, None, cert, "nnls"
+        verdict, x, cert = self._generate(system, x)
+        if verdict is None and not tried:
+            cert = self._nnls(system, start)
+            if cert is not None:
+                return False, None, cert, "nnls"
+        return verdict, x, cert, "lp"
+
+    def _nnls(self, system, start):
+        k = min(self.W.shape[0] - len(system.words), 2 * (self.W.shape[1] + 1))
+        return _nnls_certificate(system, self.W, self.b, start, k, rounds=2)
+
+    def _generate(self, system, x):
+        """Constraint generation, at most ``max_rounds`` LPs: ``(verdict,
+        witness, certificate)``."""
+        W, b = self.W, self.b
+        d = W.shape[1]
+        box = 1.0 if self.ratio is not None else None
+        J = _strongest_rest(system, W @ x + b, self.step, [])
+        for _ in range(self.max_rounds):
+            try:
+                r, v, lam_ub, lam_eq = self._solve(system, J, box)
+                if r <= 0:
+                    cert = certificate(system, W, b, J, lam_ub, lam_eq)
+                    if cert is None and box is not None:
+                        r, v, lam_ub, lam_eq = self._solve(system, J, None)
+                        if r <= 0:
+                            cert = certificate(system, W, b, J, lam_ub, lam_eq)
+                    if r <= 0:
+                        return (False, None, cert) if cert is not None else (None,) * 3
+            except LPFailed:
+                return None, None, None
+            x = v[:d]
+            if self._witness(system, x):
+                return True, x, None
+            z = W @ x + b
+            new = _strongest_rest(system, z, self.step, J)
+            if len(new) == 0:
+                break
+            J = np.concatenate([J, new])
+        return None, None, None
+
+    def _solve(self, system, J, box):
+        d, m = self.W.shape[1], system.m
+        A_ub, b_ub, A_eq, b_eq = rows(system, self.W, self.b, J)
+        bounds = ([(-box, box) if box is not None else (None, None)] * d
+                  + [(None, None)] * m + [(None, 1.0)])
+        cost = np.zeros(d + m + 1)
+        cost[-1] = -1.0
+        self.n_lp += 1
+        res = linprog(cost, A_ub, b_ub, A_eq, b_eq, bounds, attempts=_IPM_FIRST)
+        lam_eq = -res.eqlin.marginals if len(b_eq) else np.zeros(0)
+        return -res.fun, res.x, -res.ineqlin.marginals, lam_eq
+
+
+def _crossing(ms, rate):
+    """The ``m`` at which `rate` falls through one half (linear interpolation
+    between the last ``m`` at or above it and the next below), or None when
+    it does not within `ms`."""
+    for k in range(len(ms) - 1):
+        a, b = rate[k], rate[k + 1]
+        if a >= 0.5 > b:
+            return float(ms[k] + (a - 0.5) / (a - b) * (ms[k + 1] - ms[k]))
+    return None
+
+
+@dataclass(frozen=True, eq=False, kw_only=True)
+class UniformTopCapacity(Result):
+    """How often random sets of ``m`` tokens can share the top probability.
+
+    Attributes
+    ----------
+    ms : tuple of int
+        The set sizes asked.
+    n_sets : int
+        Random sets decided per size.
+    holds, fails, undecided : (len(ms),) ndarray of int
+        Sets proved able to share the top (a verified witness context),
+        proved unable (a verified certificate), and neither within the
+        effort allowed (`max_rounds`).
+    m_half : float or None
+        Where the success rate falls through one half (linear interpolation
+        in ``m``), counting undecided sets as half a success; None when it
+        does not within `ms`.
+    m_half_bounds : (float or None, float or None)
+        The same with undecided sets counted as failures, then as
+        successes.
+    tolerance : float
+        ``τ``: the shared tokens' logits (log-probabilities) within ``τ`` of
+        each other.
+    margins : (len(ms),) ndarray
+        ``δ`` at each size: each shared token ahead of every other token by
+        more than ``δ`` nats.
+    ratios : tuple of (int, int)
+        ``τ/δ`` as the fraction ``p/q`` the homogeneous system uses (a head
+        without a bias), or empty.
+    vocabulary, d : int
+    has_bias : bool
+    head : str
+        What the head is (``"given"`` or ``"Gaussian"``).
+    sets : dict
+        ``{m: (n_sets, m) int array}``: the sets decided.
+    answers : dict
+        ``{m: (n_sets,) object array}`` of True, False, None.
+    methods : dict
+        ``{m: (n_sets,) str array}``: ``"search"`` (a cheap context) or
+        ``"lp"``.
+    witnesses, certificates : dict
+        ``{(m, k): context}`` and ``{(m, k): Multipliers}``, in the units of
+        the data as given.
+    max_rounds : int
+    n_lp : int
+    seconds : float
+    gaussian : UniformTopCapacity or None
+        The same sets asked of a Gaussian head of the same shape (entries
+        ``N(0, σ²)``, ``σ`` the root mean square of ``W``, no bias).
+
+    See Also
+    --------
+    uniform_top_capacity : makes one.
+    rankbottleneck.realizable_fraction : the top-k sets in any order.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import rankbottleneck as rb
+    >>> W = np.random.default_rng(0).standard_normal((60, 6))
+    >>> cap = rb.uniform_top_capacity(W, [2, 4, 6], n_sets=8, gaussian=False)
+    >>> cap.holds.tolist(), cap.fails.tolist(), cap.undecided.tolist()
+    ([7, 0, 0], [1, 8, 8], [0, 0, 0])
+    >>> cap.verify(W)
+    True
+    """
+
+    ms: tuple
+    n_sets: int
+    holds: np.ndarray
+    fails: np.ndarray
+    undecided: np.ndarray
+    m_half: float | None
+    m_half_bounds: tuple
+    tolerance: float
+    margins: np.ndarray
+    ratios: tuple = ()
+    vocabulary: int = 0
+    d: int = 0
+    has_bias: bool = False
+    head: str = "given"
+    sets: dict = field(default_factory=dict, repr=False)
+    answers: dict = field(default_factory=dict, repr=False)
+    methods: dict = field(default_factory=dict, repr=False)
+    witnesses: dict = field(default_factory=dict, repr=False,
+                            metadata={"as_dict": False})
+    certificates: dict = field(default_factory=dict, repr=False,
+                               metadata={"as_dict": False})
+    max_rounds: int = 0
+    n_lp: int = 0
+    seconds: float = 0.0
+    gaussian: UniformTopCapacity | None = field(default=None, repr=False)
+
+    @property
+    def rate(self):
+        """Proved successes per set asked, at each size."""
+        return self.holds / self.n_sets
+
+    @property
+    def interval(self):
+        """``(lower, upper)`` success rates: undecided sets counted as
+        failures, then as successes."""
+        return self.holds / self.n_sets, (self.holds + self.undecided) / self.n_sets
+
+    def _as_dict_fields(self):
+        out = super()._as_dict_fields()
+        out["sets"] = {str(m): v for m, v in self.sets.items()}
+        out["answers"] = {str(m): v for m, v in self.answers.items()}
+        out["methods"] = {str(m): v for m, v in self.methods.items()}
+        return out
+
+    def verify(self, W, bias=None):
+        """Re-prove every witness and certificate against `W`, `bias`: True
+        when all hold (the Gaussian head's are not re-checked: its matrix
+        is not kept)."""
+        from ._validation import _check_embeddings
+
+        W, b = _check_embeddings(W, bias)
+        for (m, k), x in self.witnesses.items():
+            system = self._system(m, k)
+            _, margin, tol = at(system, W, b, x)
+            if not holds(system, W, b, x, margin, tol):
+                return False
+        for (m, k), cert in self.certificates.items():
+            if not certificate_holds(self._system(m, k), W, b, cert):
+                return False
+        return True
+
+    def _system(self, m, k):
+        j = self.ms.index(m)
+        S = self.sets[m][k]
+        if self.ratios:
+            return uniform_system(S, ratio=self.ratios[j])
+        return uniform_system(S, tolerance=self.tolerance, margin=self.margins[j])
+
+    def plot(self, ax=None, **kwargs):
+        """Success rate against ``m``, the undecided sets as a band, the
+        Gaussian head beside. Returns the axis."""
+        import matplotlib.pyplot as plt
+
+        if ax is None:
+            ax = plt.gca()
+        for res, color, name in ((self, kwargs.pop("color", "C0"),
+                                  kwargs.pop("label", f"{self.head} head")),
+                                 (self.gaussian, "C1", "Gaussian head, same shape")):
+            if res is None:
+                continue
+            lo, hi = res.interval
+            mid = (lo + hi) / 2
+            ax.fill_between(res.ms, lo, hi, color=color, alpha=0.2, lw=0)
+            ax.plot(res.ms, mid, "o-", ms=3, color=color,
+                    label=name + (f" (m½ ≈ {res.m_half:.0f})" if res.m_half else ""))
+        ax.axhline(0.5, color="0.5", lw=0.6, ls=":")
+        ax.set(xlabel="m (tokens asked to share the top)",
+               ylabel="share of random m-sets", ylim=(-0.03, 1.03))
+        ax.legend(fontsize=7)
+        return ax
+
+    def __repr__(self):
+        def part(res):
+            per = ", ".join(f"{m}: {h}/{res.n_sets}" + (f" (+{u}?)" if u else "")
+                            for m, h, u in zip(res.ms, res.holds, res.undecided))
+            half = ("m½ ≈ " + f"{res.m_half:.1f}") if res.m_half else "m½ not crossed"
+            return f"{res.head} head: {per}; {half}"
+        text = part(self)
+        if self.gaussian is not None:
+            text += f" | {part(self.gaussian)}"
+        return (f"UniformTopCapacity(V = {self.vocabulary:,}, d = {self.d}, τ = "
+                f"{self.tolerance:g}: {text})")
+
+
+def _check_ms(m, M):
+    values = np.atleast_1d(np.asarray(m, dtype=object))
+    if values.ndim != 1 or values.size == 0:
+        raise TypeError(f"m must be an integer or a 1-D sequence of integers; got {m!r}")
+    out = [_as_int(v, "m") for v in values.tolist()]
+    bad = [v for v in out if not 2 <= v <= M - 1]
+    if bad:
+        raise ValueError(f"m must lie in [2, V - 1] = [2, {M - 1}] (at least two tokens "
+                         f"to share the top, and at least one other token below them; "
+                         f"the head has V = {M}); got {bad}")
+    return tuple(sorted(set(out)))
+
+
+def _capacity(W, b, all_sets, tolerance, margin, max_rounds, head, progress):
+    """Decide the sets `all_sets` (``{m: (n_sets, m) array}``) on one head."""
+    start = time.perf_counter()
+    M, d = W.shape
+    ms = tuple(all_sets)
+    n_sets = len(all_sets[ms[0]])
+    homogeneous = not b.any()
+    Wu, bu, k = to_unit(W, b)
+    scale = 2.0 ** -k
+    mu, whiten = whitening(Wu)
+    w1 = max_row_norm1(Wu)
+    step = int(min(M - 1, max(256, 2 * (d + 1))))
+    holds_, fails, undecided, margins, ratios = [], [], [], [], []
+    sets, answers, methods, witnesses, certificates = {}, {}, {}, {}, {}
+    n_lp = 0
+    with progress_bar(len(ms) * n_sets, f"shared top ({head} head)", progress,
+                      unit="set") as bar:
+        for m in ms:
+            delta = _mass_margin(M, m) if margin is None else margin
+            margins.append(delta)
+            ratio = _ratio(tolerance, delta) if homogeneous else None
+            if ratio is not None:
+                ratios.append(ratio)
+            S = all_sets[m]
+            X0, X, lead = _search(Wu, S, mu, whiten)
+            decider = _SetDecider(Wu, bu, tolerance * scale, delta * scale, ratio,
+                                  max_rounds, step, w1)
+            got = np.full(n_sets, None, dtype=object)
+            how = np.full(n_sets, "", dtype="<U6")
+            for i in range(n_sets):
+                verdict, x, cert, method = decider.decide(S[i], X[i], X0[i], lead[i])
+                got[i], how[i] = verdict, method if verdict is not None else ""
+                if verdict:
+                    witnesses[(m, i)] = x
+                elif verdict is False:
+                    certificates[(m, i)] = cert
+                bar.update(1)
+            n_lp += decider.n_lp
+            sets[m], answers[m], methods[m] = S, got, how
+            holds_.append(int(np.sum(got == True)))          # noqa: E712
+            fails.append(int(np.sum(got == False)))          # noqa: E712
+            undecided.append(int(np.sum(got == None)))       # noqa: E711
+    holds_, fails, undecided = (np.array(v) for v in (holds_, fails, undecided))
+    lo, hi = holds_ / n_sets, (holds_ + undecided) / n_sets
+    return UniformTopCapacity(
+        ms=ms, n_sets=n_sets, holds=holds_, fails=fails, undecided=undecided,
+        m_half=_crossing(ms, (lo + hi) / 2),
+        m_half_bounds=(_crossing(ms, lo), _crossing(ms, hi)),
+        tolerance=tolerance, margins=np.array(margins), ratios=tuple(ratios),
+        vocabulary=M, d=d, has_bias=not homogeneous, head=head, sets=sets,
+        answers=answers, methods=methods, witnesses=witnesses,
+        certificates=certificates, max_rounds=max_rounds, n_lp=n_lp,
+        seconds=time.perf_counter() - start)
+
+
+def uniform_top_capacity(W, m, *, bias=None, tolerance=0.1, margin=None, n_sets=16,
+                         seed=0, gaussian=True, max_rounds=3, progress=None):
+    r"""How many tokens a head can make share the top probability at once.
+
+    For random sets ``S`` of ``m`` tokens, decide exactly whether some
+    context ``x`` gives them (nearly) equal probabilities above every other
+    token:
+
+    .. math::
+        \max_{s \in S} z_s - \min_{s \in S} z_s < \tau, \qquad
+        \min_{s \in S} z_s - \max_{j \notin S} z_j > \delta,
+        \qquad z = W x + b,
+
+    logits being log-probabilities up to one shared constant. Each answer
+    is proved: a witness context checked with rigorous rounding bounds, or
+    Motzkin multipliers that no context can meet (the feasibility engine of
+    :mod:`rankbottleneck.topk`, with the shared top as conditions on the
+    chosen scores and a threshold on the rest). The success rate against
+    ``m``, and where it falls through one half, measure how many modes the
+    head can hold (Chang & McCallum [4]_ asked whether it can; Basri &
+    Jacobs [3]_ bound how many top probabilities a head can set).
+
+    Parameters
+    ----------
+    W : (V, d) array_like
+        The head.
+    m : int or sequence of int
+        Set sizes, each in ``2..V-1``.
+    bias : (V,) array_like, optional
+    tolerance : float
+        ``τ`` in nats: the shared tokens' probabilities within a factor
+        ``e^τ`` of each other.
+    margin : float, optional
+        ``δ`` in nats. Default: ``log(99 (V - m)/m)``, the lead at which
+        the ``m`` tokens hold at least 99% of the probability whatever the
+        others do (each other token has at most ``e^{-δ}`` of a shared
+        token's probability).
+    n_sets : int
+        Random sets per size.
+    seed : None, int or Generator
+        The sets (and the Gaussian head).
+    gaussian : bool
+        Also ask the same sets of a Gaussian head of the same shape (entries
+        ``N(0, σ²)``, ``σ`` the root mean square of `W`, no bias).
+    max_rounds : int
+        LPs at most per set (each over a working set of other words that
+        grows by ``max(256, 2(d + 1))`` words a round); a set not decided
+        within them is counted as undecided.
+    progress : bool, optional
+
+    Returns
+    -------
+    UniformTopCapacity
+
+    Raises
+    ------
+    ValueError
+        An ``m`` below 2 or above ``V - 1``, a tolerance or margin not
+        positive, or a bad head.
+
+    See Also
+    --------
+    head_rank_loss, suppressed_gradient : the other two costs.
+    rankbottleneck.realizable_set : ``S`` as the top set, in any order.
+    UniformTopCapacity : what is returned.
+
+    Notes
+    -----
+    Without a bias the scores scale with the context, so only ``τ/δ``
+    matters: the question is then asked in the homogeneous form
+    ``max_S z - min_S z < (p/q)(min_S z - max_{j∉S} z_j)`` with ``p/q``
+    the nearest fraction to ``τ/δ`` with ``q ≤ 10⁶``, a cone the LP solves
+    in the unit box. As ``τ/δ → 0`` a set can share the top iff it spans a
+    face of the convex hull of the rows of ``W``, i.e. iff the projection
+    of its rows onto the complement of their differences is a vertex of
+    the projected hull.
+
+    Each set is tried first by a cheap context, found for all sets of a size
+    at once: the whitened mean of its rows, in the subspace where its
+    scores are equal, repaired by relaxed projections (Agmon–Motzkin). The
+    rest go to constraint generation over growing working sets of other
+    words (at most `max_rounds` LPs, interior point), whose positive
+    solutions are proved witnesses and whose infeasible duals are polished
+    into proved certificates. Near the capacity the witnesses are thin and
+    a certificate needs at least ``d - m + 2`` other words, so the LPs grow
+    to thousands of rows: that is where sets are left undecided.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import rankbottleneck as rb
+    >>> W = np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0], [0.0, -1.0],
+    ...               [0.1, 0.1]])
+    >>> cap = rb.uniform_top_capacity(W, 2, n_sets=6, seed=0, gaussian=False)
+    >>> cap.holds + cap.fails                       # every set decided
+    array([6])
+    >>> cap.verify(W)
+    True
+    """
+    from ._validation import _check_embeddings
+
+    W, b = _check_embeddings(W, bias)
+    M, d = W.shape
+    ms = _check_ms(m, M)
+    tolerance = _as_scalar(tolerance, "tolerance", low=0, low_open=True)
+    if margin is not None:
+        margin = _as_scalar(margin, "margin", low=0, low_open=True)
+    n_sets = _as_int(n_sets, "n_sets", low=1)
+    max_rounds = _as_int(max_rounds, "max_rounds", low=0)
+    gaussian = _as_bool(gaussian, "gaussian")
+    rng = _as_rng(seed)
+    all_sets = {m: np.sort(np.array([rng.choice(M, m, replace=False)
+                                     for _ in range(n_sets)]), axis=1) for m in ms}
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        result = _capacity(W, b, all_sets, tolerance, margin, max_rounds, "given",
+                           progress)
+        if gaussian:
+            sigma = float(np.sqrt(np.mean(W ** 2)))
+            G = rng.standard_normal(W.shape) * sigma
+            # the same sets: the Gaussian rows are exchangeable
+            twin = _capacity(G, np.zeros(M), all_sets, tolerance, margin, max_rounds,
+                             "Gaussian", progress)
+            result = _replace(result, gaussian=twin)
+    return result
+
+
+def _replace(result, **changes):
+    import dataclasses
+
+    return dataclasses.replace(result, **changes)
+
+
+# ---------------------------------------------------------------------------
+# All three on a model and a text
+# ---------------------------------------------------------------------------
+
+
+def _default_ranks(d):
+    """A few ranks from 16 up, most of them near ``d`` (where the loss
+    moves most on trained heads)."""
+    picks = {16, 64, d // 2, 3 * d // 4, d - d // 16, d - d // 64, d}
+    return tuple(sorted(r for r in picks if 1 <= r <= d))
+
+
+@dataclass(frozen=True, eq=False, kw_only=True)
+class HeadCostReport(Result):
+    """What the output layer costs a model, on one text: loss against head
+    rank, the suppressed gradient, and how many tokens can share the top.
+
+    Attributes
+    ----------
+    losses : dict
+        ``{"softmax": HeadRankLoss, "softmax, re-centred": …,
+        "sigsoftmax": …}``.
+    gradient : SuppressedGradient
+    capacity : UniformTopCapacity or None
+        With the Gaussian head beside it (None when not asked).
+    source : str
+    n_tokens, d, vocabulary : int
+    seconds : dict
+        Seconds per stage.
+    notes : tuple of str
+
+    See Also
+    --------
+    head_cost_report : makes one.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import rankbottleneck as rb
+    >>> from rankbottleneck.lm import ModelContexts
+    >>> rng = np.random.default_rng(0)
+    >>> W, H = rng.standard_normal((80, 6)), rng.standard_normal((100, 6))
+    >>> ctx = ModelContexts(H=H, W=W, bias=None, token_ids=np.zeros(100, int),
+    ...                     next_ids=rng.integers(0, 80, 100), tokens=())
+    >>> rep = rb.head_cost_report(ctx, ranks=[2, 6], ms=[2, 3], n_sets=4)
+    >>> sorted(rep.losses), rep.capacity.ms
+    (['sigsoftmax', 'softmax', 'softmax, re-centred'], (2, 3))
+    """
+
+    losses: dict
+    gradient: SuppressedGradient
+    capacity: UniformTopCapacity | None
+    source: str = ""
+    n_tokens: int = 0
+    d: int = 0
+    vocabulary: int = 0
+    seconds: dict = field(default_factory=dict)
+    notes: tuple = ()
+
+    def plot(self, axes=None):
+        """Three panels: loss against rank (beside sigsoftmax and the
+        re-centred truncation), the suppressed share by token frequency, and
+        the capacity against ``m`` beside the Gaussian head. Returns the
+        axes."""
+        import matplotlib.pyplot as plt
+
+        if axes is None:
+            _, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+        ax = axes[0]
+        for name, res in self.losses.items():
+            res.plot(ax=ax, label=f"{name} (full rank {res.full_loss:.3f})")
+        ax.axvline(self.d, color="0.5", lw=0.6, ls=":")
+        ax.set(xscale="linear", title=f"loss with the head truncated to rank r "
+                                      f"(d = {self.d})")
+        ax.legend(fontsize=7)
+        self.gradient.plot(ax=axes[1])
+        axes[1].set_title(f"logit gradient suppressed by the head "
+                          f"({self.n_tokens:,} tokens)", fontsize=10)
+        if self.capacity is not None:
+            self.capacity.plot(ax=axes[2])
+            axes[2].set_title("how many tokens can share the top", fontsize=10)
+        return axes
+
+    def __repr__(self):
+        soft = self.losses.get("softmax")
+        lines = [f"HeadCostReport({self.source}; {self.n_tokens:,} tokens, d = {self.d}, "
+                 f"V = {self.vocabulary:,})"]
+        if soft is not None:
+            lines.append(f"  loss: {soft.full_loss:.4f} nats/token at full rank; " +
+                         ", ".join(f"r = {r}: {v:.3f}" for r, v in
+                                   zip(soft.ranks, soft.loss)))
+        lines.append(f"  gradient: {self.gradient.mean:.4f} suppressed on average "
+                     f"(pooled {self.gradient.pooled:.4f}; random direction "
+                     f"{self.gradient.random:.4f})")
+        if self.capacity is not None:
+            lines.append(f"  capacity: {self.capacity!r}")
+        return "\n".join(lines)
+
+
+def head_cost_report(contexts_or_source, text=None, *, n_contexts=20000, ranks=None,
+                     ms=(8, 16, 32, 48, 64), n_sets=8, max_rounds=2, window=None,
+                     tokenizer=None, seed=0, progress=None):
+    """The three costs of the head on one model and one text, in one report.
+
+    Parameters
+    ----------
+    contexts_or_source : ModelContexts, or a model :func:`rankbottleneck.lm.load_model` opens
+        Contexts already collected, or a model (a ``.gguf`` file, a local
+        Hugging Face folder, a :class:`~rankbottleneck.lm.LanguageModel`),
+        which is then run over `text`.
+    text : str, pathlib.Path or list of str, optional
+        Required with a model; refused with contexts.
+    n_contexts : int
+        Positions of the text scored (the first ones; a model only).
+    ranks : sequence of int, optional
+        Head ranks for the loss; default a few from 16 to ``d``, most near
+        ``d``.
+    ms : sequence of int, or None
+        Set sizes for the capacity (None: no capacity).
+    n_sets, max_rounds : int
+        As for :func:`uniform_top_capacity`.
+    window, tokenizer
+        As for :func:`rankbottleneck.lm.collect_contexts` and
+        :func:`~rankbottleneck.lm.load_model`.
+    seed : None, int or Generator
+    progress : bool, optional
+
+    Returns
+    -------
+    HeadCostReport
+
+    Raises
+    ------
+    ValueError
+        A rank outside ``1..d`` or a set size outside ``2..V-1`` (checked
+        as soon as the model is open, before it runs), or a text with fewer
+        positions than `n_contexts` (the message says how many it has).
+    TypeError
+        `text` given with contexts, or missing with a model.
+
+    See Also
+    --------
+    head_rank_loss, suppressed_gradient, uniform_top_capacity : the parts.
+    rankbottleneck.lm.analyze_model : the rank diagnostics of the same model.
+
+    Notes
+    -----
+    Two streamed passes over the contexts: the head's own singular basis
+    (softmax and sigsoftmax at every rank, and the gradient at full rank),
+    then the re-centred head's (softmax). See each part for its cost.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import rankbottleneck as rb
+    >>> from rankbottleneck.lm import ModelContexts
+    >>> rng = np.random.default_rng(0)
+    >>> W, H = rng.standard_normal((80, 6)), rng.standard_normal((100, 6))
+    >>> ctx = ModelContexts(H=H, W=W, bias=None, token_ids=np.zeros(100, int),
+    ...                     next_ids=np.argmax(H @ W.T, axis=1), tokens=())
+    >>> rep = rb.head_cost_report(ctx, ranks=[1, 6], ms=None)
+    >>> bool(rep.losses["softmax"].loss[0] > rep.losses["softmax"].full_loss)
+    True
+    """
+    start = time.perf_counter()
+    seconds = {}
+    notes = []
+    n_sets = _as_int(n_sets, "n_sets", low=1)
+    max_rounds = _as_int(max_rounds, "max_rounds", low=0)
+    is_contexts = all(hasattr(contexts_or_source, a) for a in ("H", "W", "next_ids"))
+    if is_contexts:
+        if text is not None:
+            raise TypeError("text is for a model to run over; contexts were given "
+                            "already (pass text=None)")
+        ctx = contexts_or_source
+    else:
+        from . import lm
+
+        if text is None:
+            raise TypeError("a model needs text to run over: head_cost_report(model, "
+                            "text=...)")
+        n_contexts = _as_int(n_contexts, "n_contexts", low=1)
+        t = time.perf_counter()
+        model = (contexts_or_source if isinstance(contexts_or_source, lm.LanguageModel)
+                 else lm.load_model(contexts_or_source, tokenizer=tokenizer))
+        seconds["load model"] = time.perf_counter() - t
+        V = int(model.model.get_output_embeddings().weight.shape[0])
+        # the arguments the model's shape decides, before it runs
+        if ranks is not None:
+            _check_ranks(ranks, model.hidden_size)
+        if ms is not None:
+            _check_ms(ms, V)
+        ctx = lm.collect_contexts(model, text, n_contexts=n_contexts, window=window,
+                                  progress=progress)
+        seconds.update(ctx.seconds)
+        notes.append(f"the head reproduces the model's logits to "
+                     f"{ctx.logit_error:.1e} (max abs, float32)")
+    H, W, b, y, source = _check_contexts(ctx)
+    d, M = H.shape[1], W.shape[0]
+    ranks = _default_ranks(d) if ranks is None else _check_ranks(ranks, d)
+    if ms is not None:
+        ms = _check_ms(ms, M)
+    dtype = _check_dtype(None, H, W)
+    soft, sig = _activation("softmax", {}), _activation("sigsoftmax", {})
+    t = time.perf_counter()
+    G = _gram(W)
+    raw = _basis(W, False, dtype, G)
+    centred = _basis(W, True, dtype, G)
+    seconds["factorise W"] = time.perf_counter() - t
+    t = time.perf_counter()
+    full = _ranks_with_full(ranks, d)
+    run = _Pass(H, W, b, y, raw, full, [soft, sig], dtype, gradient=True,
+                gram_basis=raw).run(progress, "rank loss and gradient")
+    seconds["rank loss (softmax, sigsoftmax) and gradient"] = time.perf_counter() - t
+    t = time.perf_counter()
+    run_c = _Pass(H, W, b, y, centred, full, [soft], dtype).run(
+        progress, "rank loss (re-centred)")
+    seconds["rank loss (re-centred)"] = time.perf_counter() - t
+    losses = {"softmax": _rank_loss(run, 0, ranks, soft[0], False, dtype, {}, source),
+              "softmax, re-centred": _rank_loss(run_c, 0, ranks, soft[0], True, dtype,
+                                                {}, source),
+              "sigsoftmax": _rank_loss(run, 1, ranks, sig[0], False, dtype, {}, source)}
+    gradient = _suppressed(run, {}, source)
+    capacity = None
+    if ms is not None:
+        t = time.perf_counter()
+        capacity = uniform_top_capacity(W, ms, bias=b, n_sets=n_sets, seed=seed,
+                                        max_rounds=max_rounds, progress=progress)
+        seconds["capacity (given and Gaussian heads)"] = time.perf_counter() - t
+    seconds["total"] = time.perf_counter() - start
+    return HeadCostReport(losses=losses, gradient=gradient, capacity=capacity,
+                          source=source, n_tokens=H.shape[0], d=d, vocabulary=M,
+                          seconds=seconds, notes=tuple(notes))
