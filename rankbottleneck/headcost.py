@@ -49,7 +49,16 @@ from . import activations as _act
 from ._progress import progress_bar
 from ._result import Result
 from ._threads import _by_chunks
-from ._validation import _as_rng, _as_scalar
+from ._validation import (
+    _as_bool,
+    _as_float_array,
+    _as_int,
+    _as_rng,
+    _as_scalar,
+    _check_embeddings,
+    _check_fits_in_memory,
+    _result_dtype,
+)
 from .feasibility._candidates import whitening
 from .feasibility._lp import (
     LPFailed,
@@ -66,13 +75,6 @@ from .feasibility._systems import (
     holds,
     rows,
     uniform_system,
-)
-from ._validation import (
-    _as_bool,
-    _as_float_array,
-    _as_int,
-    _check_fits_in_memory,
-    _result_dtype,
 )
 
 __all__ = [
@@ -296,7 +298,7 @@ class _Pass:
             done = r
             zy = Z[rows, y].astype(np.float64)
             full = self.gradient and r == self.d
-            parts = _by_chunks(lambda R: self._sums(Z, S, y, R, full), n,
+            parts = _by_chunks(lambda R, full=full: self._sums(Z, S, y, R, full), n,
                                self.M * Z.itemsize)
             sums = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
             for j, (act, params) in enumerate(self.acts):
@@ -464,14 +466,14 @@ class HeadRankLoss(Result):
         return self.activation + (", re-centred" if self.recentre else "")
 
     def plot(self, ax=None, **kwargs):
-        """Loss against rank (log axis), the full-rank loss dashed. Returns
-        the axis."""
+        """Loss against rank (log axis), the full-rank loss dashed; `kwargs`
+        go to ``ax.plot``. Returns the axis."""
         import matplotlib.pyplot as plt
 
         if ax is None:
             ax = plt.gca()
-        line, = ax.plot(self.ranks, self.loss, "o-", ms=3,
-                        label=kwargs.pop("label", self.label()), **kwargs)
+        style = {"marker": "o", "ms": 3, "ls": "-", "label": self.label(), **kwargs}
+        line, = ax.plot(self.ranks, self.loss, **style)
         ax.axhline(self.full_loss, color=line.get_color(), ls="--", lw=0.8)
         ax.set(xscale="log", xlabel="rank r of the head",
                ylabel="cross-entropy (nats / token)")
@@ -1143,8 +1145,6 @@ class UniformTopCapacity(Result):
         """Re-prove every witness and certificate against `W`, `bias`: True
         when all hold (the Gaussian head's are not re-checked: its matrix
         is not kept)."""
-        from ._validation import _check_embeddings
-
         W, b = _check_embeddings(W, bias)
         for (m, k), x in self.witnesses.items():
             system = self._system(m, k)
@@ -1366,8 +1366,6 @@ def uniform_top_capacity(W, m, *, bias=None, tolerance=0.1, margin=None, n_sets=
     >>> cap.verify(W)
     True
     """
-    from ._validation import _check_embeddings
-
     W, b = _check_embeddings(W, bias)
     M, d = W.shape
     ms = _check_ms(m, M)
@@ -1468,8 +1466,11 @@ class HeadCostReport(Result):
         if axes is None:
             _, axes = plt.subplots(1, 3, figsize=(15, 4.2))
         ax = axes[0]
+        styles = {"softmax": {"marker": "o", "lw": 2.5, "alpha": 0.6},
+                  "sigsoftmax": {"marker": "x", "ls": "--"}}
         for name, res in self.losses.items():
-            res.plot(ax=ax, label=f"{name} (full rank {res.full_loss:.3f})")
+            res.plot(ax=ax, label=f"{name} (full rank {res.full_loss:.3f})",
+                     **styles.get(name, {"marker": "s"}))
         ax.axvline(self.d, color="0.5", lw=0.6, ls=":")
         ax.set(xscale="linear", title=f"loss with the head truncated to rank r "
                                       f"(d = {self.d})")
