@@ -38,7 +38,7 @@ def main(out_dir="figures", quick=False, seed=0):
         for e in extra:
             hits = 0
             for t in range(trials):
-                H, W, b = contexts_and_words(d + e, M, d, bias=True,
+                H, W, b = contexts_and_words(d + e, M, d, has_bias=True,
                                              seed=seed + 100 * t)
                 Y = rb.log_prob_matrix(H.astype(dtype), W.astype(dtype),
                                        bias=b.astype(dtype))
@@ -47,7 +47,7 @@ def main(out_dir="figures", quick=False, seed=0):
             rows.append({"dtype": np.dtype(dtype).name, "rows": d + e,
                          "rows_minus_d": e, "success_rate": hits / trials,
                          "trials": trials})
-    H, W, b = contexts_and_words(d + 40, M, d, bias=True, seed=seed)
+    H, W, b = contexts_and_words(d + 40, M, d, has_bias=True, seed=seed)
     spectra = {}
     for name in ("softmax", "sigsoftmax"):
         est = rb.estimate_hidden_size(rb.log_prob_matrix(H, W, name, bias=b))

@@ -8,8 +8,8 @@ numpy ranks climb towards n while the ε-effective ranks stay at 10.
 At the published size, n = 10⁴ (quick: 2,000), the four published points
 (c = 1e-26, 1e-24, 1e-22, 1e-20) are computed with the toolkit's own
 ``spectrum`` (its default method: one Gram pass, the ten signal directions
-deflated, one pass over the rest; about 1.5 minutes each on 2 cores against
-4.5 for the dense SVD, with the same ranks and errors no larger than the
+deflated, one pass over the rest; about 50 s each on 2 cores against
+4.5 minutes for the dense SVD, with the same ranks and errors no larger than the
 SVD's; see ``rankbottleneck.spectra._gram._deflated_spectrum``) and drawn
 on the published Press ranks, with a table of both in
 ``noise_fragility_published.csv``. The

@@ -30,7 +30,7 @@ NAME = "output_set_table"
 
 def layers(M, d, seed):
     """The layers compared, all from the same word embeddings."""
-    _, W, b = contexts_and_words(4, M, d, bias=True, logit_scale=2.0, seed=seed)
+    _, W, b = contexts_and_words(4, M, d, has_bias=True, logit_scale=2.0, seed=seed)
     theta = rb.activations.plif_init(200, bound=6.0, scale=1.0, seed=seed)
     pointwise = [
         ("softmax", None, {}), ("softmax+bias", "softmax", {}),

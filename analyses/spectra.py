@@ -28,7 +28,7 @@ NAME = "spectra"
 
 
 def matrices(N, M, d, seed):
-    H, W, b = contexts_and_words(N, M, d, bias=True, logit_scale=2.0, seed=seed)
+    H, W, b = contexts_and_words(N, M, d, has_bias=True, logit_scale=2.0, seed=seed)
     G = np.random.default_rng(seed + 1).standard_normal((N, d))
     theta = rb.activations.plif_init(200, bound=6.0, scale=1.0, seed=seed)
     yield "softmax", lambda: rb.log_prob_matrix(H, W)

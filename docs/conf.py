@@ -16,9 +16,16 @@ extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.autosummary",
     "sphinx.ext.mathjax",
+    # MathJax 3 from a pip package (the [docs] extra), copied into _static:
+    # the maths render without a network, where the default CDN would leave
+    # raw TeX (there is no LaTeX here for sphinx.ext.imgmath either)
+    "sphinx-mathjax-offline",
     "numpydoc",
     "myst_parser",
 ]
+# what sphinx-mathjax-offline sets too, stated here so that the page never
+# falls back to the CDN: a path relative to _static
+mathjax_path = "mathjax/tex-chtml.js"
 
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 root_doc = "index"

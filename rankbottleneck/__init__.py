@@ -17,15 +17,18 @@ from . import (
     cluster,
     fit,
     headcost,
+    image,
     io,
     output_set,
     outputlayer,
     rank,
     reports,
+    sequences,
     spectra,
     synthetic,
     topk,
 )
+from ._result import Verification
 from ._validation import InsufficientMemoryError
 from .activations import (
     Activation,
@@ -58,6 +61,19 @@ from .headcost import (
     suppressed_gradient,
     uniform_top_capacity,
 )
+from .image import (
+    APIHiddenSize,
+    EllipseResidual,
+    ModelComparison,
+    OutputImage,
+    RecoveredLogprobs,
+    RestrictedAPI,
+    api_hidden_size,
+    compare_models,
+    ellipse_residual,
+    output_image,
+    recover_logprobs,
+)
 from .io import Embeddings, load_embeddings
 from .layers import (
     MixtureLayer,
@@ -75,6 +91,15 @@ from .output_set import (
 from .outputlayer import OutputLayerReport, analyze_output_layer
 from .rank import Rank, numerical_rank, shift_invariant_rank, singular_values
 from .reports import RankComparison, RankReport, compare_ranks, rank_report
+from .sequences import (
+    ExtendedLogitMatrix,
+    LingenResult,
+    PowerLaw,
+    TruncationKL,
+    extended_logit_matrix,
+    lingen,
+    sample_histories_futures,
+)
 from .spectra import Spectrum, spectrum
 from .synthetic import contexts_and_words
 from .topk import (
@@ -95,10 +120,12 @@ __all__ = [
     "cluster",
     "fit",
     "headcost",
+    "image",
     "io",
     "outputlayer",
     "rank",
     "reports",
+    "sequences",
     "spectra",
     "output_set",
     "symbolic",
@@ -153,6 +180,7 @@ __all__ = [
     "ranking_count",
     "RealizableReport",
     "RealizableFraction",
+    "Verification",
     "fit_log_probs",
     "expressivity_sweep",
     "FitResult",
@@ -168,6 +196,24 @@ __all__ = [
     "SuppressedGradient",
     "UniformTopCapacity",
     "HeadCostReport",
+    "extended_logit_matrix",
+    "sample_histories_futures",
+    "ExtendedLogitMatrix",
+    "PowerLaw",
+    "TruncationKL",
+    "lingen",
+    "LingenResult",
+    "output_image",
+    "OutputImage",
+    "compare_models",
+    "ModelComparison",
+    "ellipse_residual",
+    "EllipseResidual",
+    "RestrictedAPI",
+    "recover_logprobs",
+    "RecoveredLogprobs",
+    "api_hidden_size",
+    "APIHiddenSize",
 ]
 
 

@@ -46,6 +46,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._lapack import _exponent, _format_scaled, _scaled, _unscaled
+from ._result import Result
 from ._validation import _as_float_array, _as_scalar
 
 __all__ = ["MEASURES", "Rank", "rank_from_singular_values"]
@@ -104,7 +105,7 @@ def _computed_in(computed_in, A):
 
 @functools.total_ordering
 @dataclass(frozen=True, eq=False)
-class Rank:
+class Rank(Result):
     """A rank together with the measure and threshold that produced it.
 
     It behaves like its value: ``int(r)``, ``float(r)``, ``r == 5``,
@@ -182,6 +183,9 @@ class Rank:
     def label(self):
         """Short column name: ``press``, ``effective(1e-04)``, ..."""
         return self.measure if self.eps is None else f"{self.measure}({self.eps:.0e})"
+
+    def _as_dict_fields(self):
+        return {**super()._as_dict_fields(), "label": self.label}
 
     def __repr__(self):
         value = self.value if isinstance(self.value, int) else f"{self.value:.4g}"

@@ -25,20 +25,27 @@ undecided    ``None``      ``-1``           ``null``
 :func:`verdict` and :func:`verdict_code` convert between the two; per-word
 status arrays use the int8 codes (:data:`HOLDS`, :data:`FAILS`,
 :data:`UNDECIDED`), single answers the Python values.
+
+Verification
+------------
+A result that carries evidence (witnesses, certificates) re-checks it with
+``verify(...)``, which returns a :class:`Verification`: truthy iff every
+piece of evidence holds, with the indices that fail in ``failing``.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+import warnings
 from fractions import Fraction
 from pathlib import PurePath
 from types import MappingProxyType
 
 import numpy as np
 
-__all__ = ["Result", "json_safe", "verdict", "verdict_code", "HOLDS", "FAILS",
-           "UNDECIDED"]
+__all__ = ["Result", "Verification", "json_safe", "verdict", "verdict_code", "HOLDS",
+           "FAILS", "UNDECIDED"]
 
 HOLDS, FAILS, UNDECIDED = 1, 0, -1
 _CODES = {True: HOLDS, False: FAILS, None: UNDECIDED}
@@ -128,3 +135,110 @@ class Result:
         parts = [f"{f.name}={_short(getattr(self, f.name))}"
                  for f in dataclasses.fields(self) if f.repr]
         return f"{type(self).__name__}({', '.join(parts)})"
+
+
+#: the ndarray attributes a Verification still answers for the index array
+#: ArgmaxReport.verify used to return (deprecated)
+_ARRAY_ATTRIBUTES = frozenset({"size", "shape", "ndim", "dtype", "tolist", "any", "all"})
+
+
+@dataclasses.dataclass(frozen=True, eq=False, kw_only=True, repr=False)
+class Verification(Result):
+    """What re-checking a result's evidence found: truthy iff all of it holds.
+
+    Returned by every result's ``verify`` (:meth:`ArgmaxReport.verify
+    <rankbottleneck.ArgmaxReport.verify>`, :meth:`RealizableReport.verify
+    <rankbottleneck.RealizableReport.verify>`), so that ``if
+    report.verify(W):`` reads as it says and the failures are at hand.
+
+    Attributes
+    ----------
+    failing : (n,) int ndarray
+        What fails, sorted: word indices for an :class:`~rankbottleneck.ArgmaxReport`;
+        ``[0]`` for the one question of a
+        :class:`~rankbottleneck.RealizableReport` whose evidence fails (or
+        that has none: an undecided answer).
+    n_checked : int
+        How many items were checked (words, or 1 question).
+    what : str
+        What an item is: ``"words"`` or ``"question"``.
+    note : str
+        Why it fails, where that is one reason.
+
+    Notes
+    -----
+    ``bool(v)`` is ``v.holds``; ``len(v)``, ``iter(v)`` and
+    ``numpy.asarray(v)`` are those of `failing`. ``ArgmaxReport.verify`` used
+    to return the failing indices as an array: ``len(v) == 0`` still means
+    that all holds, and the array attributes (``v.size``, ``v.tolist()``, ...)
+    still answer for `failing`, with a ``DeprecationWarning``.
+
+    See Also
+    --------
+    rankbottleneck.ArgmaxReport.verify : re-proves every word's evidence.
+    rankbottleneck.RealizableReport.verify : re-proves one set or ordering.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import rankbottleneck as rb
+    >>> W = np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, -1.0], [0.0, 0.0]])
+    >>> check = rb.argmaxable(W).verify(W)
+    >>> bool(check), check.failing.tolist()
+    (True, [])
+    >>> check
+    Verification(holds: the evidence of all 4 words)
+    """
+
+    failing: np.ndarray
+    n_checked: int
+    what: str = "words"
+    note: str = ""
+
+    def __post_init__(self):
+        object.__setattr__(self, "failing",
+                           np.unique(np.asarray(self.failing, dtype=np.intp)))
+
+    @property
+    def holds(self):
+        """True iff every piece of evidence checked holds."""
+        return self.failing.size == 0
+
+    def __bool__(self):
+        return self.holds
+
+    def __len__(self):
+        return int(self.failing.size)
+
+    def __iter__(self):
+        return iter(self.failing.tolist())
+
+    def __array__(self, dtype=None, copy=None):
+        return self.failing if dtype is None else self.failing.astype(dtype)
+
+    def __getattr__(self, name):
+        # only reached for names the class lacks: the old index array's
+        if name in _ARRAY_ATTRIBUTES:
+            warnings.warn(
+                f"verify() now returns a Verification (truthy iff all holds); "
+                f"use .failing.{name} for the failing indices",
+                DeprecationWarning, stacklevel=2)
+            return getattr(self.failing, name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute "
+                             f"{name!r}")
+
+    def _as_dict_fields(self):
+        return {"holds": self.holds, **super()._as_dict_fields()}
+
+    def __repr__(self):
+        if self.holds:
+            subject = ("the question's evidence" if self.what == "question"
+                       else f"the evidence of all {self.n_checked} {self.what}")
+            return f"Verification(holds: {subject})"
+        shown = ", ".join(map(str, self.failing[:8].tolist()))
+        shown += ", …" if self.failing.size > 8 else ""
+        if self.what == "question":
+            text = "the question's evidence"
+        else:
+            text = f"{self.failing.size} of {self.n_checked} {self.what} [{shown}]"
+        return f"Verification(FAILS: {text}{'; ' + self.note if self.note else ''})"

@@ -7,6 +7,7 @@ argument, what was expected and what was received.
 from __future__ import annotations
 
 import os
+import warnings
 
 import numpy as np
 
@@ -141,6 +142,38 @@ def _as_bool(x, name):
     if not isinstance(x, (bool, np.bool_)):
         raise TypeError(f"{name} must be True or False; got {x!r}")
     return bool(x)
+
+
+def _has_bias(has_bias, bias, function, *, default=False):
+    """Whether a layer has an output bias, from `has_bias` or its old
+    spelling `bias` (deprecated: everywhere else `bias` is the vector).
+
+    The one rule for every function whose bool was called `bias`: a value
+    passed as `bias` (not None) is taken with a ``DeprecationWarning``;
+    passing it beside a `has_bias` other than `default`, or anything but a
+    bool (None too where `default` is None: "unknown"), raises
+    ``TypeError`` naming the argument. Returns a bool, or None.
+    """
+    name, value = "has_bias", has_bias
+    if bias is not None:
+        if has_bias is not default:
+            raise TypeError(f"{function} takes has_bias, or the deprecated bias; not "
+                            f"both (got has_bias={has_bias!r}, bias={bias!r})")
+        name, value = "bias", bias
+    if value is None and default is None:
+        result = None
+    elif isinstance(value, (bool, np.bool_)):
+        result = bool(value)
+    else:
+        what = "True, False or None" if default is None else "True or False"
+        raise TypeError(f"{name} must be {what}; got {value!r} (whether the layer "
+                        "has an output bias: the bias vector itself belongs to the "
+                        "layer)")
+    if name == "bias":
+        warnings.warn(f"{function}(bias=...) is deprecated; use has_bias=... (the "
+                      "name bias is kept for the bias vector)", DeprecationWarning,
+                      stacklevel=3)
+    return result
 
 
 def _as_rng(seed, name="seed"):

@@ -68,6 +68,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ._progress import progress_bar
+from ._result import Result, Verification
 from ._validation import (
     _as_float_array,
     _as_int,
@@ -104,7 +105,7 @@ METHODS = ("duplicate", "self", "whitened", "random", "projection", "nnls", "lp"
 
 
 @dataclass(frozen=True, eq=False)
-class ArgmaxReport:
+class ArgmaxReport(Result):
     """Which words can be the strict argmax, with evidence for each.
 
     Attributes
@@ -149,8 +150,8 @@ class ArgmaxReport:
     >>> rep = rb.argmaxable(W)
     >>> rep.mask.tolist(), rep.unargmaxable.tolist()
     ([True, True, True, False], [3])
-    >>> rep.verify(W).size                          # the words whose proof fails
-    0
+    >>> rep.verify(W)                               # every proof re-checked
+    Verification(holds: the evidence of all 4 words)
     """
 
     mask: np.ndarray = field(repr=False)
@@ -188,6 +189,25 @@ class ArgmaxReport:
         return {("undecided" if v == "" else str(v)): int(c)
                 for v, c in zip(values, counts)}
 
+    def _as_dict_fields(self):
+        """The counts, each word's verdict (int8 code), method, margin and
+        tolerance, the certificates and exact witnesses. The (M, d)
+        `witnesses` are left out (a vocabulary's would fill hundreds of
+        megabytes of JSON; ``numpy.save`` keeps them), and `mask`, which is
+        ``status == 1``."""
+        return {
+            "M": self.M, "d": self.witnesses.shape[1],
+            "argmaxable": int(self.mask.sum()),
+            "unargmaxable": len(self.unargmaxable), "undecided": len(self.undecided),
+            "status": self.status.astype(np.int8), "method": self.method,
+            "margins": self.margins, "margin_tolerance": self.margin_tolerance,
+            "certificates": {int(i): {"words": j, "weights": lam}
+                             for i, (j, lam) in self.certificates.items()},
+            "exact_witnesses": {int(i): list(x)
+                                for i, x in self.exact_witnesses.items()},
+            "by_method": self.counts(), "n_lp": self.n_lp, "seconds": self.seconds,
+        }
+
     def verify(self, W, bias=None):
         """Re-check every witness and certificate against `W` and `bias`.
 
@@ -196,9 +216,19 @@ class ArgmaxReport:
         arithmetic; a certificate holds only if exact convex weights exist
         on its support (see :mod:`rankbottleneck.feasibility`).
 
-        Returns the indices that fail (an empty array when all hold).
-        Raises ValueError if `W` or `bias` does not have the shape the
-        report was made for.
+        Returns
+        -------
+        Verification
+            Truthy iff every witness and certificate holds (and every
+            decided word has its evidence, and `mask` agrees with
+            `status`); ``.failing`` holds the indices of the words that
+            fail. (It used to be that index array: ``len(...) == 0`` still
+            means that all holds.)
+
+        Raises
+        ------
+        ValueError
+            If `W` or `bias` does not have the shape the report was made for.
         """
         W, b = _check_embeddings(W, bias)
         if W.shape != self.witnesses.shape:
@@ -222,7 +252,8 @@ class ArgmaxReport:
         bad += [int(i) for i in np.flatnonzero(self.status == UNARGMAXABLE)
                 if int(i) not in self.certificates]
         bad += [int(i) for i in np.flatnonzero(self.mask != (self.status == ARGMAXABLE))]
-        return np.array(sorted(set(bad)), dtype=int)
+        return Verification(failing=np.array(sorted(set(bad)), dtype=int),
+                            n_checked=self.M, what="words")
 
     def plot(self, ax=None):
         """Words by how they were decided, split into argmaxable (blue),
@@ -401,11 +432,11 @@ def _phase_lp(dec, start_of, max_rounds, after_each=None, seed_of=None):
     layer the floats leave undecided, the exact simplex)."""
     W, b = dec.W, dec.b
     k0 = min(W.shape[0] - 1, 64)
-    # an interior word's certificate needs d + 1 words around it; where that
-    # is more than one round of constraint generation adds, try twice that
-    # many by NNLS first
+    # an interior word's certificate needs d + 1 words around it: try twice
+    # that many by NNLS before any LP. In high dimension that is more than one
+    # round of constraint generation adds; in low dimension, where most words
+    # are interior, it replaces an LP per word (argmaxable_vs_dim: 2.3x)
     around = min(W.shape[0] - 1, 2 * (W.shape[1] + 1))
-    around = around if W.shape[1] + 1 > k0 else 0
     for i in dec.undecided():
         got = decide(set_system([i]), W, b, start_of(i), box=dec.box, k0=k0,
                      max_rounds=max_rounds, w1=dec.scores.w1, repair_rounds=0,
@@ -580,7 +611,7 @@ def argmaxable(W, bias=None, *, seed=0, n_random=None, projection_rounds=20,
             dec.n_lp += n_lp
         report = dec.report(time.perf_counter() - start)
         # (a boxed certificate fails the unboxed check by design: see `box`)
-        failed = (report.verify(user_W, user_b) if box is None
+        failed = (report.verify(user_W, user_b).failing if box is None
                   else np.zeros(0, dtype=int))
         if len(failed):
             dec.status[failed], dec.method[failed] = UNDECIDED, ""
@@ -660,6 +691,9 @@ def dominating_word(report, W, bias, i, h):
     >>> rb.dominating_word(rep, W, None, 3, np.array([2.0, 0.5]))  # word 3 loses to 0 here
     0
     """
+    if not isinstance(report, ArgmaxReport):
+        raise TypeError(f"report must be the ArgmaxReport of argmaxable(W, bias); got "
+                        f"{type(report).__name__}")
     i = _as_int(i, "i", low=0, high=report.M - 1)
     if i not in report.certificates:
         raise ValueError(
@@ -690,7 +724,7 @@ def dominating_word(report, W, bias, i, h):
 
 
 @dataclass(frozen=True, eq=False)
-class ArgmaxUnderReport:
+class ArgmaxUnderReport(Result):
     """Argmaxable (or reachable) words of a layer, and how exact that is.
 
     Attributes
@@ -801,6 +835,10 @@ def argmaxable_under(layer, *, n_contexts=20000, context_scale=None, seed=0,
                         f"{', '.join(unknown)}; it takes n_contexts, context_scale, "
                         f"seed and those of argmaxable: "
                         f"{', '.join(sorted(_ARGMAXABLE_OPTIONS))}")
+    if kwargs.get("client") is not None:   # checked even where it is not used
+        from .cluster import _require_client
+
+        _require_client(kwargs["client"])
     n_contexts = _as_int(n_contexts, "n_contexts", low=1)
     width = layer.d_context if isinstance(layer, MixtureLayer) else layer.d
     _check_fits_in_memory(2 * n_contexts * width * 8,

@@ -52,6 +52,7 @@ from ._validation import (
     _as_rng,
     _as_scalar,
     _check_fits_in_memory,
+    _has_bias,
 )
 from .layers import MixtureLayer, PointwiseLayer
 from .reports import rank_report
@@ -463,8 +464,8 @@ def _check_param_bounds(activation, learn):
 
 
 def fit_log_probs(target, activation="softmax", d=16, *, params=None, learn=(),
-                  base=None, n_components=3, bias=False, log_target=False, seed=0,
-                  max_iter=500, tol=1e-10):
+                  base=None, n_components=3, has_bias=False, log_target=False, seed=0,
+                  max_iter=500, tol=1e-10, bias=None):
     r"""Fit a target distribution matrix with one output layer.
 
     Parameters
@@ -491,7 +492,7 @@ def fit_log_probs(target, activation="softmax", d=16, *, params=None, learn=(),
         default (softmax for MoS and MoC, sigsoftmax for MoSS).
     n_components : int
         Mixture components ``K``.
-    bias : bool
+    has_bias : bool
         Learn an output bias.
     log_target : bool
         `target` holds log-probabilities.
@@ -501,6 +502,8 @@ def fit_log_probs(target, activation="softmax", d=16, *, params=None, learn=(),
         L-BFGS-B iterations.
     tol : float
         L-BFGS-B ``ftol`` and ``gtol``, ``≥ 0``.
+    bias : bool, optional
+        The old spelling of `has_bias`; deprecated.
 
     Returns
     -------
@@ -510,7 +513,7 @@ def fit_log_probs(target, activation="softmax", d=16, *, params=None, learn=(),
     ------
     TypeError
         When the activation lacks a capability fitting needs (the message
-        names it), `bias` or `log_target` is not a bool, or the declared
+        names it), `has_bias` or `log_target` is not a bool, or the declared
         ``param_bounds`` of a learned parameter are not two numbers or None.
     ValueError
         When an argument is out of range, or the declared bounds of a
@@ -547,7 +550,7 @@ def fit_log_probs(target, activation="softmax", d=16, *, params=None, learn=(),
     >>> mos.rank["press"].value, bool(mos.kl < soft.kl)
     (6, True)
     """
-    bias = _as_bool(bias, "bias")
+    bias = _has_bias(has_bias, bias, "fit_log_probs")
     T = _check_target(target, log_target)
     label, kind, spec_act = _resolve_activation(activation, base)
     d = _as_int(d, "d", low=1)
@@ -613,7 +616,7 @@ def fit_log_probs(target, activation="softmax", d=16, *, params=None, learn=(),
                      log_probs=logp, loss_history=np.array(history),
                      cross_entropy=float(loss), entropy=entropy,
                      kl=float(loss) - entropy, mode_accuracy=mode,
-                     rank=rank_report(logp, d=int(d), bias=bool(bias)),
+                     rank=rank_report(logp, d=int(d), has_bias=bool(bias)),
                      n_iter=int(res.nit), converged=bool(res.success),
                      message=str(res.message), seconds=seconds)
 

@@ -26,6 +26,7 @@ References
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -57,6 +58,17 @@ def _block_rows(block_rows, n_rows, bytes_per_row):
     if block_rows is None:
         return int(max(1, min(n_rows, _BLOCK_BYTES // max(1, bytes_per_row))))
     return _as_int(block_rows, "block_rows", low=1)
+
+
+def _as_params(params):
+    """`params` as a new dict: a layer's activation parameters must be a
+    mapping ``{name: value}`` (``dict(None)`` would say only that NoneType
+    is not iterable, and ``dict("ab")`` something stranger)."""
+    if not isinstance(params, Mapping):
+        raise TypeError(f"params must be a dict {{name: value}} of the activation's "
+                        f"parameters (leave it out, or pass {{}}, for none); got "
+                        f"{params!r}")
+    return dict(params)
 
 
 def _check_params_early(activation, params):
@@ -284,7 +296,7 @@ class PointwiseLayer(_Layer):
         W = _as_matrix(self.W, "W")
         object.__setattr__(self, "W", W)
         object.__setattr__(self, "bias", _as_bias(self.bias, W.shape[0]))
-        act, bound = _check_params_early(self.activation, dict(self.params))
+        act, bound = _check_params_early(self.activation, _as_params(self.params))
         object.__setattr__(self, "activation", act)
         object.__setattr__(self, "params", bound)
 
@@ -435,7 +447,7 @@ class MixtureLayer(_Layer):
                 )
         if self.kind not in ("mos", "moc"):
             raise ValueError(f"kind must be 'mos' or 'moc'; got {self.kind!r}")
-        act, bound = _check_params_early(self.base, dict(self.params))
+        act, bound = _check_params_early(self.base, _as_params(self.params))
         for name, value in [("W", W), ("priors", U), ("projections", P),
                             ("offsets", c), ("bias", _as_bias(self.bias, M)),
                             ("base", act), ("params", bound)]:

@@ -52,6 +52,7 @@ from ._measures import (
     Rank,
     rank_from_singular_values,
 )
+from ._result import Result
 from ._validation import _as_float_array, _as_int, _as_scalar, _check_fits_in_memory
 from .layers import MixtureLayer, PointwiseLayer
 from .rank import singular_values
@@ -101,6 +102,41 @@ def _sample_contexts(layer, n, context_scale, rng):
     return rng.standard_normal((n, k)) * (context_scale / math.sqrt(k))
 
 
+def _defined_contexts(layer, n, context_scale, rng, max_draws=50):
+    """`n` sampled contexts at which the layer gives a distribution, and how
+    many draws were skipped. An activation may be undefined on part of the
+    context space (ReLU normalisation where every logit is ≤ 0); the output
+    set is that of the contexts where it is defined, so those are resampled.
+    Where no sampled context is defined, the layer's own error is raised."""
+    H = _sample_contexts(layer, n, context_scale, rng)
+    try:
+        layer(H)
+        return H, 0
+    except ValueError as exc:
+        if "overflow" in str(exc):      # the layer's _overflow_error: scale, not domain
+            raise
+        first = exc
+    kept, skipped = [], 0
+    for _ in range(max_draws):
+        for h in H:
+            try:
+                layer(h[None])
+            except ValueError:
+                skipped += 1
+                continue
+            kept.append(h)
+        if len(kept) >= n:
+            return np.array(kept[:n]), skipped
+        H = _sample_contexts(layer, n, context_scale, rng)
+    if not kept:
+        raise first
+    raise ValueError(
+        f"output_set_dimension: {layer!r} gives a distribution at only {len(kept)} "
+        f"of {len(kept) + skipped} sampled contexts (its activation is undefined at "
+        f"the others), fewer than n_samples = {n}; pass a layer with a bias, or "
+        "fewer n_samples")
+
+
 def _outputs(layer, H, log_floor):
     Y = layer(H).astype(np.float64, copy=False)
     clipped = bool(np.isneginf(Y).any())
@@ -110,7 +146,7 @@ def _outputs(layer, H, log_floor):
 
 
 @dataclass(frozen=True, eq=False)
-class OutputSetDimension:
+class OutputSetDimension(Result):
     """Span and local dimension of a layer's sampled log-output set.
 
     Attributes
@@ -215,7 +251,7 @@ def output_set_dimension(layer, n_samples=None, *, seed=None, context_scale=1.0,
     n_local : int
         Points at which the Jacobian rank is measured (the maximum is kept).
     log_floor : float
-        Clipping floor for the ``-inf`` outputs of sparse activations.
+        Clipping floor for the ``-inf`` outputs of sparse activations, below 0.
 
     Returns
     -------
@@ -249,12 +285,14 @@ def output_set_dimension(layer, n_samples=None, *, seed=None, context_scale=1.0,
         )
     context_scale = _as_scalar(context_scale, "context_scale", low=0, low_open=True)
     n_local = _as_int(n_local, "n_local", low=1)
+    # a floor at or above 0 would clip every log-probability
+    log_floor = _as_scalar(log_floor, "log_floor", high=0, high_open=True)
     _check_fits_in_memory(
         3 * n_samples * layer.M * 8,
         f"the {n_samples}×{layer.M} float64 log-outputs of n_samples contexts",
         "pass fewer n_samples")
     rng = np.random.default_rng(seed)
-    H = _sample_contexts(layer, n_samples, context_scale, rng)
+    H, skipped = _defined_contexts(layer, n_samples, context_scale, rng)
     Y, clipped = _outputs(layer, H, log_floor)
     s1 = float(singular_values(Y, top=1)[0])
     history = []
@@ -277,6 +315,11 @@ def output_set_dimension(layer, n_samples=None, *, seed=None, context_scale=1.0,
     note = "" if converged else (
         "the span was still growing at the last checkpoint: pass more n_samples "
         f"(at least {bounds['linear'] + 20}) or a larger context_scale")
+    if skipped:
+        note = "; ".join(filter(None, [note, (
+            f"{skipped} sampled contexts were skipped: the layer gives no "
+            "distribution there (its activation is undefined, e.g. no positive "
+            "logit under ReLU normalisation)")]))
     return OutputSetDimension(lin, aff, c_lin, c_aff, local, bounds, int(n_samples),
                               tuple(history), converged, clipped, note)
 

@@ -595,7 +595,7 @@ def analyze_output_layer(W, bias=None, *, words=None, n_contexts=None, contexts=
         layer = PointwiseLayer(W64, b64, activation=act, params=params)
         # the spectra from the layer: structural for softmax, streamed Gram
         # otherwise, never a dense SVD of an N × M matrix
-        ranks[act] = rank_report(layer, contexts=H, d=d, bias=bias is not None,
+        ranks[act] = rank_report(layer, contexts=H, d=d, has_bias=bias is not None,
                                  computed_in=np.float64, shift_invariant=k == 0 or small,
                                  client=client)
         if k == 0 or small:

@@ -56,9 +56,10 @@ def singular_values(A, *, top=None, dtype=np.float64):
         Only the leading `top` values (ARPACK, ``scipy.sparse.linalg.svds``,
         when `top` is small beside ``min(N, M)``; otherwise the full SVD,
         truncated).
-    dtype : dtype or None
+    dtype : {float64, float32} or None
         Precision of the computation: float64 by default, so float32 input is
-        accumulated in float64; ``None`` keeps the input's dtype.
+        accumulated in float64; ``None`` keeps the input's dtype. Any other
+        dtype (an integer one would truncate the matrix) raises ``TypeError``.
 
     Returns
     -------
@@ -86,6 +87,16 @@ def singular_values(A, *, top=None, dtype=np.float64):
     >>> singular_values(np.diag([3.0, 1.0, 1e-20]))
     array([3.e+00, 1.e+00, 1.e-20])
     """
+    if dtype is not None:
+        try:
+            kind = np.dtype(dtype)
+        except TypeError:
+            kind = None
+        if kind not in (np.float32, np.float64):
+            # an integer dtype would truncate the matrix; float16 and longdouble
+            # have no LAPACK SVD
+            raise TypeError(f"dtype must be a floating dtype, float32 or float64 (or "
+                            f"None to keep the input's); got {dtype!r}")
     s, e = _singular_values(A, top=top, dtype=dtype)
     return _unscaled(s, e)
 

@@ -9,6 +9,7 @@ several reports in a :class:`RankComparison`. The measures are those of
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -25,7 +26,8 @@ from ._measures import (
     _shift_invariant_from,
     rank_from_singular_values,
 )
-from ._validation import _as_int, _as_scalar, _check_finite
+from ._result import Result, json_safe
+from ._validation import _as_int, _as_scalar, _check_finite, _has_bias
 from .rank import singular_values
 from .spectra._sources import _is_layer
 from .spectra._spectrum import _singular_values, _spectrum_unless_dense
@@ -45,7 +47,7 @@ __all__ = [
 
 
 @dataclass(frozen=True)
-class SparseSummary:
+class SparseSummary(Result):
     """What a matrix with ``-inf`` entries looks like before any clipping.
 
     Attributes
@@ -88,7 +90,7 @@ class SparseSummary:
 
 
 @dataclass(frozen=True, eq=False)
-class RankReport:
+class RankReport(Result):
     """Every rank measure of one matrix, side by side.
 
     Build with :func:`rank_report`. ``repr`` is a short table; :meth:`plot`
@@ -167,14 +169,21 @@ class RankReport:
                 return r
         raise KeyError(f"no measure {label!r}; have {[r.label for r in self.ranks]}")
 
+    @property
+    def has_bias(self):
+        """`bias` under the name every function's bool argument now has."""
+        return self.bias
+
     def as_dict(self):
-        """Flat ``{label: value}`` (with ``shift_invariant_*`` entries)."""
+        """Flat ``{label: value}`` (with ``shift_invariant_*`` entries and the
+        ``bound``), JSON-safe: one row of a :class:`RankComparison`. The
+        rules, thresholds and singular values are on the report itself."""
         out = {r.label: r.value for r in self.ranks}
         out.update({f"shift_invariant_{r.label}": r.value
                     for r in self.shift_invariant})
         if self.bound is not None:
             out["bound"] = self.bound
-        return out
+        return json_safe(out)
 
     def __repr__(self):
         lines = [
@@ -254,7 +263,7 @@ def _support_summary(A, log_floor, computed_in, eps_values):
 def rank_report(A, *, d=None, bias=None, contexts=None, method="auto",
                 eps_values=DEFAULT_EFFECTIVE_EPS, rtol=None, atol=None,
                 log_floor=DEFAULT_LOG_FLOOR, computed_in=None, shift_invariant=True,
-                progress=None, client=None):
+                progress=None, client=None, has_bias=None):
     r"""Every rank measure of `A`, its spectrum, and the softmax bound.
 
     Parameters
@@ -270,12 +279,14 @@ def rank_report(A, *, d=None, bias=None, contexts=None, method="auto",
         activations are built and reported as a matrix).
     d : int, optional
         Context dimension of the layer that produced `A`: the report then
-        states the softmax bound ``d + 1`` (``d + 2`` with `bias`) and the
-        shift-invariant bound ``d`` (``d + 1``). Taken from a layer.
+        states the softmax bound ``d + 1`` (``d + 2`` with `has_bias`) and
+        the shift-invariant bound ``d`` (``d + 1``). Taken from a layer.
     bias : bool, optional
-        Whether that layer has an output bias. Taken from a layer.
+        The old spelling of `has_bias`; deprecated (everywhere else `bias`
+        is the bias vector).
     contexts : (N, d) array_like, optional
-        The contexts, when `A` is a layer.
+        The contexts, when `A` is a layer (then `d` and `has_bias`, if given,
+        must agree with it).
     method : {"auto", "svd", "gram", "structural"}
         How the spectra are computed (:func:`rankbottleneck.spectrum`); the
         report's ``method`` says which was used.
@@ -303,6 +314,8 @@ def rank_report(A, *, d=None, bias=None, contexts=None, method="auto",
         For a layer: run the Gram passes on a Dask cluster
         (:mod:`rankbottleneck.cluster`); the ranks are the single-machine
         ranks.
+    has_bias : bool, optional
+        Whether that layer has an output bias. Taken from a layer.
 
     Returns
     -------
@@ -320,13 +333,22 @@ def rank_report(A, *, d=None, bias=None, contexts=None, method="auto",
     Examples
     --------
     >>> import rankbottleneck as rb
-    >>> H, W, b = rb.contexts_and_words(200, 50, 4, bias=True, seed=0)
-    >>> report = rb.rank_report(rb.log_prob_matrix(H, W, bias=b), d=4, bias=True)
+    >>> H, W, b = rb.contexts_and_words(200, 50, 4, has_bias=True, seed=0)
+    >>> report = rb.rank_report(rb.log_prob_matrix(H, W, bias=b), d=4, has_bias=True)
     >>> report["press"].value, report.bound
     (6, 6)
     """
+    bias = _has_bias(has_bias, bias, "rank_report", default=None)
     layer = A if _is_layer(A) else None
     if layer is not None:
+        # d and has_bias state what a layer already says: they must agree
+        if d is not None and _as_int(d, "d", low=0) != layer.d:
+            raise ValueError(f"d = {d} contradicts the layer's d = {layer.d} (W has "
+                             f"{layer.d} columns); leave d out for a layer")
+        if bias is not None and bias != (layer.bias is not None):
+            raise ValueError(f"has_bias = {bias} contradicts the layer, which has "
+                             f"{'a' if layer.bias is not None else 'no'} bias; leave "
+                             "has_bias out for a layer")
         d = layer.d if d is None else d
         bias = (layer.bias is not None) if bias is None else bias
     eps_values = tuple(_check_eps(e) for e in np.atleast_1d(eps_values))
@@ -336,13 +358,18 @@ def rank_report(A, *, d=None, bias=None, contexts=None, method="auto",
         raise ValueError(f"rtol and atol can't both be set; got rtol={rtol}, atol={atol}")
     # a floor at or above 0 would clip every log-probability
     log_floor = _as_scalar(log_floor, "log_floor", high=0, high_open=True)
-    if bias is not None and not isinstance(bias, (bool, np.bool_)):
-        raise TypeError(f"bias must be True, False or None (whether the layer has "
-                        f"an output bias); got {bias!r}")
     if d is not None:
         d = _as_int(d, "d", low=0)
     if layer is not None and layer._activation.sparse:
-        # its zeros need the support analysis of the whole matrix
+        # its zeros need the support analysis of the whole matrix, made here
+        if client is not None:
+            from .spectra._dask import _require_client
+
+            _require_client(client)
+            warnings.warn("rank_report: client not used: a sparse layer's matrix is "
+                          "built and analysed here (its -inf entries need the "
+                          "whole matrix)", UserWarning, stacklevel=2)
+            client = None
         A, layer, contexts = layer.log_prob_matrix(contexts), None, None
     if layer is None:
         A = _as_matrix(A)
@@ -403,7 +430,7 @@ def rank_report(A, *, d=None, bias=None, contexts=None, method="auto",
 
 
 @dataclass(frozen=True, eq=False)
-class RankComparison:
+class RankComparison(Result):
     """Rank reports of several matrices, as a table and a figure.
 
     ``reports`` maps each name to its :class:`RankReport`; ``repr`` prints
@@ -437,6 +464,10 @@ class RankComparison:
     def rows(self):
         """``[{"name": ..., measure: value, ...}, ...]``, ready for CSV."""
         return [{"name": name, **rep.as_dict()} for name, rep in self.reports.items()]
+
+    def as_dict(self):
+        """``{name: report.as_dict()}``, JSON-safe (the rows of the table)."""
+        return json_safe({name: rep.as_dict() for name, rep in self.reports.items()})
 
     def __repr__(self):
         cols = self.columns
@@ -502,15 +533,17 @@ class RankComparison:
         return ax
 
 
-def compare_ranks(matrices, *, d=None, bias=None, **kwargs):
+def compare_ranks(matrices, *, d=None, bias=None, has_bias=None, **kwargs):
     """Rank reports of several matrices side by side.
 
     Parameters
     ----------
     matrices : dict
         ``{name: A}``; each `A` as for :func:`rank_report`.
-    d, bias, **kwargs
+    d, has_bias, **kwargs
         Passed to :func:`rank_report` for every matrix.
+    bias : bool, optional
+        The old spelling of `has_bias`; deprecated.
 
     Returns
     -------
@@ -530,10 +563,11 @@ def compare_ranks(matrices, *, d=None, bias=None, **kwargs):
     >>> [table.reports[a]["press"].value for a in ("softmax", "sigsoftmax")]
     [4, 40]
     """
+    has_bias = _has_bias(has_bias, bias, "compare_ranks", default=None)
     if not isinstance(matrices, dict) or not matrices:
         raise ValueError(
             "matrices must be a non-empty dict {name: matrix}; got "
             f"{type(matrices).__name__} of length {len(matrices) if hasattr(matrices, '__len__') else '?'}"
         )
-    return RankComparison({str(name): rank_report(A, d=d, bias=bias, **kwargs)
+    return RankComparison({str(name): rank_report(A, d=d, has_bias=has_bias, **kwargs)
                            for name, A in matrices.items()})

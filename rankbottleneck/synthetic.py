@@ -13,11 +13,11 @@ import numpy as np
 from . import activations as _act
 from ._result import Result
 from ._validation import (
-    _as_bool,
     _as_int,
     _as_rng,
     _as_scalar,
     _check_fits_in_memory,
+    _has_bias,
 )
 from .layers import MixtureLayer
 
@@ -30,6 +30,8 @@ __all__ = [
     "dirichlet_target",
     "multimode_target",
     "noisy_low_rank",
+    "isan",
+    "tanh_rnn",
 ]
 
 _KINDS = ("gaussian", "anisotropic", "unit")
@@ -131,8 +133,8 @@ def _logit_std(H, W):
     return float(np.sqrt(max(second - mean**2, 0.0)))
 
 
-def contexts_and_words(N, M, d, *, kind="gaussian", logit_scale=1.0, bias=False,
-                       decay=1.0, seed=None):
+def contexts_and_words(N, M, d, *, kind="gaussian", logit_scale=1.0, has_bias=False,
+                       decay=1.0, seed=None, bias=None):
     r"""Synthetic contexts and word embeddings with a chosen logit scale.
 
     `H` and `W` are drawn by :func:`embeddings` and rescaled by the same
@@ -149,11 +151,13 @@ def contexts_and_words(N, M, d, *, kind="gaussian", logit_scale=1.0, bias=False,
         Distribution of both `H` and `W` (see :func:`embeddings`).
     logit_scale : float
         Standard deviation of the logits, ``> 0``.
-    bias : bool
+    has_bias : bool
         Also draw an output bias ``b ~ N(0, logit_scale²)``.
     decay : float
         Spectrum decay of the anisotropic kind.
     seed : None, int or numpy.random.Generator
+    bias : bool, optional
+        The old spelling of `has_bias`; deprecated.
 
     Returns
     -------
@@ -170,7 +174,8 @@ def contexts_and_words(N, M, d, *, kind="gaussian", logit_scale=1.0, bias=False,
     --------
     >>> import numpy as np
     >>> import rankbottleneck as rb
-    >>> H, W, b = rb.contexts_and_words(200, 50, 4, logit_scale=2.0, bias=True, seed=0)
+    >>> H, W, b = rb.contexts_and_words(200, 50, 4, logit_scale=2.0, has_bias=True,
+    ...                                 seed=0)
     >>> H.shape, W.shape, b.shape
     ((200, 4), (50, 4), (50,))
     >>> round(float(np.std(H @ W.T)), 6)             # the logit scale, exactly
@@ -187,18 +192,22 @@ def contexts_and_words(N, M, d, *, kind="gaussian", logit_scale=1.0, bias=False,
     H = embeddings(N, d, kind=kind, decay=decay, seed=rng)
     W = embeddings(M, d, kind=kind, decay=decay, seed=rng)
     factor = np.sqrt(logit_scale / _logit_std(H, W))
-    b = logit_scale * rng.standard_normal(M) if _as_bool(bias, "bias") else None
+    has_bias = _has_bias(has_bias, bias, "contexts_and_words")
+    b = logit_scale * rng.standard_normal(M) if has_bias else None
     return ContextsAndWords(H * factor, W * factor, b, logit_scale, kind)
 
 
 def random_mixture_layer(M, d, K, *, kind="mos", base="softmax", d_context=None,
-                         bias=False, logit_scale=1.0, seed=None, **params):
+                         has_bias=False, logit_scale=1.0, seed=None, bias=None,
+                         **params):
     r"""A MoS / MoSS / MoC layer with random weights.
 
     ``W`` has rows of norm about `logit_scale`, so that with component
     contexts ``h_k = tanh(P_k g + c_k)`` (entries in (-1, 1)) the logits have
     a standard deviation of roughly `logit_scale`. ``U`` and ``P_k`` have
-    ``N(0, 1/d_g)`` entries, the offsets ``N(0, 1)``.
+    ``N(0, 1/d_g)`` entries, the offsets ``N(0, 1)``. `has_bias` draws an
+    output bias ``b ~ N(0, logit_scale²)`` (`bias`, its old spelling, is
+    deprecated).
 
     See Also
     --------
@@ -222,7 +231,8 @@ def random_mixture_layer(M, d, K, *, kind="mos", base="softmax", d_context=None,
     U = rng.standard_normal((K, d_g)) / np.sqrt(d_g)
     P = rng.standard_normal((K, d, d_g)) / np.sqrt(d_g)
     c = rng.standard_normal((K, d))
-    b = logit_scale * rng.standard_normal(M) if _as_bool(bias, "bias") else None
+    has_bias = _has_bias(has_bias, bias, "random_mixture_layer")
+    b = logit_scale * rng.standard_normal(M) if has_bias else None
     return MixtureLayer(W, U, P, offsets=c, bias=b, base=base, kind=kind,
                         params=params)
 
@@ -375,3 +385,170 @@ def noisy_low_rank(n, *, rank=10, c=0.0, signal_norm=None, seed=None):
     if c > 0:
         S += rng.standard_normal((n, n)) * (c / n**2)
     return S
+
+
+class _Recurrent:
+    """A seeded recurrent token model: ``model(ids) -> logits`` (see
+    :func:`isan` and :func:`tanh_rnn`).
+
+    ``s_t = φ(A[x_t] s_{t−1} + b[x_t])`` from ``s_0``, logits ``W s_T + c``,
+    with φ the identity (an ISAN) or tanh.
+    """
+
+    def __init__(self, kind, A, b, W, c, s0):
+        self.kind, self.A, self.b, self.W, self.c, self.s0 = kind, A, b, W, c, s0
+        self.vocab_size, self.hidden_size = W.shape
+
+    def states(self, ids):
+        """The state after each sequence: ``(n, d)`` for ``ids`` ``(n, T)``."""
+        ids = np.asarray(ids)
+        if ids.ndim != 2 or ids.dtype.kind not in "iu":
+            raise ValueError(f"ids must be a 2-D int array (sequences × positions); "
+                             f"got shape {ids.shape}, dtype {ids.dtype}")
+        if ids.size and (ids.min() < 0 or ids.max() >= self.vocab_size):
+            raise ValueError(f"ids must lie in [0, {self.vocab_size}); got "
+                             f"{int(ids.min())} to {int(ids.max())}")
+        s = np.tile(self.s0, (ids.shape[0], 1))
+        for t in range(ids.shape[1]):
+            x = ids[:, t]
+            s = np.einsum("nij,nj->ni", self.A[x], s) + self.b[x]
+            if self.kind == "tanh":
+                s = np.tanh(s)
+        return s
+
+    def __call__(self, ids):
+        return self.states(ids) @ self.W.T + self.c
+
+    def __repr__(self):
+        name = "isan" if self.kind == "isan" else "tanh_rnn"
+        return f"{name}(vocab_size={self.vocab_size}, d={self.hidden_size})"
+
+
+def _recurrent_parameters(vocab_size, d, logit_scale, seed):
+    vocab_size = _as_int(vocab_size, "vocab_size", low=2)
+    d = _as_int(d, "d", low=1)
+    logit_scale = _as_scalar(logit_scale, "logit_scale", low=0, low_open=True)
+    rng = _as_rng(seed)
+    Q, R = np.linalg.qr(rng.standard_normal((vocab_size, d, d)))
+    # sign-fixed QR: Haar-distributed orthogonal matrices, one per token
+    A = Q * np.sign(np.diagonal(R, axis1=1, axis2=2))[:, None, :]
+    b = rng.standard_normal((vocab_size, d)) / np.sqrt(d)
+    W = rng.standard_normal((vocab_size, d)) * (logit_scale / np.sqrt(d))
+    c = rng.standard_normal(vocab_size) * logit_scale
+    s0 = rng.standard_normal(d) / np.sqrt(d)
+    return A, b, W, c, s0
+
+
+def isan(vocab_size, d, *, offsets=True, logit_scale=1.0, seed=None):
+    r"""A seeded input-switched affine network (ISAN) as a token model.
+
+    .. math::
+
+        s_t = A_{x_t} s_{t-1} + b_{x_t}, \qquad
+        \text{logits} = W s_T + c,
+
+    with ``A_x`` Haar-random orthogonal ``d × d`` (states neither blow up
+    nor vanish over long sequences), ``b_x``, ``W``, ``c`` and ``s_0``
+    Gaussian.
+
+    Parameters
+    ----------
+    vocab_size : int
+        ``V ≥ 2``.
+    d : int
+        The state size.
+    offsets : bool
+        Keep the offsets ``b_x`` and ``c``; False sets both to zero.
+    logit_scale : float
+        Standard deviation of ``W``'s rows' logits (and of ``c``).
+    seed : None, int or numpy.random.Generator
+
+    Returns
+    -------
+    callable
+        ``model(ids)``: ``(n, T)`` int token ids to ``(n, V)`` logits after
+        each sequence; ``model.states(ids)`` the ``(n, d)`` states;
+        attributes ``A, b, W, c, s0, vocab_size, hidden_size``.
+
+    Notes
+    -----
+    **Its extended logit matrix has rank exactly d + 1 with offsets, d
+    without** (for generic parameters and enough histories and columns). After
+    ``h ∘ f`` the state is ``A_f s_h + b_f`` (``A_f`` the product of the
+    future's matrices, ``b_f`` its accumulated offset), so the centred entry
+    is
+
+    .. math::
+
+        L[h, (f, z)] = \tilde W_z A_f s_h + (\tilde W_z b_f + \tilde c_z),
+
+    with ``W̃``, ``c̃`` centred over the vocabulary. It is affine in ``s_h``:
+    ``L = [S_H, 1] M``, rank at most ``d + 1``. Centring removes only the
+    mean of ``c``, not ``c``: the constant column survives through ``c̃`` and
+    ``W̃ b_f``, and for generic parameters the rank is ``d + 1``. With
+    ``offsets=False`` (``b = 0``, ``c = 0``) every entry is linear in
+    ``s_h``: rank at most ``d``, exactly ``d`` once the states of the
+    histories span ``R^d``. Golowich, Liu & Shetty's (time-varying) ISAN is
+    the linear kind, ``x_t = A_{y_t, t} x_{t−1}``; an affine ISAN of size d
+    is a linear one of size d + 1 (a constant coordinate).
+
+    See Also
+    --------
+    tanh_rnn : the same recursion through tanh: not low rank.
+    rankbottleneck.extended_logit_matrix : the matrix of such a model.
+
+    Examples
+    --------
+    >>> import rankbottleneck as rb
+    >>> model = rb.synthetic.isan(10, 3, seed=0)
+    >>> model([[1, 2, 3], [4, 5, 6]]).shape
+    (2, 10)
+    """
+    offsets = bool(offsets) if isinstance(offsets, (bool, np.bool_)) else offsets
+    if not isinstance(offsets, bool):
+        raise TypeError(f"offsets must be True or False; got {offsets!r}")
+    A, b, W, c, s0 = _recurrent_parameters(vocab_size, d, logit_scale, seed)
+    if not offsets:
+        b, c = np.zeros_like(b), np.zeros_like(c)
+    return _Recurrent("isan", A, b, W, c, s0)
+
+
+def tanh_rnn(vocab_size, d, *, gain=2.0, logit_scale=1.0, seed=None):
+    r"""A seeded nonlinear recurrent token model: the ISAN through tanh.
+
+    .. math::
+
+        s_t = \tanh(g A_{x_t} s_{t-1} + b_{x_t}), \qquad
+        \text{logits} = W s_T + c,
+
+    the parameters drawn as in :func:`isan` (same seed, same ``A, b, W, c``)
+    and ``g`` the `gain`.
+
+    Returns
+    -------
+    callable
+        As :func:`isan`.
+
+    Notes
+    -----
+    With only the empty future its (centred next-token) matrix is still
+    ``W̃ s_h + c̃``, rank at most ``d + 1``; with non-empty futures the
+    entries are nonlinear in ``s_h`` and the rank rises above ``d + 1`` (the
+    control for :func:`isan`'s exact cliff). Each future's block of columns
+    is ``W̃ s_{h∘f} + c̃``, so the rank is at most ``|F| · d + 1``, which
+    generic parameters reach when there are that many histories.
+
+    See Also
+    --------
+    isan : the linear recursion, exactly low rank.
+    rankbottleneck.extended_logit_matrix : the matrix of such a model.
+
+    Examples
+    --------
+    >>> import rankbottleneck as rb
+    >>> rb.synthetic.tanh_rnn(10, 3, seed=0)
+    tanh_rnn(vocab_size=10, d=3)
+    """
+    gain = _as_scalar(gain, "gain", low=0, low_open=True)
+    A, b, W, c, s0 = _recurrent_parameters(vocab_size, d, logit_scale, seed)
+    return _Recurrent("tanh", gain * A, b, W, c, s0)

@@ -61,13 +61,13 @@ import itertools
 import math
 import operator
 import time
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from ._progress import progress_bar
-from ._validation import _as_bool, _as_int, _as_scalar, _check_embeddings
+from ._result import Result, Verification
+from ._validation import _as_int, _as_scalar, _check_embeddings, _has_bias
 from .feasibility._candidates import whitening
 from .feasibility._lp import decide
 from .feasibility._scale import to_unit
@@ -104,7 +104,7 @@ Certificate = Multipliers
 
 
 @dataclass(frozen=True, eq=False)
-class RealizableReport:
+class RealizableReport(Result):
     """Whether one set, ordering or support can be produced, with its proof.
 
     Attributes
@@ -146,7 +146,7 @@ class RealizableReport:
     >>> rep = rb.realizable_set(W, [0, 2])         # two opposite words: never the top 2
     >>> rep
     RealizableReport(set (0, 2): not realizable; exact, by lp)
-    >>> rep.feasible, rep.verify(W)                  # the certificate checks
+    >>> rep.feasible, bool(rep.verify(W))            # the certificate checks
     (False, True)
     """
 
@@ -165,8 +165,19 @@ class RealizableReport:
     def verify(self, W, bias=None):
         """Re-check the witness or the certificate against `W`, `bias`.
 
-        Only for the linear-layer questions (``"set"`` and ``"order"``);
-        True when the evidence holds.
+        Only for the linear-layer questions (``"set"`` and ``"order"``).
+
+        Returns
+        -------
+        Verification
+            Truthy iff the witness (or certificate) holds, as before when
+            this returned a bool; ``.failing`` is ``[0]`` (the question)
+            when it fails or when there is no evidence (undecided).
+
+        Raises
+        ------
+        ValueError
+            For a support question, or `W` of another shape.
         """
         if self.question not in ("set", "order"):
             raise ValueError(f"verify checks set and order questions; this report "
@@ -182,10 +193,14 @@ class RealizableReport:
         system = (set_system if self.question == "set" else order_system)(words)
         if self.feasible and self.witness is not None:
             _, margin, tol = at(system, W, b, self.witness)
-            return holds(system, W, b, self.witness, margin, tol)
-        if self.feasible is False and self.certificate is not None:
-            return certificate_holds(system, W, b, self.certificate)
-        return False
+            ok, note = holds(system, W, b, self.witness, margin, tol), "witness fails"
+        elif self.feasible is False and self.certificate is not None:
+            ok = certificate_holds(system, W, b, self.certificate)
+            note = "certificate fails"
+        else:
+            ok, note = False, "no witness or certificate to check"
+        return Verification(failing=[] if ok else [0], n_checked=1, what="question",
+                            note="" if ok else note)
 
     def __repr__(self):
         answer = {True: "realizable", False: "not realizable",
@@ -198,7 +213,7 @@ class RealizableReport:
 
 
 @dataclass(frozen=True, eq=False)
-class RealizableFraction:
+class RealizableFraction(Result):
     """The fraction of a vocabulary's top-k sets or orderings that are realizable.
 
     Attributes
@@ -265,6 +280,9 @@ class RealizableFraction:
         if self.method == "sampled-contexts":     # distinct ones seen, of all
             return self.n_realizable / self.n_total
         return self.n_realizable / max(self.n_asked, 1)
+
+    def _as_dict_fields(self):
+        return {**super()._as_dict_fields(), "fraction": self.fraction}
 
     def __repr__(self):
         lo, hi = self.interval
@@ -939,14 +957,7 @@ def ranking_count(n_words, d, *, has_bias=False, bias=None):
     """
     M = _as_int(n_words, "n_words", low=1)
     d = _as_int(d, "d", low=1)
-    if bias is not None:
-        if has_bias is not False:
-            raise TypeError("ranking_count takes has_bias, or the deprecated bias; "
-                            "not both")
-        has_bias = _as_bool(bias, "bias")
-        warnings.warn("ranking_count(bias=...) is deprecated; use has_bias=...",
-                      DeprecationWarning, stacklevel=2)
-    bias = _as_bool(has_bias, "has_bias")
+    bias = _has_bias(has_bias, bias, "ranking_count")
     if d >= M - 1:
         return math.factorial(M)
     b = _unsigned_stirling_head(M, d)

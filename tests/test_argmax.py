@@ -110,6 +110,8 @@ def test_dominating_word_needs_a_certificate():
     rep = argmaxable(W)
     with pytest.raises(ValueError, match=r"word 0 has no unargmaxability certificate"):
         dominating_word(rep, W, None, 0, np.ones(3))
+    with pytest.raises(TypeError, match=r"report must be the ArgmaxReport .*got NoneType"):
+        dominating_word(None, W, None, 0, np.ones(3))
 
 
 # ---------------------------------------------------------------------------
@@ -139,7 +141,7 @@ def test_mos_modes_lie_within_the_linear_argmaxable_words(base):
     # Jensen: an interior word is never the strict mode of a mixture that
     # shares W and b (the reference's contrary claim does not hold).
     M, d = 60, 3
-    mos = random_mixture_layer(M, d, K=4, base=base, logit_scale=4.0, bias=True,
+    mos = random_mixture_layer(M, d, K=4, base=base, logit_scale=4.0, has_bias=True,
                                seed=13)
     out = argmaxable_under(mos, n_contexts=20000, seed=14)
     assert out.kind in ("lower-bound", "exact")

@@ -36,7 +36,7 @@ def _same_spectrum(a, b):
 
 
 def _layers():
-    H, W, b = rb.contexts_and_words(240, 700, 10, bias=True, seed=0)
+    H, W, b = rb.contexts_and_words(240, 700, 10, has_bias=True, seed=0)
     rng = np.random.default_rng(1)
     K, d = 3, W.shape[1]
     mos = rb.MixtureLayer(W, rng.standard_normal((K, d)),

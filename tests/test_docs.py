@@ -82,3 +82,15 @@ def test_ci_runs_exactly_the_readme_test_command():
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     assert ci.strip().splitlines()[-1] == command
     assert "sphinx -W" in command and "pytest" in command
+
+
+def test_maths_render_without_a_network():
+    # Sphinx's default MathJax comes from a CDN: offline, the pages showed raw TeX
+    import importlib
+    import runpy
+
+    conf = runpy.run_path(str(DOCS / "conf.py"))
+    assert "sphinx-mathjax-offline" in conf["extensions"]
+    assert not re.match(r"\w+://", conf["mathjax_path"])     # under _static
+    shipped = Path(importlib.import_module("sphinx-mathjax-offline").__file__).parent
+    assert (shipped / "static" / "mathjax" / conf["mathjax_path"].split("/", 1)[1]).is_file()

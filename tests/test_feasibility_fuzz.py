@@ -235,7 +235,7 @@ def test_subnormal_biases_and_tampered_reports():
     rep = rb.argmaxable(W2)
     assert rep.status[3] == 0
     rep.certificates.pop(3)
-    assert rep.verify(W2).tolist() == [3]
+    assert rep.verify(W2).failing.tolist() == [3]
     boxed = rb.realizable_set(np.array([[1.0], [0.0], [-1.0]]), [0],
                               np.array([0.0, 5.0, 0.0]), box=1.0)
     assert boxed.feasible is not True

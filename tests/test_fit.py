@@ -41,7 +41,7 @@ def test_gradient_matches_central_differences(name, params, learn, base, K, bias
 
 def test_loss_is_the_cross_entropy_of_the_layer():
     T = dirichlet_target(10, 12, concentration=1.0, seed=2)
-    r = F.fit_log_probs(T, "mos", d=3, max_iter=5, bias=True)
+    r = F.fit_log_probs(T, "mos", d=3, max_iter=5, has_bias=True)
     logp = r.layer.log_prob_matrix(r.contexts)
     np.testing.assert_allclose(logp, r.log_probs, rtol=1e-10, atol=1e-10)
     assert r.cross_entropy == pytest.approx(-np.sum(T * logp) / 10, rel=1e-12)
@@ -148,7 +148,7 @@ def test_flags_must_be_booleans(kwargs, pattern):
 
 def test_numpy_booleans_are_flags():
     T = dirichlet_target(6, 5, concentration=1.0, seed=6)
-    r = F.fit_log_probs(T, "softmax", d=2, bias=np.True_, max_iter=3)
+    r = F.fit_log_probs(T, "softmax", d=2, has_bias=np.True_, max_iter=3)
     assert r.layer.bias is not None
     r = F.fit_log_probs(np.log(T), "softmax", d=2, log_target=np.True_, max_iter=3)
     assert r.entropy == pytest.approx(F.fit_log_probs(T, d=2, max_iter=3).entropy)

@@ -1,5 +1,7 @@
 """Output layers and log-probability matrices."""
 
+import re
+
 import numpy as np
 import pytest
 from conftest import ACTIVATION_PARAMS, registry_name
@@ -11,7 +13,7 @@ from rankbottleneck.synthetic import contexts_and_words, random_mixture_layer
 
 @pytest.mark.parametrize("N, M, d", [(120, 80, 3), (300, 200, 10), (60, 500, 20)])
 def test_softmax_matrix_rank_is_d_plus_one(N, M, d):
-    H, W, b = contexts_and_words(N, M, d, bias=True, seed=N + d)
+    H, W, b = contexts_and_words(N, M, d, has_bias=True, seed=N + d)
     assert np.linalg.matrix_rank(rb.log_prob_matrix(H, W)) == d + 1
     assert np.linalg.matrix_rank(rb.log_prob_matrix(H, W, bias=b)) == d + 2
 
@@ -25,7 +27,7 @@ def test_nonlinear_logit_maps_exceed_the_bottleneck(activation, params):
 
 
 def test_matrix_rows_equal_the_activation(rng):
-    H, W, b = contexts_and_words(40, 30, 4, bias=True, seed=2)
+    H, W, b = contexts_and_words(40, 30, 4, has_bias=True, seed=2)
     for key, params in ACTIVATION_PARAMS.items():
         name = registry_name(key)
         bb = np.abs(b) + 5 if name == "relu_normalized" else b
@@ -36,7 +38,7 @@ def test_matrix_rows_equal_the_activation(rng):
 
 @pytest.mark.parametrize("block_rows", [1, 7, 64, 1000])
 def test_block_rows_do_not_change_the_matrix(block_rows):
-    H, W, b = contexts_and_words(64, 50, 6, bias=True, seed=3)
+    H, W, b = contexts_and_words(64, 50, 6, has_bias=True, seed=3)
     ref = rb.log_prob_matrix(H, W, "sigsoftmax", bias=b)
     A = rb.log_prob_matrix(H, W, "sigsoftmax", bias=b, block_rows=block_rows)
     np.testing.assert_allclose(A, ref, rtol=1e-13, atol=1e-13)
@@ -67,7 +69,7 @@ def _components(layer, G):
 
 
 def test_mos_matches_definition():
-    layer = random_mixture_layer(40, 6, K=4, bias=True, logit_scale=2.0, seed=6)
+    layer = random_mixture_layer(40, 6, K=4, has_bias=True, logit_scale=2.0, seed=6)
     G = np.random.default_rng(7).standard_normal((25, 6))
     pi, Hk = _components(layer, G)
     logits = Hk @ layer.W.T + layer.bias
@@ -80,7 +82,7 @@ def test_mos_matches_definition():
 
 
 def test_mos_with_one_component_is_softmax():
-    layer = random_mixture_layer(30, 5, K=1, bias=True, seed=8)
+    layer = random_mixture_layer(30, 5, K=1, has_bias=True, seed=8)
     G = np.random.default_rng(9).standard_normal((20, 5))
     h = np.tanh(G @ layer.projections[0].T + layer.offsets[0])
     np.testing.assert_allclose(layer.log_prob_matrix(G),
@@ -92,13 +94,13 @@ def test_mos_breaks_and_moc_keeps_the_bottleneck():
     d, M, N = 6, 120, 200
     G = np.random.default_rng(10).standard_normal((N, d))
     mos = random_mixture_layer(M, d, K=3, logit_scale=3.0, seed=11)
-    moc = random_mixture_layer(M, d, K=3, kind="moc", bias=True, seed=11)
+    moc = random_mixture_layer(M, d, K=3, kind="moc", has_bias=True, seed=11)
     assert np.linalg.matrix_rank(mos.log_prob_matrix(G)) > d + 2
     assert np.linalg.matrix_rank(moc.log_prob_matrix(G)) == d + 2
 
 
 def test_mixture_from_components_matches_layer():
-    layer = random_mixture_layer(25, 4, K=3, bias=True, seed=12)
+    layer = random_mixture_layer(25, 4, K=3, has_bias=True, seed=12)
     G = np.random.default_rng(13).standard_normal((10, 4))
     pi, Hk = _components(layer, G)
     for kind in ("mos", "moc"):
@@ -183,3 +185,16 @@ def test_mixture_shape_errors():
     with pytest.raises(ValueError, match=r"prior_probs must be non-negative"):
         rb.mixture_log_probs_from_components(np.ones((4, 2, 3)),
                                              np.tile([1.5, -0.5], (4, 1)), W)
+
+
+@pytest.mark.parametrize("params", [None, "r", [("r", 0.5)]])
+def test_params_must_be_a_dict(params):
+    # PointwiseLayer(W, params=None) used to say "'NoneType' object is not iterable"
+    mix = random_mixture_layer(6, 2, 2, seed=0)
+    pattern = (r"params must be a dict \{name: value\} of the activation's parameters "
+               rf"\(leave it out, or pass \{{\}}, for none\); got {re.escape(repr(params))}$")
+    with pytest.raises(TypeError, match=pattern):
+        rb.PointwiseLayer(np.eye(3), activation="r_softmax", params=params)
+    with pytest.raises(TypeError, match=pattern):
+        rb.MixtureLayer(mix.W, mix.priors, mix.projections, params=params)
+    assert rb.PointwiseLayer(np.eye(3), params={}).params == {}

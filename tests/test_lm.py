@@ -305,7 +305,7 @@ def test_flags_of_the_runner_are_booleans(tiny):
 
 
 def test_analyze_logits_reads_the_hidden_size(tmp_path, capsys):
-    H, W, b = rb.contexts_and_words(300, 500, 20, bias=True, seed=3)
+    H, W, b = rb.contexts_and_words(300, 500, 20, has_bias=True, seed=3)
     Z = H @ W.T + b
     rep = analyze_logits(Z)
     assert rep.kind == "logits" and rep.hidden_size.d == 20

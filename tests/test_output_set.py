@@ -9,7 +9,7 @@ from rankbottleneck.synthetic import contexts_and_words, random_mixture_layer
 
 
 def layer(name, M, d, bias=False, seed=0, **params):
-    _, W, b = contexts_and_words(4, M, d, bias=bias, seed=seed)
+    _, W, b = contexts_and_words(4, M, d, has_bias=bias, seed=seed)
     return rb.PointwiseLayer(W, bias=b, activation=name, params=params)
 
 
@@ -94,7 +94,7 @@ def test_layer_type_checked():
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_hidden_size_recovered_exactly(d, bias, dtype):
     M = 2 * d + 64
-    H, W, b = contexts_and_words(d + 20, M, d, bias=bias, seed=d + bias)
+    H, W, b = contexts_and_words(d + 20, M, d, has_bias=bias, seed=d + bias)
     Y = rb.log_prob_matrix(H.astype(dtype), W.astype(dtype),
                            bias=None if b is None else b.astype(dtype))
     est = rb.estimate_hidden_size(Y)
@@ -136,7 +136,7 @@ def test_monotone_maps_never_change_a_mode_over_many_layers():
     theta = act.plif_init(50, bound=4.0, scale=1.0, seed=14)
     changed = 0
     for trial in range(30):
-        _, W, b = contexts_and_words(4, 50, 6, bias=True, logit_scale=3.0, seed=trial)
+        _, W, b = contexts_and_words(4, 50, 6, has_bias=True, logit_scale=3.0, seed=trial)
         H = rng.standard_normal((100, 6))
         for name, params in [("sigsoftmax", {}), ("gss", {"c": -1.5, "k": 2.5}),
                              ("gss", {"c": 2.0, "k": 0.5}),

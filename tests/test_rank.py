@@ -127,7 +127,7 @@ def test_gap_rank_recovers_a_hidden_size():
 
 @pytest.mark.parametrize("N, M, d", [(300, 200, 5), (200, 400, 16), (500, 300, 30)])
 def test_softmax_ranks(N, M, d):
-    H, W, b = contexts_and_words(N, M, d, bias=True, logit_scale=2.0, seed=d)
+    H, W, b = contexts_and_words(N, M, d, has_bias=True, logit_scale=2.0, seed=d)
     A = rb.log_prob_matrix(H, W)
     Ab = rb.log_prob_matrix(H, W, bias=b)
     for measure in ("numpy", "press"):
@@ -135,7 +135,7 @@ def test_softmax_ranks(N, M, d):
         assert rb.numerical_rank(Ab, measure).value == d + 2
         assert rb.shift_invariant_rank(A, measure).value == d
         assert rb.shift_invariant_rank(Ab, measure).value == d + 1
-    report = rb.rank_report(Ab, d=d, bias=True)
+    report = rb.rank_report(Ab, d=d, has_bias=True)
     assert report.bound == d + 2 and report.shift_invariant_bound == d + 1
     assert report["press"].value == report.bound
     assert [r.value for r in report.shift_invariant] == [d + 1, d + 1]
@@ -172,7 +172,7 @@ def test_nonlinear_activations_full_rank_on_paper_low_effective_rank():
 
 
 def test_float32_softmax_not_full_rank_from_rounding():
-    H, W, b = contexts_and_words(400, 300, 10, bias=True, logit_scale=2.0, seed=9)
+    H, W, b = contexts_and_words(400, 300, 10, has_bias=True, logit_scale=2.0, seed=9)
     A32 = rb.log_prob_matrix(H.astype(np.float32), W.astype(np.float32),
                              bias=b.astype(np.float32))
     assert A32.dtype == np.float32
@@ -180,7 +180,7 @@ def test_float32_softmax_not_full_rank_from_rounding():
         r = rb.numerical_rank(A32, measure)
         assert r.value == 12, r
         assert "float32" in r.rule
-    assert rb.rank_report(A32, d=10, bias=True)["press"].value == 12
+    assert rb.rank_report(A32, d=10, has_bias=True)["press"].value == 12
     # The pitfall: the same matrix, judged with float64's ε, reads full rank.
     assert rb.numerical_rank(A32, "press", computed_in=np.float64).value == 300
     # and an upcast float32 result keeps float32's ε when the caller says so
@@ -265,8 +265,8 @@ def test_numerical_rank_refuses_minus_inf_and_points_to_report():
 
 
 def test_report_repr_reads_like_a_table():
-    H, W, b = contexts_and_words(60, 50, 4, bias=True, seed=12)
-    rep = rb.rank_report(rb.log_prob_matrix(H, W, bias=b), d=4, bias=True, rtol=1e-6)
+    H, W, b = contexts_and_words(60, 50, 4, has_bias=True, seed=12)
+    rep = rb.rank_report(rb.log_prob_matrix(H, W, bias=b), d=4, has_bias=True, rtol=1e-6)
     text = repr(rep)
     assert text.splitlines()[0] == ("RankReport: 60×50 float64, thresholds use ε of "
                                    "float64, d = 4 + bias; spectrum by svd")

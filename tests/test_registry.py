@@ -210,7 +210,7 @@ def test_missing_capability_errors_name_it(registered):
 
 @pytest.mark.parametrize("name", [a.name for a in USER])
 def test_log_prob_matrix_and_layers(registered, name):
-    H, W, b = contexts_and_words(30, 12, 3, bias=True, seed=1)
+    H, W, b = contexts_and_words(30, 12, 3, has_bias=True, seed=1)
     A = rb.log_prob_matrix(H, W, name, bias=b)
     np.testing.assert_allclose(A, registered[name](H @ W.T + b), rtol=1e-13)
     np.testing.assert_allclose(np.exp(A).sum(axis=1), 1, atol=1e-12)
@@ -223,7 +223,7 @@ def test_log_prob_matrix_and_layers(registered, name):
 @pytest.mark.parametrize("name", ["sigsq", "cubic", "rowtemp", "plain"])
 @pytest.mark.parametrize("N, M", [(40, 90), (90, 40)])
 def test_spectrum_and_rank_report_match_the_dense_svd(registered, name, N, M):
-    H, W, b = contexts_and_words(N, M, 4, bias=True, logit_scale=2.0, seed=4)
+    H, W, b = contexts_and_words(N, M, 4, has_bias=True, logit_scale=2.0, seed=4)
     layer = rb.PointwiseLayer(W, b, activation=name)
     dense = np.linalg.svd(layer.log_prob_matrix(H), compute_uv=False)
     for method in ("auto", "gram"):

@@ -208,7 +208,7 @@ def test_spectrum_scales_with_the_matrix(method):
 def test_layer_spectra_under_the_same_logits(activation):
     """``(s·W, H/s)`` has the logits of ``(W, H)``: the same log-probability
     matrix up to rounding, whatever the scale of either factor."""
-    H, W, b = rb.contexts_and_words(30, 50, 4, bias=True, seed=5)
+    H, W, b = rb.contexts_and_words(30, 50, 4, has_bias=True, seed=5)
     layer = rb.PointwiseLayer(W, b, activation=activation)
     want = rb.spectrum(layer, H)
     want_c = rb.spectrum(layer, H, centre_rows=True)
@@ -301,6 +301,7 @@ def test_a_layer_whose_logits_overflow_says_so(activation):
                  lambda: rb.spectrum(layer, H),
                  lambda: rb.spectrum(layer, H, method="gram"),
                  lambda: rb.spectrum(layer, H, method="gram", centre_rows=True),
+                 lambda: rb.spectrum(layer, H, centre_rows=True),  # structural (softmax)
                  lambda: rb.spectrum(layer, H[:30, :], method="svd"),
                  lambda: rb.spectrum(rb.PointwiseLayer(1e300 * W[:20], activation=activation),
                                      H, method="gram"),         # N > M: by rows

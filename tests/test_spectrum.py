@@ -103,7 +103,7 @@ def test_well_conditioned_matrix_needs_one_pass():
 @pytest.mark.parametrize("shape", [(90, 260), (260, 90)])
 def test_streamed_layer_equals_materialised_matrix(activation, params, bias, shape):
     N, M = shape
-    H, W, b = contexts_and_words(N, M, 6, logit_scale=2.0, bias=bias, seed=2)
+    H, W, b = contexts_and_words(N, M, 6, logit_scale=2.0, has_bias=bias, seed=2)
     layer = rb.PointwiseLayer(W, bias=b, activation=activation, params=params)
     A = layer.log_prob_matrix(H)
     s = scipy.linalg.svdvals(A)
@@ -130,7 +130,7 @@ def test_streamed_mixture_layers(base, kind):
 
 @pytest.mark.parametrize("bias", [False, True])
 def test_structural_path_for_softmax(bias):
-    H, W, b = contexts_and_words(300, 500, 12, logit_scale=3.0, bias=bias, seed=5)
+    H, W, b = contexts_and_words(300, 500, 12, logit_scale=3.0, has_bias=bias, seed=5)
     layer = rb.PointwiseLayer(W, bias=b)
     A = layer.log_prob_matrix(H)
     s = scipy.linalg.svdvals(A)
@@ -143,6 +143,8 @@ def test_structural_path_for_softmax(bias):
     np.testing.assert_allclose(spec.values[:k], s[:k], rtol=1e-11)
     assert [spec.rank(m).value for m in THRESHOLDS] == _dense_ranks(A) == [k, k]
     centred = spectrum(layer, H, centre_rows=True)
+    # centring zeroes the column lse multiplies: it is not computed
+    assert centred.stages[0][0] == "lse: not needed (rows centred)"
     sc = scipy.linalg.svdvals(A - A.mean(axis=1, keepdims=True))
     np.testing.assert_allclose(centred.values[:k - 1], sc[:k - 1], rtol=1e-9)
 
@@ -157,10 +159,10 @@ def test_structural_path_for_moc():
 
 
 def test_rank_report_of_a_layer_says_how():
-    H, W, b = contexts_and_words(150, 260, 8, bias=True, seed=8)
+    H, W, b = contexts_and_words(150, 260, 8, has_bias=True, seed=8)
     layer = rb.PointwiseLayer(W, bias=b)
     report = rb.rank_report(layer, contexts=H)
-    dense = rb.rank_report(layer.log_prob_matrix(H), d=8, bias=True)
+    dense = rb.rank_report(layer.log_prob_matrix(H), d=8, has_bias=True)
     assert report.method == "structural" and "structural" in repr(report)
     assert report.d == 8 and report.bias is True
     # every integer rank equal (real-valued ones differ by rounding)
@@ -170,7 +172,7 @@ def test_rank_report_of_a_layer_says_how():
     assert rb.shift_invariant_rank(layer, "press", contexts=H).value == 9
     sig = rb.PointwiseLayer(W, bias=b, activation="sigsoftmax")
     rep = rb.rank_report(sig, contexts=H, method="gram")
-    ref = rb.rank_report(sig.log_prob_matrix(H), d=8, bias=True)
+    ref = rb.rank_report(sig.log_prob_matrix(H), d=8, has_bias=True)
     assert rep.method.startswith("gram")
     assert rep["press"].value == ref["press"].value
     assert [r.value for r in rep.shift_invariant] == [r.value for r in ref.shift_invariant]
@@ -195,7 +197,7 @@ def test_float32_layer_products_in_float32(activation, method):
     # float32 H, W to within float32 rounding (ε₃₂ σ_1, the error it
     # reports), and every threshold rank is the materialised float32
     # matrix's.
-    H, W, b = contexts_and_words(150, 400, 10, logit_scale=3.0, bias=True, seed=11)
+    H, W, b = contexts_and_words(150, 400, 10, logit_scale=3.0, has_bias=True, seed=11)
     H32, W32, b32 = (x.astype(np.float32) for x in (H, W, b))
     layer = rb.PointwiseLayer(W32, bias=b32, activation=activation)
     spec = spectrum(layer, H32, method=method)
@@ -278,7 +280,7 @@ def test_lapack_helpers(monkeypatch, two_stage_from):
 def test_thread_count_does_not_change_the_spectrum(monkeypatch, activation):
     # the elementwise work is split over row ranges; each row is computed the
     # same way whatever the split, so the result is bitwise the same
-    H, W, b = contexts_and_words(700, 1500, 12, bias=True, seed=4)
+    H, W, b = contexts_and_words(700, 1500, 12, has_bias=True, seed=4)
     layer = rb.PointwiseLayer(W, b, activation=activation)
     method = "structural" if activation == "softmax" else "gram"
     runs = []

@@ -8,8 +8,8 @@ from rankbottleneck import synthetic as syn
 
 @pytest.mark.parametrize("kind", ["gaussian", "anisotropic", "unit"])
 def test_same_seed_same_arrays(kind):
-    a = syn.contexts_and_words(30, 20, 5, kind=kind, bias=True, seed=1)
-    b = syn.contexts_and_words(30, 20, 5, kind=kind, bias=True,
+    a = syn.contexts_and_words(30, 20, 5, kind=kind, has_bias=True, seed=1)
+    b = syn.contexts_and_words(30, 20, 5, kind=kind, has_bias=True,
                                seed=np.random.default_rng(1))
     for x, y in zip(a, b):
         np.testing.assert_array_equal(x, y)

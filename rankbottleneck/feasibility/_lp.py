@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.optimize
 
-from . import _exact
+from . import _exact, _highs
 from ._proof import tiers_hold
 from ._systems import (
     EQUAL,
@@ -52,16 +52,15 @@ _ATTEMPTS = (
 
 
 def linprog(c, A_ub, b_ub, A_eq=None, b_eq=None, bounds=None, attempts=_ATTEMPTS):
-    """scipy's HiGHS, each method in turn until one reaches an optimum;
+    """scipy's HiGHS (as :func:`scipy.optimize.linprog` calls it, see
+    :mod:`._highs`), each method in turn until one reaches an optimum;
     :class:`LPFailed` if none does (or the rows are beyond the float range)."""
     if A_eq is not None and len(A_eq) == 0:
         A_eq = b_eq = None
     messages = []
     for method, options in attempts:
         try:
-            res = scipy.optimize.linprog(c, A_ub=A_ub, b_ub=b_ub, A_eq=A_eq,
-                                         b_eq=b_eq, bounds=bounds, method=method,
-                                         options=options)
+            res = _highs.solve(c, A_ub, b_ub, A_eq, b_eq, bounds, method, options)
         except ValueError as exc:      # rows beyond the float range (inf, NaN)
             raise LPFailed(str(exc)) from None
         if res.status == 0:

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._result import Result
 from ._proof import (
     Combination,
     pair_tolerance,
@@ -77,7 +78,7 @@ class System:
 
 
 @dataclass(frozen=True)
-class Multipliers:
+class Multipliers(Result):
     """A certificate: ``ν`` on the system's own conditions, ``μ`` on the
     other words `rest`."""
 

@@ -25,8 +25,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.linalg
 
-from .._lapack import _exponent, _peak, _scaled, _unscaled
+from .._lapack import _exponent, _peak, _qr_r, _scaled, _unscaled
 from .._measures import Rank, _as_matrix, _computed_in, _largest_drop, _rank_of
+from .._result import Result
 from .._validation import _as_int, _as_scalar
 from ._power import _power_iteration
 from ._spectrum import _singular_values
@@ -35,7 +36,7 @@ __all__ = ["HiddenSizeEstimate", "estimate_hidden_size", "hidden_size_by_rows"]
 
 
 @dataclass(frozen=True, eq=False)
-class HiddenSizeEstimate:
+class HiddenSizeEstimate(Result):
     """The hidden size read off a spectrum cliff, or the lack of one.
 
     Attributes
@@ -164,6 +165,14 @@ def _cliff(s, s1, shape, computed_in, min_gap, exponent=0):
     # spectrum never fell to the noise floor.
     full = min(shape) - 1
     k = r.value
+    if k == 0:
+        # nothing above the rounding level once centred: every ratio among
+        # the values left is a ratio of rounding errors, not a gap
+        return HiddenSizeEstimate(
+            None, 1.0, False, r, s_out,
+            "no clear cliff: the rows are identical once each is centred (one "
+            "distribution, repeated): they say nothing about d; pass the outputs "
+            "of different contexts")
     if 0 < k < full:
         gap = float(s[k - 1] / max(s[k], np.finfo(np.float64).tiny))
         if gap >= min_gap:
@@ -232,7 +241,7 @@ def hidden_size_by_rows(log_prob_rows, n_rows=None, *, min_gap=1e3, computed_in=
     Yc = np.asfortranarray((Y - Y.mean(axis=1, keepdims=True, dtype=np.float64)).T,
                            dtype=np.float64)
     k = min(N, M)
-    R = scipy.linalg.qr(Yc, mode="r", overwrite_a=True, check_finite=False)[0][:k]
+    R = _qr_r(Yc)[:k]
     del Yc
     out = []
     for n in n_rows:

@@ -22,8 +22,10 @@ from .._measures import (
     _rank_of,
     _reject_neginf,
 )
+from .._result import Result
 from .._validation import (
     InsufficientMemoryError,
+    _as_bool,
     _as_int,
     _check_fits_in_memory,
     _format_bytes,
@@ -60,7 +62,7 @@ class _Clock:
 
 
 @dataclass(frozen=True, eq=False)
-class Spectrum:
+class Spectrum(Result):
     """Singular values of a matrix, with how they were obtained.
 
     Attributes
@@ -123,6 +125,15 @@ class Spectrum:
         if self._scaled_values is None:
             return np.asarray(self.values, dtype=np.float64), 0
         return self._scaled_values, self._exponent
+
+    def _as_dict_fields(self):
+        # values beyond the float range (a matrix scaled by 2^e) are "inf" in
+        # `values`: the scaled ones and the exponent keep them
+        out = super()._as_dict_fields()
+        if self._scaled_values is not None and self._exponent:
+            out.update(exponent=self._exponent, scaled_values=self._scaled_values,
+                       scaled_error=self._scaled_error)
+        return out
 
     def rank(self, measure=None, *, rtol=None, atol=None, eps=1e-3, scale=None):
         """A :class:`~rankbottleneck.rank.Rank` of these singular values.
@@ -278,6 +289,7 @@ def spectrum(A, contexts=None, *, method="auto", block_cols=None,
     """
     # "auto" on a large matrix may deflate, or find the dense SVD faster (_auto)
     auto = _check_method(method) == "auto"
+    centre_rows = _as_bool(centre_rows, "centre_rows")
     is_layer = _is_layer(A)
     if is_layer:
         if contexts is None:
@@ -409,6 +421,14 @@ def _spectrum_unless_dense(A, contexts, method, computed_in, centre_rows=False,
     if not _is_layer(A):
         if contexts is not None:
             raise TypeError("contexts are only for a layer; A is a matrix")
+        if client is not None:
+            # as spectrum() says it, before the dense SVD could ignore it
+            from ._dask import _require_client
+
+            _require_client(client)
+            raise ValueError(
+                "client= builds a layer's log-probability matrix on the workers from "
+                "its contexts and W; pass the layer and its contexts, not a matrix")
         if _choose(method, is_layer=False, n_entries=A.size) == "svd":
             return None
     return spectrum(A, contexts, method=method, computed_in=computed_in,

@@ -14,7 +14,7 @@ import math
 import numpy as np
 import scipy.linalg
 
-from .._lapack import _all_finite, _exponent, _peak
+from .._lapack import _all_finite, _exponent, _peak, _qr_r
 from .._threads import _by_chunks
 
 __all__: list[str] = []
@@ -49,6 +49,39 @@ def _factor(parts, n):
     return out
 
 
+def _logits_bounded(H, W, b, dtype):
+    """Whether ``|H Wᵀ + b| ≤ max ‖h‖ max ‖w‖ + max |b|`` (Cauchy–Schwarz)
+    lies below ``finfo(dtype).max / 2¹⁰``: then neither a logit nor the
+    log-sum-exp of a row (at most the largest logit plus ``log M``) can
+    overflow, and the log-probabilities are finite."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        bound = (float(np.max(np.linalg.norm(H, axis=1), initial=0.0))
+                 * float(np.max(np.linalg.norm(W, axis=1), initial=0.0))
+                 + (0.0 if b is None else float(np.max(np.abs(b), initial=0.0))))
+    return math.isfinite(bound) and bound < float(np.finfo(dtype).max) / 2**10
+
+
+def _lse(layer, X, Hl, W, b, dtype):
+    """``lse(H Wᵀ + b)`` by rows, in blocks; the layer's overflow error when
+    a logit or a row's lse is not finite."""
+    N, M = Hl.shape[0], W.shape[0]
+    rows = max(1, _STRUCTURAL_BLOCK_BYTES // max(1, M * np.dtype(dtype).itemsize))
+    z = np.empty((min(rows, N), M), dtype=dtype)
+    lse = np.empty(N)
+    for s in range(0, N, rows):
+        with np.errstate(over="ignore", invalid="ignore"):
+            zs = np.matmul(Hl[s:s + rows], W.T, out=z[:min(rows, N - s)])
+            if b is not None:
+                zs += b
+        if not _all_finite(zs):
+            raise layer._overflow_error(X, dtype)
+        lse[s:s + rows] = _lse_rows_inplace(zs)
+    del z, zs
+    if not _all_finite(lse):                # logits within log M of the edge
+        raise layer._overflow_error(X, dtype)
+    return lse
+
+
 def _structural_spectrum(layer, X, centre, clock):
     """``(values, errors, e)`` of a layer whose log-probabilities are its
     logits minus a shift (``layer._shift_only``): the singular values of
@@ -65,21 +98,20 @@ def _structural_spectrum(layer, X, centre, clock):
     # ~15% below the rate of one of ~1000 rows.
     Hl, W = H.astype(dtype, copy=False), layer.W.astype(dtype, copy=False)
     b = None if layer.bias is None else layer.bias.astype(dtype, copy=False)
-    rows = max(1, _STRUCTURAL_BLOCK_BYTES // max(1, M * np.dtype(dtype).itemsize))
-    z = np.empty((min(rows, N), M), dtype=dtype)
-    lse = np.empty(N)
-    for s in range(0, N, rows):
-        with np.errstate(over="ignore", invalid="ignore"):
-            zs = np.matmul(Hl[s:s + rows], W.T, out=z[:min(rows, N - s)])
-            if b is not None:
-                zs += b
-        if not _all_finite(zs):
-            raise layer._overflow_error(X, dtype)
-        lse[s:s + rows] = _lse_rows_inplace(zs)
-    del z, zs
-    if not _all_finite(lse):                # logits within log M of the edge
-        raise layer._overflow_error(X, dtype)
-    clock.lap("lse: logits product and exp")
+    if centre and _logits_bounded(Hl, W, b, dtype):
+        # Row-centring zeroes the all-ones column of the right factor (below),
+        # the one -lse multiplies: lse does not enter A C, only its column's
+        # place does (zeros keep every other entry of the QRs and the core
+        # as they are). The bound shows the log-probabilities are finite.
+        lse = np.zeros(N)
+        clock.lap("lse: not needed (rows centred)")
+    else:
+        lse = _lse(layer, X, Hl, W, b, dtype)
+        clock.lap("lse: logits product and exp")
+    if M == 1:
+        # one word: its log-probability z - lse(z) is exactly 0 at every context,
+        # where the factors would leave rounding noise as a spectrum of rank 1
+        return np.zeros(1), np.zeros(1), 0
     left = _factor([H] + ([] if b is None else [np.ones(N)]) + [-lse], N)
     right = _factor([W] + ([] if b is None else [b]) + [np.ones(M)], M)
     exponent = _balance(left, right)
@@ -87,11 +119,8 @@ def _structural_spectrum(layer, X, centre, clock):
         # A C = left (C right)ᵀ: centring the rows of A centres the columns
         # of the right factor (the all-ones column becomes zero)
         right -= right.mean(axis=0, keepdims=True)
-    # mode="r": the orthogonal factors are never formed
-    RL = scipy.linalg.qr(left, mode="r", overwrite_a=True,
-                         check_finite=False)[0][:left.shape[1]]
-    RR = scipy.linalg.qr(right, mode="r", overwrite_a=True,
-                         check_finite=False)[0][:right.shape[1]]
+    # the orthogonal factors are never formed
+    RL, RR = _qr_r(left), _qr_r(right)
     core = scipy.linalg.svdvals(RL @ RR.T, check_finite=False)
     clock.lap("two QRs and the core SVD")
     values = np.zeros(min(N, M))
