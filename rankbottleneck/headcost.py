@@ -6,21 +6,17 @@ the model's real hidden states ``H`` (:func:`rankbottleneck.lm.collect_contexts`
 
 * **Loss against head rank** (:func:`head_rank_loss`; Godey, de la
   Clergerie & Sagot 2024 [1]_): the mean cross-entropy, in nats per token,
-  when ``W`` is replaced by its best rank-``r`` approximation, for ``r``
-  from 1 to ``d``. At ``r = d`` it is the model's own cross-entropy.
+  with ``W`` replaced by its best rank-``r`` approximation. At ``r = d`` it
+  is the model's own cross-entropy.
 * **The gradient the head suppresses** (:func:`suppressed_gradient`; Godey
-  & Artzi 2026 [2]_): of the gradient of the loss with respect to the
-  logits, ``g = softmax(z) - e_y``, only its projection onto the column
-  space of ``W`` reaches the rest of the model (``Wᵀ g = Wᵀ P_W g``); the
-  share ``1 - ‖P_W g‖² / ‖g‖²`` is lost, beside the ``1 - d/V`` a random
-  direction would lose.
+  & Artzi 2026 [2]_): of the logit gradient ``g = softmax(z) - e_y`` only
+  ``P_W g`` reaches the model (``Wᵀ g = Wᵀ P_W g``); the share ``1 - ‖P_W
+  g‖² / ‖g‖²`` is lost, beside the ``1 - d/V`` of a random direction.
 * **How many modes the head holds** (:func:`uniform_top_capacity`; after
-  Basri & Jacobs 2026 [3]_ and the multi-mode question of Chang & McCallum
-  2022 [4]_): for random sets of ``m`` tokens, whether some context gives
-  them (nearly) equal probabilities above every other token, decided
-  exactly with a verified witness or certificate; the success rate against
-  ``m`` and where it falls through one half, beside a Gaussian head of the
-  same shape.
+  Basri & Jacobs 2026 [3]_ and Chang & McCallum 2022 [4]_): for random sets
+  of ``m`` tokens, whether some context gives them (nearly) equal
+  probabilities above every other token, each answer proved (a verified
+  witness or certificate from the feasibility engine) or left undecided.
 
 :func:`head_cost_report` runs all three on a model and a text.
 
@@ -39,6 +35,7 @@ References
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from dataclasses import dataclass, field
@@ -60,22 +57,10 @@ from ._validation import (
     _result_dtype,
 )
 from .feasibility._candidates import whitening
-from .feasibility._lp import (
-    LPFailed,
-    _nnls_certificate,
-    _strongest_rest,
-    certificate,
-    linprog,
-)
+from .feasibility._lp import decide
 from .feasibility._proof import max_row_norm1
 from .feasibility._scale import to_unit
-from .feasibility._systems import (
-    at,
-    certificate_holds,
-    holds,
-    rows,
-    uniform_system,
-)
+from .feasibility._systems import at, certificate_holds, holds, uniform_system
 
 __all__ = [
     "HeadRankLoss",
@@ -88,8 +73,9 @@ __all__ = [
     "head_cost_report",
 ]
 
-#: rows of contexts per block: the logits of one block are ``block × V``
-#: entries, two or three such arrays at once (about 100 MiB for V = 49,152)
+#: entries of one block of streamed logits (``rows × V``; two such arrays):
+#: at least 128 rows for V = 49,152, so that the elementwise work shares out
+#: to threads (:func:`~rankbottleneck._threads._threaded` wants 64 a thread)
 _BLOCK_ENTRIES = 2 ** 23
 
 
@@ -107,17 +93,17 @@ def _check_contexts(contexts):
                         "collect_contexts) or have the attributes H, W, bias and "
                         f"next_ids; got a {type(contexts).__name__} without "
                         f"{missing}")
-    H = _as_float_array(contexts.H, "contexts.H", ndim=2)
     W = _as_float_array(contexts.W, "contexts.W", ndim=2)
-    if H.shape[1] != W.shape[1]:
-        raise ValueError(f"contexts.H has d = {H.shape[1]} columns but contexts.W "
-                         f"has {W.shape[1]}: they must match")
     b = contexts.bias
     if b is not None:
         b = _as_float_array(b, "contexts.bias", ndim=1)
-        if b.shape[0] != W.shape[0]:
+        if b.shape != (W.shape[0],):
             raise ValueError(f"contexts.bias must have shape ({W.shape[0]},) to match "
                              f"contexts.W {W.shape}; got {b.shape}")
+    H = _as_float_array(contexts.H, "contexts.H", ndim=2)
+    if H.shape[1] != W.shape[1]:
+        raise ValueError(f"contexts.H has d = {H.shape[1]} columns but contexts.W "
+                         f"has {W.shape[1]}: they must match")
     y = np.asarray(contexts.next_ids)
     if y.dtype.kind not in "iu" or y.shape != (H.shape[0],):
         raise ValueError(f"contexts.next_ids must be ({H.shape[0]},) integers, one "
@@ -129,32 +115,33 @@ def _check_contexts(contexts):
     return H, W, b, y.astype(np.int64), str(getattr(contexts, "source", ""))
 
 
-def _check_ranks(ranks, d):
-    """Distinct ranks in ``1..d``, sorted: a tuple of int."""
-    values = np.atleast_1d(np.asarray(ranks, dtype=object))
-    if values.ndim != 1 or values.size == 0:
-        raise TypeError(f"ranks must be an integer or a 1-D sequence of integers; got "
-                        f"{ranks!r}")
-    out = [_as_int(r, "ranks") for r in values.tolist()]
-    bad = [r for r in out if not 1 <= r <= d]
+def _check_ints(values, name, lo, hi, why):
+    """Distinct integers in ``lo..hi``, sorted: a tuple."""
+    arr = np.atleast_1d(np.asarray(values, dtype=object))
+    if arr.ndim != 1 or arr.size == 0:
+        raise TypeError(f"{name} must be an integer or a 1-D sequence of integers; "
+                        f"got {values!r}")
+    out = [_as_int(v, name) for v in arr.tolist()]
+    bad = [v for v in out if not lo <= v <= hi]
     if bad:
-        raise ValueError(f"ranks must lie in [1, d] = [1, {d}] (d, the hidden size, is "
-                         f"the largest rank a V × d head has); got {bad}")
+        raise ValueError(f"{name} must lie in {why}; got {bad}")
     return tuple(sorted(set(out)))
 
 
-def _check_dtype(dtype, H, W):
-    if dtype is None:
-        return np.dtype(_result_dtype(H, W))
-    dtype = np.dtype(dtype)
-    if dtype not in (np.float32, np.float64):
-        raise TypeError(f"dtype must be None, float32 or float64; got {dtype}")
-    return dtype
+def _check_ranks(ranks, d):
+    return _check_ints(ranks, "ranks", 1, d, f"[1, d] = [1, {d}] (d, the hidden "
+                       "size, is the largest rank a V × d head has)")
+
+
+def _check_ms(m, M):
+    return _check_ints(m, "m", 2, M - 1, f"[2, V - 1] = [2, {M - 1}] (at least two "
+                       "tokens to share the top, and at least one other token below "
+                       f"them; the head has V = {M})")
 
 
 def _activation(activation, params):
-    """The Activation and its bound parameters; it must be pointwise (a
-    logit map ``φ``, so that ``log p = φ(z) - lse φ(z)``)."""
+    """A pointwise Activation (one with a logit map ``φ``: ``log p = φ(z) -
+    lse φ(z)``) and its checked parameters."""
     act = activation if isinstance(activation, _act.Activation) else None
     if act is None:
         if not isinstance(activation, str):
@@ -166,16 +153,16 @@ def _activation(activation, params):
 
 
 # ---------------------------------------------------------------------------
-# The head in its singular basis
+# The head in its singular basis, and one streamed pass over the contexts
 # ---------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, eq=False)
 class _Basis:
-    """``W`` (or ``W - 1 μᵀ``) ``= U Σ Vᵀ`` from the eigenvectors of its Gram
-    matrix: ``V`` (columns, by decreasing σ), ``σ``, the rotated rows ``UT =
-    (W_c V)ᵀ`` in the working dtype, the mean row ``μ`` (zero without
-    re-centring) and the numerical rank."""
+    """``W - 1 μᵀ = U Σ Vᵀ`` (``μ = 0`` without re-centring) from the
+    eigenvectors of its Gram matrix: ``V`` by decreasing ``σ``, the rotated
+    rows ``UT = ((W - 1 μᵀ) V)ᵀ`` in the working dtype, and the numerical
+    rank."""
 
     V: np.ndarray
     sigma: np.ndarray
@@ -184,209 +171,159 @@ class _Basis:
     rank: int
 
 
-def _gram(W):
-    """``WᵀW`` in float64, over row blocks (never a float64 copy of `W`)."""
-    d = W.shape[1]
+def _basis(W, recentre, dtype):
+    M, d = W.shape
     G = np.zeros((d, d))
-    for s in range(0, W.shape[0], 8192):
+    for s in range(0, M, 8192):                 # float64, never a copy of W
         Wi = W[s:s + 8192].astype(np.float64)
         G += Wi.T @ Wi
-    return G
-
-
-def _basis(W, recentre, dtype, G=None):
-    """The singular basis of ``W`` (``recentre``: of ``W - 1 μᵀ``)."""
-    M, d = W.shape
-    G = _gram(W) if G is None else G
     mean = W.mean(axis=0, dtype=np.float64) if recentre else np.zeros(d)
-    if recentre:
-        G = G - M * np.outer(mean, mean)
-    lam, V = np.linalg.eigh((G + G.T) / 2)
+    lam, V = np.linalg.eigh(G - M * np.outer(mean, mean))
     lam, V = lam[::-1], V[:, ::-1]
     sigma = np.sqrt(np.maximum(lam, 0.0))
     rank = int(np.sum(sigma > sigma[0] * max(M, d) * np.finfo(np.float64).eps))
     UT = (W.astype(dtype, copy=False) @ V.astype(dtype)).T
-    if recentre:
-        UT -= (mean @ V).astype(dtype)[:, None]
+    UT -= (mean @ V).astype(dtype)[:, None]
     return _Basis(V, sigma, np.ascontiguousarray(UT), mean, rank)
 
 
-def _accumulate(Z, A, B):
-    """``Z += A @ B`` in place: BLAS ``gemm`` with ``β = 1`` on the transposed
-    (Fortran-ordered) views, so that no block-sized temporary is made."""
-    from scipy.linalg import blas
-
-    if A.shape[1] == 0:
-        return
-    gemm = blas.sgemm if Z.dtype == np.float32 else blas.dgemm
-    out = gemm(1.0, B.T, A.T, beta=1.0, c=Z.T, overwrite_c=1)
-    if not np.shares_memory(out, Z):           # a copy was made after all
-        Z[...] = out.T
-
-
-# ---------------------------------------------------------------------------
-# One pass over the contexts
-# ---------------------------------------------------------------------------
-
-
-def _fast_kind(act):
-    """``"softmax"`` or ``"sigsoftmax"`` for the built-in activations, whose
-    normalisers are summed from one ``exp`` per entry; None otherwise."""
-    for name in ("softmax", "sigsoftmax"):
-        if act is _act.get(name):
-            return name
-    return None
-
-
 class _Pass:
-    """One streamed pass over the contexts in row blocks: the logits at each
-    rank of `ranks` (cumulative in the singular basis), the cross-entropy of
-    each activation there, and at full rank (``gradient``) ``Wᵀ g`` and
-    ``‖g‖²`` for ``g = softmax(z) - e_y``.
+    """One pass over the contexts in row blocks: the logits at each rank of
+    `ranks` (cumulative in the singular basis: one GEMM in all), the
+    cross-entropy of each activation there from one ``exp`` per entry, and
+    with `gradient`, at full rank, ``‖P_W g‖²`` and ``‖g‖²`` from the same
+    exponentials (one more product, with ``W V``).
 
-    Normalisers are sums of ``exp`` of the logits in the working dtype,
-    accumulated in float64, over chunks of rows that stay in cache, shared
-    out to threads (:mod:`rankbottleneck._threads`). A row whose sum leaves
-    the float range (logits beyond about ±88 in float32, ±709 in float64) is
-    recomputed in float64 with the max-shifted forms of
-    :mod:`rankbottleneck.activations`.
+    Normalisers are summed in the working dtype (float32 for a model: numpy
+    sums a row pairwise, relative error below ``2⁻²⁴ (log₂ V + 2)``, about
+    1e-6 nats of loss) over cache-sized chunks in threads
+    (:func:`~rankbottleneck._threads._by_chunks`). A row whose sum leaves
+    the float range is recomputed in float64 (`n_fallback`).
     """
 
-    def __init__(self, H, W, b, y, basis, ranks, acts, dtype, gradient=False,
-                 gram_basis=None):
-        self.H, self.W, self.b, self.y = H, W, b, y
-        self.basis, self.ranks, self.acts, self.dtype = basis, ranks, acts, dtype
-        self.gradient = gradient
-        self.gram = gram_basis               # the raw W's basis, for P_W
-        self.N, self.M = H.shape[0], W.shape[0]
-        self.d = H.shape[1]
-        self.losses = {k: np.zeros(len(ranks)) for k in range(len(acts))}
+    def __init__(self, H, b, y, basis, ranks, acts, gradient=False):
+        self.H, self.b, self.y, self.basis = H, b, y, basis
+        self.ranks, self.acts, self.gradient = ranks, acts, gradient
+        self.dtype = basis.UT.dtype
+        self.N, self.M = H.shape[0], basis.UT.shape[1]
+        self.losses = np.zeros((len(acts), len(ranks)))
         self.kept = np.full(self.N, np.nan) if gradient else None
         self.g2 = np.full(self.N, np.nan) if gradient else None
         self.n_fallback = 0
-        self._W64 = None
-        self._sig = any(_fast_kind(a) == "sigsoftmax" for a, _ in acts)
+        self._sig = any(a is _act.get("sigsoftmax") for a, _ in acts)
+        self._floor = self.dtype.type(np.log(np.finfo(self.dtype).tiny) + 1)
+        self._half = np.exp(self._floor / 2).astype(self.dtype)
 
     def run(self, progress=None, desc="contexts"):
         rows = max(16, min(self.N, _BLOCK_ENTRIES // self.M))
         _check_fits_in_memory(2 * rows * self.M * self.dtype.itemsize,
                               "the streamed logits", "pass fewer contexts")
         Z = np.empty((rows, self.M), self.dtype)
-        S = np.empty_like(Z)
+        E = np.empty_like(Z)
         V = self.basis.V.astype(self.dtype)
-        b = None if self.b is None else self.b.astype(self.dtype)
-        Wd = self.W.astype(self.dtype, copy=False) if self.gradient else None
         with progress_bar(self.N, desc, progress, unit="context") as bar:
             for s in range(0, self.N, rows):
                 n = min(rows, self.N - s)
-                self._block(s, Z[:n], S[:n], V, b, Wd)
+                self._block(s, Z[:n], E[:n], V)
                 bar.update(n)
         return self
 
-    def _block(self, s, Z, S, V, b, Wd):
-        n = Z.shape[0]
-        Hb = self.H[s:s + n]
-        y = self.y[s:s + n]
-        rows = np.arange(n)
+    def _block(self, s, Z, E, V):
+        n, d = Z.shape[0], self.H.shape[1]
+        Hb, y = self.H[s:s + n], self.y[s:s + n]
         C = Hb.astype(self.dtype, copy=False) @ V
-        Z[...] = 0 if b is None else b
+        Z[...] = 0 if self.b is None else self.b
         if self.basis.mean.any():
             Z += (Hb.astype(np.float64) @ self.basis.mean).astype(self.dtype)[:, None]
         done = 0
         for k, r in enumerate(self.ranks):
-            _accumulate(Z, C[:, done:r], self.basis.UT[done:r])
+            if r > done:                    # Z += the next columns' product
+                np.matmul(C[:, done:r], self.basis.UT[done:r], out=E)
+                Z += E
             done = r
-            zy = Z[rows, y].astype(np.float64)
-            full = self.gradient and r == self.d
-            parts = _by_chunks(lambda R, full=full: self._sums(Z, S, y, R, full), n,
+            full = self.gradient and r == d
+            parts = _by_chunks(lambda R, full=full: self._sums(Z, E, y, R, full), n,
                                self.M * Z.itemsize)
             sums = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
+            zy = Z[np.arange(n), y].astype(np.float64)
             for j, (act, params) in enumerate(self.acts):
-                self.losses[j][k] += self._nll(act, params, Z, sums, zy, y).sum()
+                self.losses[j, k] += self._nll(act, params, Z, sums, zy, y).sum()
             if full:
-                self._kept(s, Z, S, sums, y, Wd)
+                self._kept(s, Z, E, sums, y)
 
-    def _sums(self, Z, S, y, R, full):
-        """For the rows `R`: ``Σ e^z`` (into ``S[R]``), ``Σ e^z σ(z)`` and, at
-        full rank, ``p`` without its target entry (left in ``S[R]``), ``1 -
-        p_y`` and ``Σ_{j≠y} p_j²``; all sums in float64."""
-        e = S[R]
+    def _sums(self, Z, E, y, R, full):
+        """For the rows `R`: ``Σ e^z`` and ``Σ e^z σ(z)`` (sigsoftmax), each
+        summed without the target's entry, which is added in float64 (so
+        ``1 - p_y = Σ_{j≠y} e^{z_j} / Σ e^z`` loses no digits when ``p_y ≈
+        1``); at full rank also ``Σ_{j≠y} p_j²``, ``E[R]`` left holding
+        ``p`` without its target entries."""
+        e = E[R]
+        rows, yR = np.arange(e.shape[0]), y[R]
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            np.exp(Z[R], out=e)
-            s = e.sum(axis=1, dtype=np.float64)
-            out = {"softmax": s}
+            # logits below log(tiny) + 1 raised to it: exp and products of
+            # subnormals are several times slower; the V·e·tiny this adds at
+            # most is below 2⁻²⁴ of any normaliser `_ok` accepts
+            np.maximum(Z[R], self._floor, out=e)
+            np.exp(e, out=e)
+            ey = e[rows, yR].astype(np.float64)
+            e[rows, yR] = 0
+            rest = e.sum(axis=1).astype(np.float64)
+            out = {"softmax": rest + ey, "1-p_y": rest / (rest + ey)}
             if self._sig:
-                # e^z σ(z) = e · e / (1 + e): no product beyond e itself
-                t = e + 1
-                np.divide(e, t, out=t)
-                t *= e
-                out["sigsoftmax"] = t.sum(axis=1, dtype=np.float64)
+                t = np.maximum(e, self._half)  # e^z σ(z) = e · e / (1 + e)
+                u = t + 1
+                np.divide(t, u, out=u)
+                t *= u
+                out["sigsoftmax"] = t.sum(axis=1).astype(np.float64) + ey * ey / (1 + ey)
             if full:
-                rows = np.arange(e.shape[0])
-                yR = y[R]
-                sy = e[rows, yR].astype(np.float64)
-                out["1-p_y"] = (s - sy) / s          # Σ_{j≠y} p_j: no cancellation
-                e[rows, yR] = 0
-                e *= (1.0 / s).astype(e.dtype)[:, None]
+                e *= (1.0 / out["softmax"]).astype(e.dtype)[:, None]
                 out["sum p^2"] = np.einsum("ij,ij->i", e, e, dtype=np.float64)
         return out
 
-    def _valid(self, total):
-        tiny = np.finfo(self.dtype).tiny * 2.0 ** 40
-        return np.isfinite(total) & (total > tiny)
+    def _ok(self, total):
+        return np.isfinite(total) & (total > np.finfo(self.dtype).tiny * 2.0 ** 40)
 
     def _nll(self, act, params, Z, sums, zy, y):
-        """``lse φ(z) - φ(z_y)`` per row."""
-        kind = _fast_kind(act)
+        """``lse φ(z) - φ(z_y)`` per row (softmax and sigsoftmax from the
+        sums, other activations and out-of-range rows in float64)."""
         out = np.empty(len(zy))
         ok = np.zeros(len(zy), dtype=bool)
-        if kind is not None:
-            total = sums[kind]
-            phi_y = zy if kind == "softmax" else act.logit_map(zy)
-            ok = self._valid(total)
+        if act.name in sums:
+            total = sums[act.name]
+            ok = self._ok(total)
+            phi_y = zy if act.name == "softmax" else act.logit_map(zy)
             out[ok] = np.log(total[ok]) - phi_y[ok]
+            self.n_fallback += int(np.sum(~ok))
         bad = np.flatnonzero(~ok)
         if len(bad):
-            if kind is not None:
-                self.n_fallback += len(bad)
             phi = act.logit_map(Z[bad].astype(np.float64), **params)
-            y_phi = phi[np.arange(len(bad)), y[bad]]
-            out[bad] = _act.logsumexp(phi, axis=1) - y_phi
+            out[bad] = _act.logsumexp(phi, axis=1) - phi[np.arange(len(bad)), y[bad]]
         return out
 
-    def _kept(self, s, Z, S, sums, y, Wd):
-        """Per row: ``‖P_W g‖²`` and ``‖g‖²`` for ``g = softmax(z) - e_y``
-        (``S`` holds ``p`` without its target entries)."""
-        n = len(y)
-        omp, sq = sums["1-p_y"], sums["sum p^2"]
-        ok = self._valid(sums["softmax"])
-        A = (S @ Wd).astype(np.float64)                 # Σ_{j≠y} p_j w_j
-        Wg = A - omp[:, None] * self.W[y].astype(np.float64)    # Wᵀ g
-        g2 = sq + omp ** 2
-        bad = np.flatnonzero(~ok | ~np.isfinite(g2) | ~np.all(np.isfinite(Wg), axis=1))
+    def _kept(self, s, Z, E, sums, y):
+        """``‖P_W g‖²`` (:func:`_projected_norm2` of ``(W V)ᵀ g``) and ``‖g‖²``, for ``g = p - e_y`` (``E`` holds ``p`` without
+        its target entries)."""
+        UT = self.basis.UT
+        omp, ok = sums["1-p_y"], self._ok(sums["softmax"])
+        A = (E @ UT.T).astype(np.float64) - omp[:, None] * UT[:, y].T
+        g2 = sums["sum p^2"] + omp ** 2
+        bad = np.flatnonzero(~ok | ~np.isfinite(g2) | ~np.all(np.isfinite(A), axis=1))
         if len(bad):
             self.n_fallback += len(bad)
-            if self._W64 is None:
-                self._W64 = self.W.astype(np.float64)
             p = np.exp(_act.log_softmax(Z[bad].astype(np.float64)))
             p[np.arange(len(bad)), y[bad]] -= 1.0
-            Wg[bad] = p @ self._W64
+            A[bad] = p @ UT.T.astype(np.float64)
             g2[bad] = np.einsum("ij,ij->i", p, p)
-        self.kept[s:s + n] = _projected_norm2(Wg, self.gram)
-        self.g2[s:s + n] = g2
+        self.kept[s:s + len(y)] = _projected_norm2(A, self.basis)
+        self.g2[s:s + len(y)] = g2
 
 
-def _projected_norm2(Wg, basis):
-    """``‖P_W g‖² = (Wᵀg)ᵀ (WᵀW)⁺ (Wᵀg)`` per row of ``Wg = (Wᵀ g)ᵀ``, from
-    the eigen-decomposition of ``WᵀW`` (directions beyond its numerical rank
-    dropped)."""
-    r = basis.rank
-    c = (Wg @ basis.V[:, :r]) / basis.sigma[:r]
+def _projected_norm2(A, basis):
+    """``‖P_W g‖² = (Wᵀg)ᵀ (WᵀW)⁺ (Wᵀg)`` per row of ``A = (Vᵀ Wᵀ g)ᵀ``
+    (``Wᵀ g`` in the singular basis): ``Σ_k A_k² / σ_k²`` over the numerical
+    rank."""
+    c = A[:, :basis.rank] / basis.sigma[:basis.rank]
     return np.einsum("ij,ij->i", c, c)
-
-
-def _ranks_with_full(ranks, d):
-    return ranks if ranks[-1] == d else (*ranks, d)
 
 
 # ---------------------------------------------------------------------------
@@ -416,7 +353,7 @@ class HeadRankLoss(Result):
     rank : int
         Its numerical rank.
     dtype : str
-        Precision of the streamed logits.
+        Precision of the streamed logits (that of ``H`` and ``W``).
     n_fallback : int
         Rows recomputed in float64 because their normaliser left the range
         of `dtype`.
@@ -427,19 +364,6 @@ class HeadRankLoss(Result):
     --------
     head_rank_loss : makes one.
     head_cost_report : this beside the suppressed gradient and the capacity.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> import rankbottleneck as rb
-    >>> from rankbottleneck.lm import ModelContexts
-    >>> rng = np.random.default_rng(0)
-    >>> W, H = rng.standard_normal((50, 8)), rng.standard_normal((200, 8))
-    >>> ctx = ModelContexts(H=H, W=W, bias=None, token_ids=np.zeros(200, int),
-    ...                     next_ids=rng.integers(0, 50, 200), tokens=())
-    >>> res = rb.head_rank_loss(ctx, [1, 4, 8])
-    >>> bool(res.loss[-1] == res.full_loss), res.ranks
-    (True, (1, 4, 8))
     """
 
     ranks: tuple
@@ -489,30 +413,24 @@ class HeadRankLoss(Result):
 
 
 def head_rank_loss(contexts, ranks, *, recentre=False, activation="softmax",
-                   dtype=None, progress=None, **params):
+                   progress=None, **params):
     r"""Cross-entropy with the head replaced by its best rank-``r`` approximation.
 
-    For each rank ``r`` the head ``W = U Σ Vᵀ`` becomes ``W_r = U_r Σ_r V_rᵀ
-    = W V_r V_rᵀ`` (Eckart–Young: the closest rank-``r`` matrix in the
-    spectral and Frobenius norms), the bias is kept, and the loss is the
-    mean over the contexts of
+    For each rank ``r`` the head ``W = U Σ Vᵀ`` becomes ``W_r = W V_r V_rᵀ``
+    (Eckart–Young: the closest rank-``r`` matrix), the bias is kept, and the
+    loss is the mean over the contexts of
 
     .. math::
         \ell_r = \operatorname{lse}_j \varphi(z_{r,j}) - \varphi(z_{r,y}),
         \qquad z_r = W_r h + b,
 
-    in nats, with ``y`` the token that follows (``φ`` the identity for
-    softmax; ``z + log σ(z)`` for sigsoftmax, the counterfactual of the same
-    ``H`` and ``W``). Godey et al. [1]_ measure how small models' loss
-    depends on the rank of their head.
-
-    With ``recentre=True`` the mean row ``μ`` of ``W`` is kept and the
-    centred head is truncated: ``W_r = 1 μᵀ + (W - 1 μᵀ)_r``. The term
-    ``1 μᵀ h`` adds the same ``μ·h`` to every logit, so under softmax this
-    is exactly the loss of the rank-``r`` truncation of the centred head
-    ``W - 1 μᵀ`` (whose spectrum is not dominated by the common direction
-    that anisotropic embeddings share); the approximation itself has rank
-    ``≤ r + 1``.
+    in nats, ``y`` the token that follows (``φ`` the identity for softmax,
+    ``z + log σ(z)`` for sigsoftmax: the counterfactual of the same ``H``
+    and ``W``). With ``recentre=True`` the mean row ``μ`` is kept and the
+    centred head truncated, ``W_r = 1 μᵀ + (W - 1 μᵀ)_r``; under softmax
+    ``1 μᵀ h`` shifts every logit alike, so this is the loss of the
+    truncated centred head, whose spectrum is not dominated by the common
+    direction of anisotropic embeddings.
 
     Parameters
     ----------
@@ -523,13 +441,9 @@ def head_rank_loss(contexts, ranks, *, recentre=False, activation="softmax",
         Each in ``1..d``.
     recentre : bool
     activation : str or Activation
-        A pointwise activation (one with a logit map ``φ``): softmax,
-        sigsoftmax, GSS, ... Softmax and sigsoftmax are summed from one
-        ``exp`` per entry; others through their logit map in float64.
-    dtype : None, float32 or float64
-        Precision of the streamed logits; default that of ``H`` and ``W``
-        (float32 for a model's contexts). Normalisers are accumulated in
-        float64 either way.
+        A pointwise activation (with a logit map ``φ``). Softmax and
+        sigsoftmax are summed from one ``exp`` per entry; others through
+        their logit map in float64.
     progress : bool, optional
         A progress bar on stderr (default: when stderr is a terminal).
     **params
@@ -550,18 +464,15 @@ def head_rank_loss(contexts, ranks, *, recentre=False, activation="softmax",
     --------
     suppressed_gradient, uniform_top_capacity : the other two costs.
     head_cost_report : all three on a model and a text.
-    rankbottleneck.spectrum : the spectrum of the log-probability matrix.
 
     Notes
     -----
-    ``W`` is factored once, from the eigenvectors of its Gram matrix
-    ``WᵀW`` in float64 (``V`` and ``σ²``), and the rotated rows ``W V`` are
-    kept. The contexts are streamed in blocks: ``c = Vᵀ h`` once per
-    context, then the logits at the ranks in increasing order, each rank
-    adding ``c_{[r', r)} (W V)_{[r', r)}ᵀ`` to the previous one (one GEMM
-    in all, ``2 N V d`` flops), with a normaliser (one ``exp`` per entry)
-    at each rank. ``r = d`` is always computed (it gives `full_loss`); there
-    ``W_d = W V Vᵀ = W`` to rounding, so the loss is the model's own.
+    ``W`` is factored once from its Gram matrix (float64) and its rotated
+    rows ``W V`` kept in the precision of ``H`` and ``W``. The contexts are
+    streamed in blocks: ``c = Vᵀ h``, then the logits at the ranks in
+    increasing order, each adding ``c_{[r', r)} (W V)_{[r', r)}ᵀ`` to the
+    last (one GEMM in all), with one ``exp`` per entry at each rank.
+    ``r = d`` is always computed (`full_loss`): there ``W V Vᵀ = W``.
 
     Examples
     --------
@@ -582,29 +493,29 @@ def head_rank_loss(contexts, ranks, *, recentre=False, activation="softmax",
     H, W, b, y, source = _check_contexts(contexts)
     ranks = _check_ranks(ranks, H.shape[1])
     recentre = _as_bool(recentre, "recentre")
-    act, params = _activation(activation, params)
-    dtype = _check_dtype(dtype, H, W)
-    seconds = {}
-    t = time.perf_counter()
-    basis = _basis(W, recentre, dtype)
-    seconds["factorise W"] = time.perf_counter() - t
-    t = time.perf_counter()
-    full = _ranks_with_full(ranks, H.shape[1])
-    run = _Pass(H, W, b, y, basis, full, [(act, params)], dtype).run(
-        progress, f"rank loss ({act.name})")
-    seconds["streamed logits"] = time.perf_counter() - t
-    seconds["total"] = time.perf_counter() - start
-    return _rank_loss(run, 0, ranks, act, recentre, dtype, seconds, source)
+    act = _activation(activation, params)
+    basis = _basis(W, recentre, np.dtype(_result_dtype(H, W)))
+    run = _Pass(H, b, y, basis, _with_full(ranks, H.shape[1]), [act]).run(
+        progress, f"rank loss ({act[0].name})")
+    return _rank_loss(run, 0, ranks, recentre, source,
+                      {"total": time.perf_counter() - start})
 
 
-def _rank_loss(run, j, ranks, act, recentre, dtype, seconds, source):
+def _with_full(ranks, d):
+    return ranks if ranks[-1] == d else (*ranks, d)
+
+
+def _rank_loss(run, j, ranks, recentre, source, seconds, full=None):
+    """The HeadRankLoss of activation `j` of `run` (`full`: the loss at
+    ``r = d`` when `run` stopped short of it)."""
     loss = run.losses[j] / run.N
-    return HeadRankLoss(ranks=ranks, loss=loss[:len(ranks)], full_loss=float(loss[-1]),
-                        activation=act.name, recentre=recentre, d=run.H.shape[1],
-                        vocabulary=run.M, n_tokens=run.N,
-                        singular_values=run.basis.sigma, rank=run.basis.rank,
-                        dtype=str(np.dtype(dtype)), n_fallback=run.n_fallback,
-                        seconds=seconds, source=source)
+    full = float(loss[-1]) if full is None else full
+    return HeadRankLoss(
+        ranks=ranks, loss=np.r_[loss, full][:len(ranks)], full_loss=full,
+        activation=run.acts[j][0].name, recentre=recentre, d=run.H.shape[1],
+        vocabulary=run.M, n_tokens=run.N, singular_values=run.basis.sigma,
+        rank=run.basis.rank, dtype=str(run.dtype), n_fallback=run.n_fallback,
+        seconds=seconds, source=source)
 
 
 # ---------------------------------------------------------------------------
@@ -659,21 +570,6 @@ class SuppressedGradient(Result):
     --------
     suppressed_gradient : makes one.
     head_cost_report : this beside the rank loss and the capacity.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> import rankbottleneck as rb
-    >>> from rankbottleneck.lm import ModelContexts
-    >>> rng = np.random.default_rng(0)
-    >>> W, H = rng.standard_normal((400, 8)), rng.standard_normal((300, 8))
-    >>> ctx = ModelContexts(H=H, W=W, bias=None, token_ids=np.zeros(300, int),
-    ...                     next_ids=rng.integers(0, 400, 300), tokens=())
-    >>> res = rb.suppressed_gradient(ctx)
-    >>> res.random                                  # 1 - d/V
-    0.98
-    >>> bool(0 < res.pooled < 1)
-    True
     """
 
     suppressed: np.ndarray = field(repr=False, metadata={"as_dict": False})
@@ -734,29 +630,25 @@ class SuppressedGradient(Result):
                 f"{self.pooled:.4f}; a random direction loses {self.random:.4f})")
 
 
-def suppressed_gradient(contexts, *, dtype=None, progress=None):
+def suppressed_gradient(contexts, *, progress=None):
     r"""The share of the logit gradient that the head keeps from the model.
 
     At each context the gradient of the cross-entropy with respect to the
-    logits is ``g = softmax(z) - e_y``; what reaches the hidden state (and
-    every layer below) is ``Wᵀ g = Wᵀ P_W g``, with ``P_W`` the orthogonal
-    projection onto the column space of ``W``. The rest of ``g``
+    logits is ``g = softmax(z) - e_y``; what reaches the hidden state is
+    ``Wᵀ g = Wᵀ P_W g``, with ``P_W`` the orthogonal projection onto the
+    column space of ``W``. The rest,
 
     .. math::
-        s = 1 - \frac{\lVert P_W g \rVert^2}{\lVert g \rVert^2}
+        s = 1 - \frac{\lVert P_W g \rVert^2}{\lVert g \rVert^2},
 
-    is suppressed (Godey & Artzi [2]_ measure 95-99% of the gradient norm
-    on trained models). A direction drawn uniformly from the sphere of
-    ``R^V`` keeps ``rank(W)/V`` of its squared norm on average, so ``s``
-    is compared with ``1 - rank(W)/V`` (``1 - d/V`` for a full-rank head).
+    is suppressed (Godey & Artzi [2]_). A direction drawn uniformly from the
+    sphere of ``R^V`` keeps ``rank(W)/V`` of its squared norm on average, so
+    ``s`` is compared with ``1 - rank(W)/V``.
 
     Parameters
     ----------
     contexts : ModelContexts
         As for :func:`head_rank_loss`.
-    dtype : None, float32 or float64
-        Precision of the streamed probabilities (default that of ``H`` and
-        ``W``); norms and the projection are accumulated in float64.
     progress : bool, optional
 
     Returns
@@ -770,13 +662,12 @@ def suppressed_gradient(contexts, *, dtype=None, progress=None):
 
     Notes
     -----
-    ``‖P_W g‖² = (Wᵀg)ᵀ (WᵀW)⁺ (Wᵀg)``, from the eigen-decomposition of the
-    Gram matrix ``WᵀW`` (float64, once): only ``Wᵀ g`` (one product of the
-    probabilities with ``W``, streamed over blocks of contexts) is needed,
-    never a ``V × d`` orthonormal basis. The target's entry is taken out of
-    ``p`` before the product and ``1 - p_y`` is computed as ``Σ_{j≠y} p_j``,
-    so a confident correct prediction (``g`` tiny) loses no digits to
-    cancellation against ``e_y``.
+    ``‖P_W g‖² = (Wᵀg)ᵀ (WᵀW)⁺ (Wᵀg)``, from the eigen-decomposition of
+    ``WᵀW`` (float64, once): only ``Wᵀ g`` is needed (one product of the
+    probabilities with ``W V``, streamed with the logits), never a ``V × d``
+    orthonormal basis. The target's entry is taken out of ``p`` before the
+    product and ``1 - p_y`` computed as ``Σ_{j≠y} p_j``, so a confident
+    correct prediction loses no digits to cancellation.
 
     Examples
     --------
@@ -793,229 +684,34 @@ def suppressed_gradient(contexts, *, dtype=None, progress=None):
     """
     start = time.perf_counter()
     H, W, b, y, source = _check_contexts(contexts)
-    dtype = _check_dtype(dtype, H, W)
-    seconds = {}
-    t = time.perf_counter()
-    basis = _basis(W, False, dtype)
-    seconds["factorise W"] = time.perf_counter() - t
-    t = time.perf_counter()
-    run = _Pass(H, W, b, y, basis, (H.shape[1],), [], dtype, gradient=True,
-                gram_basis=basis).run(progress, "logit gradients")
-    seconds["streamed gradients"] = time.perf_counter() - t
-    seconds["total"] = time.perf_counter() - start
-    return _suppressed(run, seconds, source)
+    basis = _basis(W, False, np.dtype(_result_dtype(H, W)))
+    run = _Pass(H, b, y, basis, (H.shape[1],), [], gradient=True).run(
+        progress, "logit gradients")
+    return _suppressed(run, source, {"total": time.perf_counter() - start})
 
 
-def _suppressed(run, seconds, source):
+def _suppressed(run, source, seconds):
     with np.errstate(divide="ignore", invalid="ignore"):
         kept = np.where(run.g2 > 0, run.kept / run.g2, np.nan)
     share = 1.0 - np.minimum(kept, 1.0)
-    counts, edges, which = _frequency_bins(run.y, run.M)
+    _, edges, which = _frequency_bins(run.y, run.M)
     n_bins = len(edges) - 1
     by = np.array([np.nanmean(share[which == k]) if np.any(which == k) else np.nan
                    for k in range(n_bins)])
-    n_in = np.bincount(which, minlength=n_bins)
     finite = np.isfinite(share)
     pooled = 1.0 - float(np.sum(run.kept[finite]) / np.sum(run.g2[finite]))
     return SuppressedGradient(
         suppressed=share, mean=float(np.nanmean(share)), pooled=pooled,
-        random=1.0 - run.gram.rank / run.M, rank=run.gram.rank, d=run.H.shape[1],
+        random=1.0 - run.basis.rank / run.M, rank=run.basis.rank, d=run.H.shape[1],
         vocabulary=run.M, n_tokens=run.N, bin_edges=edges, by_frequency=by,
-        bin_contexts=n_in, dtype=str(np.dtype(run.dtype)), seconds=seconds,
-        source=source)
+        bin_contexts=np.bincount(which, minlength=n_bins), dtype=str(run.dtype),
+        seconds=seconds, source=source)
 
 
 # ---------------------------------------------------------------------------
 # How many tokens can share the top
 # ---------------------------------------------------------------------------
 
-#: interior point first: on these dense LPs (hundreds of words × d + 3
-#: unknowns) it is several times faster than the simplex; the simplex next
-_IPM_FIRST = (("highs-ipm", {}), ("highs-ds", {}))
-
-
-def _mass_margin(M, m, mass=0.99):
-    """The lead ``δ`` (nats) at which ``m`` tokens with equal probabilities
-    hold at least `mass` of it whatever the other ``M - m`` do: each other
-    token then has at most ``e^{-δ}`` of a top token's probability."""
-    return math.log(mass / (1 - mass) * (M - m) / m)
-
-
-def _ratio(tolerance, margin):
-    """``τ/δ`` as a fraction ``p/q`` of small integers, the homogeneous
-    system's coefficients (large ones make its LPs and certificates badly
-    scaled): the nearest with ``q ≤ 100``, or ``1/round(δ/τ)`` below 1/100
-    (a relative change of at most ``τ/(2δ)``)."""
-    from fractions import Fraction
-
-    rho = tolerance / margin
-    if rho >= 0.01:
-        f = Fraction(rho).limit_denominator(100)
-        return f.numerator, f.denominator
-    return 1, int(round(1 / rho))
-
-
-def _span_complement(Q, X):
-    """``X`` minus its projection onto the columns of each ``Q[k]``."""
-    return X - np.einsum("kdm,km->kd", Q, np.einsum("kdm,kd->km", Q, X))
-
-
-def _search(W, sets, mu, whiten, rounds=50):
-    """Cheap contexts for many sets at once: in the subspace ``L`` where the
-    set's scores are equal (``(w_s - w_t)·x = 0``), the whitened direction of
-    its mean row, then relaxed projections (Agmon–Motzkin) onto the best
-    other word's condition, in the whitened metric restricted to ``L``.
-    Returns the starting directions, the best context of each set and its
-    lead over the best other word relative to the spread of the scores."""
-    n = len(sets)
-    rows = np.arange(n)
-    D = W[sets[:, 1:]] - W[sets[:, :1]]
-    Q = np.linalg.qr(np.transpose(D, (0, 2, 1)))[0]
-    g = W[sets].mean(axis=1)
-    X = _span_complement(Q, (g - mu) @ whiten)
-    start = X.copy()
-    best = np.full(n, -np.inf)
-    best_x = X.copy()
-    spread = None
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        for _ in range(rounds):
-            Z = X @ W.T
-            if spread is None:
-                spread = Z.std(axis=1) + 1e-300
-            level = Z[rows[:, None], sets].mean(axis=1)
-            Z[rows[:, None], sets] = -np.inf
-            c = Z.argmax(axis=1)
-            lead = (level - Z[rows, c]) / spread
-            better = lead > best
-            best[better], best_x[better] = lead[better], X[better]
-            need = np.flatnonzero(lead < 0.05)
-            if len(need) == 0:
-                break
-            normal = g[need] - W[c[need]]
-            step = _span_complement(Q[need], _span_complement(Q[need], normal) @ whiten)
-            q = np.einsum("ij,ij->i", step, normal)
-            gain = (0.05 - lead[need]) * spread[need] * 1.5 / q
-            moved = X[need] + gain[:, None] * step
-            ok = np.all(np.isfinite(moved), axis=1)
-            X[need[ok]] = moved[ok]
-    return start, best_x, best
-
-
-def _equalising_shift(W, b, S):
-    """A context ``x₀`` with ``(w_s - w_t)·x₀ = b_t - b_s`` (least squares):
-    the set's scores equal at ``x₀`` when the bias differs among them."""
-    D = W[S[1:]] - W[S[0]]
-    return np.linalg.lstsq(D, -(b[S[1:]] - b[S[0]]), rcond=None)[0]
-
-
-class _SetDecider:
-    """Decides one set's question with proof: a cheap context, then
-    constraint generation over growing working sets of other words, the
-    witness proved by :func:`~rankbottleneck.feasibility._systems.holds` and
-    the certificate by :func:`~rankbottleneck.feasibility._lp.certificate`."""
-
-    def __init__(self, W, b, tolerance, margin, ratio, max_rounds, step, w1=None):
-        self.W, self.b = W, b
-        self.tolerance, self.margin, self.ratio = tolerance, margin, ratio
-        self.max_rounds, self.step = max_rounds, step
-        self.w1 = max_row_norm1(W) if w1 is None else w1
-        self.n_lp = 0
-
-    def system(self, S):
-        if self.ratio is not None:
-            return uniform_system(S, ratio=self.ratio)
-        return uniform_system(S, tolerance=self.tolerance, margin=self.margin)
-
-    def _witness(self, system, x):
-        _, margin, tol = at(system, self.W, self.b, x, self.w1)
-        return holds(system, self.W, self.b, x, margin, tol)
-
-    def candidates(self, S, u):
-        """Contexts along the searched direction `u`: itself (a cone needs
-        nothing else), or from the equalising shift at growing scales."""
-        if self.ratio is not None:
-            top = np.max(np.abs(u))
-            yield u / top if top > 0 else u
-            return
-        x0 = _equalising_shift(self.W, self.b, S)
-        z = self.W @ u
-        rest = np.delete(z, S).max()
-        lead = z[S].mean() - rest
-        if not lead > 0:
-            return
-        for k in range(12):
-            yield x0 + u * (self.margin * 2.0 ** k / lead)
-
-    def decide(self, S, u, start, lead):
-        """``(verdict, witness, certificate, method)`` for the set `S`, from
-        the searched direction `u` (its relative `lead`) and the whitened
-        direction `start` it began from."""
-        system = self.system(S)
-        for x in self.candidates(S, u):
-            if self._witness(system, x):
-                return True, x, None, "search"
-        x = next(iter(self.candidates(S, u)), u)
-        tried = False
-        if lead < -0.25:
-            # far from a witness: most likely a certificate, which needs
-            # d - m + 2 other words around the set: NNLS finds them without
-            # an LP (column generation on its residual), proved by enclosure
-            tried = True
-            cert = self._nnls(system, start)
-            if cert is not None:
-                return False, None, cert, "nnls"
-        verdict, x, cert = self._generate(system, x)
-        if verdict is None and not tried:
-            cert = self._nnls(system, start)
-            if cert is not None:
-                return False, None, cert, "nnls"
-        return verdict, x, cert, "lp"
-
-    def _nnls(self, system, start):
-        k = min(self.W.shape[0] - len(system.words), 2 * (self.W.shape[1] + 1))
-        return _nnls_certificate(system, self.W, self.b, start, k, rounds=2)
-
-    def _generate(self, system, x):
-        """Constraint generation, at most ``max_rounds`` LPs: ``(verdict,
-        witness, certificate)``."""
-        W, b = self.W, self.b
-        d = W.shape[1]
-        box = 1.0 if self.ratio is not None else None
-        J = _strongest_rest(system, W @ x + b, self.step, [])
-        for _ in range(self.max_rounds):
-            try:
-                r, v, lam_ub, lam_eq = self._solve(system, J, box)
-                if r <= 0:
-                    cert = certificate(system, W, b, J, lam_ub, lam_eq)
-                    if cert is None and box is not None:
-                        r, v, lam_ub, lam_eq = self._solve(system, J, None)
-                        if r <= 0:
-                            cert = certificate(system, W, b, J, lam_ub, lam_eq)
-                    if r <= 0:
-                        return (False, None, cert) if cert is not None else (None,) * 3
-            except LPFailed:
-                return None, None, None
-            x = v[:d]
-            if self._witness(system, x):
-                return True, x, None
-            z = W @ x + b
-            new = _strongest_rest(system, z, self.step, J)
-            if len(new) == 0:
-                break
-            J = np.concatenate([J, new])
-        return None, None, None
-
-    def _solve(self, system, J, box):
-        d, m = self.W.shape[1], system.m
-        A_ub, b_ub, A_eq, b_eq = rows(system, self.W, self.b, J)
-        bounds = ([(-box, box) if box is not None else (None, None)] * d
-                  + [(None, None)] * m + [(None, 1.0)])
-        cost = np.zeros(d + m + 1)
-        cost[-1] = -1.0
-        self.n_lp += 1
-        res = linprog(cost, A_ub, b_ub, A_eq, b_eq, bounds, attempts=_IPM_FIRST)
-        lam_eq = -res.eqlin.marginals if len(b_eq) else np.zeros(0)
-        return -res.fun, res.x, -res.ineqlin.marginals, lam_eq
 
 
 def _crossing(ms, rate):
@@ -1068,8 +764,9 @@ class UniformTopCapacity(Result):
     answers : dict
         ``{m: (n_sets,) object array}`` of True, False, None.
     methods : dict
-        ``{m: (n_sets,) str array}``: ``"search"`` (a cheap context) or
-        ``"lp"``.
+        ``{m: (n_sets,) str array}``: ``"search"`` (a cheap context),
+        ``"nnls"`` (a certificate without an LP) or ``"lp"`` (the feasibility
+        engine's constraint generation); empty for undecided sets.
     witnesses, certificates : dict
         ``{(m, k): context}`` and ``{(m, k): Multipliers}``, in the units of
         the data as given.
@@ -1199,69 +896,160 @@ class UniformTopCapacity(Result):
                 f"{self.tolerance:g}: {text})")
 
 
-def _check_ms(m, M):
-    values = np.atleast_1d(np.asarray(m, dtype=object))
-    if values.ndim != 1 or values.size == 0:
-        raise TypeError(f"m must be an integer or a 1-D sequence of integers; got {m!r}")
-    out = [_as_int(v, "m") for v in values.tolist()]
-    bad = [v for v in out if not 2 <= v <= M - 1]
-    if bad:
-        raise ValueError(f"m must lie in [2, V - 1] = [2, {M - 1}] (at least two tokens "
-                         f"to share the top, and at least one other token below them; "
-                         f"the head has V = {M}); got {bad}")
-    return tuple(sorted(set(out)))
+def _mass_margin(M, m, mass=0.99):
+    """The lead ``δ`` (nats) at which ``m`` tokens with equal probabilities
+    hold at least `mass` of it whatever the other ``M - m`` do: each other
+    token then has at most ``e^{-δ}`` of a top token's probability."""
+    return math.log(mass / (1 - mass) * (M - m) / m)
+
+
+def _ratio(tolerance, margin):
+    """``τ/δ`` as a fraction ``p/q`` of small integers, the homogeneous
+    system's coefficients (large ones make its LPs and certificates badly
+    scaled): the nearest with ``q ≤ 100``, or ``1/round(δ/τ)`` below 1/100
+    (a relative change of at most ``τ/(2δ)``)."""
+    from fractions import Fraction
+
+    rho = tolerance / margin
+    if rho >= 0.01:
+        f = Fraction(rho).limit_denominator(100)
+        return f.numerator, f.denominator
+    return 1, int(round(1 / rho))
+
+
+def _span_complement(Q, X):
+    """``X`` minus its projection onto the columns of each ``Q[k]``."""
+    return X - np.einsum("kdm,km->kd", Q, np.einsum("kdm,kd->km", Q, X))
+
+
+def _search(W, sets, mu, whiten, rounds=50):
+    """Cheap contexts for many sets at once: in the subspace ``L`` where the
+    set's scores are equal (``(w_s - w_t)·x = 0``), the whitened direction of
+    its mean row, then relaxed projections (Agmon–Motzkin) onto the best
+    other word's condition, in the whitened metric restricted to ``L``.
+    Returns the starting directions, the best context of each set and its
+    lead over the best other word relative to the spread of the scores."""
+    n = len(sets)
+    rows = np.arange(n)
+    D = W[sets[:, 1:]] - W[sets[:, :1]]
+    Q = np.linalg.qr(np.transpose(D, (0, 2, 1)))[0]
+    g = W[sets].mean(axis=1)
+    X = _span_complement(Q, (g - mu) @ whiten)
+    start = X.copy()
+    best = np.full(n, -np.inf)
+    best_x = X.copy()
+    spread = None
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        for _ in range(rounds):
+            Z = X @ W.T
+            if spread is None:
+                spread = Z.std(axis=1) + 1e-300
+            level = Z[rows[:, None], sets].mean(axis=1)
+            Z[rows[:, None], sets] = -np.inf
+            c = Z.argmax(axis=1)
+            lead = (level - Z[rows, c]) / spread
+            better = lead > best
+            best[better], best_x[better] = lead[better], X[better]
+            need = np.flatnonzero(lead < 0.05)
+            if len(need) == 0:
+                break
+            normal = g[need] - W[c[need]]
+            step = _span_complement(Q[need], _span_complement(Q[need], normal) @ whiten)
+            q = np.einsum("ij,ij->i", step, normal)
+            gain = (0.05 - lead[need]) * spread[need] * 1.5 / q
+            moved = X[need] + gain[:, None] * step
+            ok = np.all(np.isfinite(moved), axis=1)
+            X[need[ok]] = moved[ok]
+    return start, best_x, best
+
+
+def _equalising_shift(W, b, S):
+    """A context ``x₀`` with ``(w_s - w_t)·x₀ = b_t - b_s`` (least squares):
+    the set's scores equal at ``x₀`` when the bias differs among them."""
+    D = W[S[1:]] - W[S[0]]
+    return np.linalg.lstsq(D, -(b[S[1:]] - b[S[0]]), rcond=None)[0]
+
+
+def _along(system, W, b, S, u, margin, w1):
+    """``(witness or None, first context tried)`` along the searched
+    direction `u`: itself (a cone, `margin` None), or from the equalising
+    shift at growing scales; each proved by :func:`holds`."""
+    if margin is None:
+        top = np.max(np.abs(u))
+        tries = [u / top if top > 0 else u]
+    else:
+        x0 = _equalising_shift(W, b, S)
+        z = W @ u
+        lead = z[S].mean() - np.delete(z, S).max()
+        tries = [x0 + u * (margin * 2.0 ** k / lead) for k in range(12)] if lead > 0 \
+            else [x0]
+    for x in tries:
+        _, slack, tol = at(system, W, b, x, w1)
+        if holds(system, W, b, x, slack, tol):
+            return x, tries[0]
+    return None, tries[0]
 
 
 def _capacity(W, b, all_sets, tolerance, margin, max_rounds, head, progress):
-    """Decide the sets `all_sets` (``{m: (n_sets, m) array}``) on one head."""
+    """Decide the sets `all_sets` (``{m: (n_sets, m) array}``) on one head:
+    a searched witness, else the feasibility engine with a bounded effort
+    (an NNLS certificate, then at most `max_rounds` LPs, no last resort)."""
     start = time.perf_counter()
     M, d = W.shape
     ms = tuple(all_sets)
     n_sets = len(all_sets[ms[0]])
     homogeneous = not b.any()
+    # unit scale (exact): witnesses and multipliers hold for the data as given
     Wu, bu, k = to_unit(W, b)
     scale = 2.0 ** -k
     mu, whiten = whitening(Wu)
     w1 = max_row_norm1(Wu)
     step = int(min(M - 1, max(256, 2 * (d + 1))))
-    holds_, fails, undecided, margins, ratios = [], [], [], [], []
-    sets, answers, methods, witnesses, certificates = {}, {}, {}, {}, {}
+    counts, margins, ratios = np.zeros((3, len(ms)), dtype=int), [], []
+    answers, methods, witnesses, certificates = {}, {}, {}, {}
     n_lp = 0
     with progress_bar(len(ms) * n_sets, f"shared top ({head} head)", progress,
                       unit="set") as bar:
-        for m in ms:
+        for j, m in enumerate(ms):
             delta = _mass_margin(M, m) if margin is None else margin
             margins.append(delta)
             ratio = _ratio(tolerance, delta) if homogeneous else None
             if ratio is not None:
                 ratios.append(ratio)
-            S = all_sets[m]
-            X0, X, lead = _search(Wu, S, mu, whiten)
-            decider = _SetDecider(Wu, bu, tolerance * scale, delta * scale, ratio,
-                                  max_rounds, step, w1)
-            got = np.full(n_sets, None, dtype=object)
-            how = np.full(n_sets, "", dtype="<U6")
-            for i in range(n_sets):
-                verdict, x, cert, method = decider.decide(S[i], X[i], X0[i], lead[i])
-                got[i], how[i] = verdict, method if verdict is not None else ""
-                if verdict:
+            X0, X, _ = _search(Wu, all_sets[m], mu, whiten)
+            answers[m] = np.full(n_sets, None, dtype=object)
+            methods[m] = np.full(n_sets, "", dtype="<U6")
+            for i, S in enumerate(all_sets[m]):
+                system = (uniform_system(S, ratio=ratio) if ratio else
+                          uniform_system(S, tolerance=tolerance * scale,
+                                         margin=delta * scale))
+                x, first = _along(system, Wu, bu, S, X[i],
+                                  None if ratio else delta * scale, w1)
+                if x is not None:
+                    got, how = True, "search"
+                else:
+                    dec = decide(system, Wu, bu, first, k0=step, max_rounds=max_rounds,
+                                 w1=w1, repair_rounds=0, last_resort=False,
+                                 first_certificate=min(M - m, 2 * (d + 1)),
+                                 certificate_from=X0[i])
+                    got, how, x = dec.feasible, dec.method, dec.witness
+                    n_lp += dec.n_lp
+                    if got is False:
+                        certificates[(m, i)] = dec.certificate
+                if got:
                     witnesses[(m, i)] = x
-                elif verdict is False:
-                    certificates[(m, i)] = cert
+                answers[m][i] = got
+                methods[m][i] = how if got is not None else ""
+                counts[{True: 0, False: 1, None: 2}[got], j] += 1
                 bar.update(1)
-            n_lp += decider.n_lp
-            sets[m], answers[m], methods[m] = S, got, how
-            holds_.append(int(np.sum(got == True)))          # noqa: E712
-            fails.append(int(np.sum(got == False)))          # noqa: E712
-            undecided.append(int(np.sum(got == None)))       # noqa: E711
-    holds_, fails, undecided = (np.array(v) for v in (holds_, fails, undecided))
+    holds_, fails, undecided = counts
     lo, hi = holds_ / n_sets, (holds_ + undecided) / n_sets
     return UniformTopCapacity(
         ms=ms, n_sets=n_sets, holds=holds_, fails=fails, undecided=undecided,
         m_half=_crossing(ms, (lo + hi) / 2),
         m_half_bounds=(_crossing(ms, lo), _crossing(ms, hi)),
         tolerance=tolerance, margins=np.array(margins), ratios=tuple(ratios),
-        vocabulary=M, d=d, has_bias=not homogeneous, head=head, sets=sets,
+        vocabulary=M, d=d, has_bias=not homogeneous, head=head, sets=all_sets,
         answers=answers, methods=methods, witnesses=witnesses,
         certificates=certificates, max_rounds=max_rounds, n_lp=n_lp,
         seconds=time.perf_counter() - start)
@@ -1312,9 +1100,9 @@ def uniform_top_capacity(W, m, *, bias=None, tolerance=0.1, margin=None, n_sets=
         Also ask the same sets of a Gaussian head of the same shape (entries
         ``N(0, σ²)``, ``σ`` the root mean square of `W`, no bias).
     max_rounds : int
-        LPs at most per set (each over a working set of other words that
-        grows by ``max(256, 2(d + 1))`` words a round); a set not decided
-        within them is counted as undecided.
+        LPs at most per set (constraint generation over a working set of
+        other words that grows by ``max(256, 2(d + 1))`` words a round); a
+        set not proved within them is counted as undecided.
     progress : bool, optional
 
     Returns
@@ -1337,22 +1125,21 @@ def uniform_top_capacity(W, m, *, bias=None, tolerance=0.1, margin=None, n_sets=
     -----
     Without a bias the scores scale with the context, so only ``τ/δ``
     matters: the question is then asked in the homogeneous form
-    ``max_S z - min_S z < (p/q)(min_S z - max_{j∉S} z_j)`` with ``p/q``
-    the nearest fraction to ``τ/δ`` with ``q ≤ 10⁶``, a cone the LP solves
-    in the unit box. As ``τ/δ → 0`` a set can share the top iff it spans a
-    face of the convex hull of the rows of ``W``, i.e. iff the projection
-    of its rows onto the complement of their differences is a vertex of
-    the projected hull.
+    ``max_S z - min_S z < (p/q)(min_S z - max_{j∉S} z_j)``, ``p/q`` a
+    fraction of small integers next to ``τ/δ`` (:attr:`UniformTopCapacity.ratios`),
+    a cone the LP solves in the unit box.
 
     Each set is tried first by a cheap context, found for all sets of a size
     at once: the whitened mean of its rows, in the subspace where its
     scores are equal, repaired by relaxed projections (Agmon–Motzkin). The
-    rest go to constraint generation over growing working sets of other
-    words (at most `max_rounds` LPs, interior point), whose positive
-    solutions are proved witnesses and whose infeasible duals are polished
-    into proved certificates. Near the capacity the witnesses are thin and
-    a certificate needs at least ``d - m + 2`` other words, so the LPs grow
-    to thousands of rows: that is where sets are left undecided.
+    rest go to the feasibility engine (:mod:`rankbottleneck.feasibility`)
+    with a bounded effort: a certificate by non-negative least squares on
+    the ``2(d + 1)`` other words nearest the set's direction, then at most
+    `max_rounds` LPs of constraint generation, and no LP over every word.
+    Every answer is proved by the engine's rigorous checks; a set not
+    proved either way within that effort is undecided. Near the capacity
+    the witnesses are thin and a certificate needs at least ``d - m + 2``
+    other words: that is where sets are left undecided.
 
     Examples
     --------
@@ -1387,26 +1174,14 @@ def uniform_top_capacity(W, m, *, bias=None, tolerance=0.1, margin=None, n_sets=
             # the same sets: the Gaussian rows are exchangeable
             twin = _capacity(G, np.zeros(M), all_sets, tolerance, margin, max_rounds,
                              "Gaussian", progress)
-            result = _replace(result, gaussian=twin)
+            result = dataclasses.replace(result, gaussian=twin)
     return result
 
-
-def _replace(result, **changes):
-    import dataclasses
-
-    return dataclasses.replace(result, **changes)
 
 
 # ---------------------------------------------------------------------------
 # All three on a model and a text
 # ---------------------------------------------------------------------------
-
-
-def _default_ranks(d):
-    """A few ranks from 16 up, most of them near ``d`` (where the loss
-    moves most on trained heads)."""
-    picks = {16, 64, d // 2, 3 * d // 4, d - d // 16, d - d // 64, d}
-    return tuple(sorted(r for r in picks if 1 <= r <= d))
 
 
 @dataclass(frozen=True, eq=False, kw_only=True)
@@ -1515,7 +1290,7 @@ def head_cost_report(contexts_or_source, text=None, *, n_contexts=20000, ranks=N
     n_contexts : int
         Positions of the text scored (the first ones; a model only).
     ranks : sequence of int, optional
-        Head ranks for the loss; default a few from 16 to ``d``, most near
+        Head ranks for the loss; default the powers of 4 below ``d``, and
         ``d``.
     ms : sequence of int, or None
         Set sizes for the capacity (None: no capacity).
@@ -1547,9 +1322,11 @@ def head_cost_report(contexts_or_source, text=None, *, n_contexts=20000, ranks=N
 
     Notes
     -----
-    Two streamed passes over the contexts: the head's own singular basis
-    (softmax and sigsoftmax at every rank, and the gradient at full rank),
-    then the re-centred head's (softmax). See each part for its cost.
+    One streamed pass in the head's own singular basis gives softmax and
+    sigsoftmax at every rank and, from the same exponentials at full rank,
+    the gradient; a second, in the centred head's basis, gives the
+    re-centred softmax at the ranks below ``d`` only (at ``r = d`` the
+    re-centred head is the head: its loss is the first pass's).
 
     Examples
     --------
@@ -1565,12 +1342,10 @@ def head_cost_report(contexts_or_source, text=None, *, n_contexts=20000, ranks=N
     True
     """
     start = time.perf_counter()
-    seconds = {}
-    notes = []
+    seconds, notes = {}, []
     n_sets = _as_int(n_sets, "n_sets", low=1)
     max_rounds = _as_int(max_rounds, "max_rounds", low=0)
-    is_contexts = all(hasattr(contexts_or_source, a) for a in ("H", "W", "next_ids"))
-    if is_contexts:
+    if all(hasattr(contexts_or_source, a) for a in ("H", "W", "next_ids")):
         if text is not None:
             raise TypeError("text is for a model to run over; contexts were given "
                             "already (pass text=None)")
@@ -1586,12 +1361,11 @@ def head_cost_report(contexts_or_source, text=None, *, n_contexts=20000, ranks=N
         model = (contexts_or_source if isinstance(contexts_or_source, lm.LanguageModel)
                  else lm.load_model(contexts_or_source, tokenizer=tokenizer))
         seconds["load model"] = time.perf_counter() - t
-        V = int(model.model.get_output_embeddings().weight.shape[0])
         # the arguments the model's shape decides, before it runs
         if ranks is not None:
             _check_ranks(ranks, model.hidden_size)
         if ms is not None:
-            _check_ms(ms, V)
+            _check_ms(ms, model.W.shape[0])
         ctx = lm.collect_contexts(model, text, n_contexts=n_contexts, window=window,
                                   progress=progress)
         seconds.update(ctx.seconds)
@@ -1599,37 +1373,39 @@ def head_cost_report(contexts_or_source, text=None, *, n_contexts=20000, ranks=N
                      f"{ctx.logit_error:.1e} (max abs, float32)")
     H, W, b, y, source = _check_contexts(ctx)
     d, M = H.shape[1], W.shape[0]
-    ranks = _default_ranks(d) if ranks is None else _check_ranks(ranks, d)
+    ranks = (tuple(sorted({4 ** k for k in range(d.bit_length()) if 4 ** k < d} | {d}))
+             if ranks is None else _check_ranks(ranks, d))
     if ms is not None:
         ms = _check_ms(ms, M)
-    dtype = _check_dtype(None, H, W)
+    dtype = np.dtype(_result_dtype(H, W))
     soft, sig = _activation("softmax", {}), _activation("sigsoftmax", {})
-    t = time.perf_counter()
-    G = _gram(W)
-    raw = _basis(W, False, dtype, G)
-    centred = _basis(W, True, dtype, G)
-    seconds["factorise W"] = time.perf_counter() - t
-    t = time.perf_counter()
-    full = _ranks_with_full(ranks, d)
-    run = _Pass(H, W, b, y, raw, full, [soft, sig], dtype, gradient=True,
-                gram_basis=raw).run(progress, "rank loss and gradient")
-    seconds["rank loss (softmax, sigsoftmax) and gradient"] = time.perf_counter() - t
-    t = time.perf_counter()
-    run_c = _Pass(H, W, b, y, centred, full, [soft], dtype).run(
-        progress, "rank loss (re-centred)")
-    seconds["rank loss (re-centred)"] = time.perf_counter() - t
-    losses = {"softmax": _rank_loss(run, 0, ranks, soft[0], False, dtype, {}, source),
-              "softmax, re-centred": _rank_loss(run_c, 0, ranks, soft[0], True, dtype,
-                                                {}, source),
-              "sigsoftmax": _rank_loss(run, 1, ranks, sig[0], False, dtype, {}, source)}
-    gradient = _suppressed(run, {}, source)
+
+    def timed(name, func, *args):
+        t = time.perf_counter()
+        out = func(*args)
+        seconds[name] = time.perf_counter() - t
+        return out
+
+    raw = timed("factorise W", _basis, W, False, dtype)
+    run = timed("rank loss (softmax, sigsoftmax) and gradient",
+                _Pass(H, b, y, raw, _with_full(ranks, d), [soft, sig],
+                      gradient=True).run, progress, "rank loss and gradient")
+    losses = {"softmax": _rank_loss(run, 0, ranks, False, source, {}),
+              "sigsoftmax": _rank_loss(run, 1, ranks, False, source, {})}
+    below = tuple(r for r in ranks if r < d)
+    centred = timed("factorise W - 1 mu^T", _basis, W, True, dtype)
+    run_c = timed("rank loss (re-centred)",
+                  _Pass(H, b, y, centred, below, [soft]).run, progress,
+                  "rank loss (re-centred)")
+    losses["softmax, re-centred"] = _rank_loss(run_c, 0, ranks, True, source, {},
+                                               full=losses["softmax"].full_loss)
     capacity = None
     if ms is not None:
-        t = time.perf_counter()
-        capacity = uniform_top_capacity(W, ms, bias=b, n_sets=n_sets, seed=seed,
-                                        max_rounds=max_rounds, progress=progress)
-        seconds["capacity (given and Gaussian heads)"] = time.perf_counter() - t
+        capacity = timed("capacity (given and Gaussian heads)",
+                         lambda: uniform_top_capacity(
+                             W, ms, bias=b, n_sets=n_sets, seed=seed,
+                             max_rounds=max_rounds, progress=progress))
     seconds["total"] = time.perf_counter() - start
-    return HeadCostReport(losses=losses, gradient=gradient, capacity=capacity,
-                          source=source, n_tokens=H.shape[0], d=d, vocabulary=M,
-                          seconds=seconds, notes=tuple(notes))
+    return HeadCostReport(losses=losses, gradient=_suppressed(run, source, {}),
+                          capacity=capacity, source=source, n_tokens=H.shape[0], d=d,
+                          vocabulary=M, seconds=seconds, notes=tuple(notes))

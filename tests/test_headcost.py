@@ -126,7 +126,7 @@ def test_isotropic_directions_keep_d_over_V():
     W = rng.standard_normal((V, d)) @ rng.standard_normal((d, d))   # any full rank
     basis = hc._basis(W, False, np.dtype(np.float64))
     G = rng.standard_normal((4000, V))                # isotropic in R^V
-    kept = hc._projected_norm2(G @ W, basis) / np.einsum("ij,ij->i", G, G)
+    kept = hc._projected_norm2(G @ basis.UT.T, basis) / np.einsum("ij,ij->i", G, G)
     # kept ~ Beta(d/2, (V - d)/2): mean d/V, standard error about 1.7e-4 here
     assert abs(kept.mean() - d / V) < 1e-3
 
