@@ -37,23 +37,18 @@ NAME = "head_cost"
 
 
 def unavailable():
-    """Why this figure cannot be made here, or None."""
-    try:
-        import gguf  # noqa: F401
-        import torch  # noqa: F401
-        import transformers  # noqa: F401
-    except ImportError as exc:
-        return (f"needs the [lm] extra (missing {exc.name}): pip install "
-                "'rankbottleneck[lm]'")
-    return None
+    """Why this figure cannot be made here (the [lm] extra is missing), or None."""
+    from rankbottleneck.analyses.real_lm import unavailable as lm_unavailable
+
+    return lm_unavailable()
 
 
 def setting(quick):
     if quick:
         return {"n_contexts": 400, "ranks": (16, 288, 576), "ms": (2, 8, 16),
                 "n_sets": 2, "max_rounds": 0}
-    return {"n_contexts": 20000, "ranks": (16, 64, 288, 432, 540, 567, 576),
-            "ms": (16, 32, 48, 64, 80, 96), "n_sets": 4, "max_rounds": 0}
+    return {"n_contexts": 20000, "ranks": (4, 16, 64, 256, 576),
+            "ms": (16, 32, 48, 64, 96), "n_sets": 2, "max_rounds": 0}
 
 
 def main(out_dir="figures", quick=False, seed=0):

@@ -242,7 +242,7 @@ class _Pass:
                 Z += E
             done = r
             full = self.gradient and r == d
-            parts = _by_chunks(lambda R, full=full: self._sums(Z, E, y, R, full), n,
+            parts = _by_chunks(lambda R, full=full, Z=Z: self._sums(Z, E, y, R, full), n,
                                self.M * Z.itemsize)
             sums = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
             zy = Z[np.arange(n), y].astype(np.float64)
@@ -993,7 +993,8 @@ def _along(system, W, b, S, u, margin, w1):
 def _capacity(W, b, all_sets, tolerance, margin, max_rounds, head, progress):
     """Decide the sets `all_sets` (``{m: (n_sets, m) array}``) on one head:
     a searched witness, else the feasibility engine with a bounded effort
-    (an NNLS certificate, then at most `max_rounds` LPs, no last resort)."""
+    (an NNLS certificate when the search ended far from a witness, then at
+    most `max_rounds` LPs, no last resort)."""
     start = time.perf_counter()
     M, d = W.shape
     ms = tuple(all_sets)
@@ -1016,7 +1017,7 @@ def _capacity(W, b, all_sets, tolerance, margin, max_rounds, head, progress):
             ratio = _ratio(tolerance, delta) if homogeneous else None
             if ratio is not None:
                 ratios.append(ratio)
-            X0, X, _ = _search(Wu, all_sets[m], mu, whiten)
+            X0, X, lead = _search(Wu, all_sets[m], mu, whiten)
             answers[m] = np.full(n_sets, None, dtype=object)
             methods[m] = np.full(n_sets, "", dtype="<U6")
             for i, S in enumerate(all_sets[m]):
@@ -1030,7 +1031,9 @@ def _capacity(W, b, all_sets, tolerance, margin, max_rounds, head, progress):
                 else:
                     dec = decide(system, Wu, bu, first, k0=step, max_rounds=max_rounds,
                                  w1=w1, repair_rounds=0, last_resort=False,
-                                 first_certificate=min(M - m, 2 * (d + 1)),
+                                 # far from a witness: a certificate, most likely
+                                 first_certificate=(min(M - m, 2 * (d + 1))
+                                                    if lead[i] < -0.25 else 0),
                                  certificate_from=X0[i])
                     got, how, x = dec.feasible, dec.method, dec.witness
                     n_lp += dec.n_lp
@@ -1205,20 +1208,7 @@ class HeadCostReport(Result):
 
     See Also
     --------
-    head_cost_report : makes one.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> import rankbottleneck as rb
-    >>> from rankbottleneck.lm import ModelContexts
-    >>> rng = np.random.default_rng(0)
-    >>> W, H = rng.standard_normal((80, 6)), rng.standard_normal((100, 6))
-    >>> ctx = ModelContexts(H=H, W=W, bias=None, token_ids=np.zeros(100, int),
-    ...                     next_ids=rng.integers(0, 80, 100), tokens=())
-    >>> rep = rb.head_cost_report(ctx, ranks=[2, 6], ms=[2, 3], n_sets=4)
-    >>> sorted(rep.losses), rep.capacity.ms
-    (['sigsoftmax', 'softmax', 'softmax, re-centred'], (2, 3))
+    head_cost_report : makes one (with an example).
     """
 
     losses: dict
