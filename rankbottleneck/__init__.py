@@ -16,6 +16,7 @@ from . import (
     argmax,
     cluster,
     fit,
+    headcost,
     image,
     io,
     output_set,
@@ -50,6 +51,16 @@ from .activations import (
 )
 from .argmax import ArgmaxReport, argmaxable, argmaxable_under, dominating_word
 from .fit import FitResult, expressivity_sweep, fit_log_probs
+from .headcost import (
+    HeadCostReport,
+    HeadRankLoss,
+    SuppressedGradient,
+    UniformTopCapacity,
+    head_cost_report,
+    head_rank_loss,
+    suppressed_gradient,
+    uniform_top_capacity,
+)
 from .image import (
     APIHiddenSize,
     EllipseResidual,
@@ -108,6 +119,7 @@ __all__ = [
     "argmax",
     "cluster",
     "fit",
+    "headcost",
     "image",
     "io",
     "outputlayer",
@@ -176,6 +188,14 @@ __all__ = [
     "Embeddings",
     "analyze_output_layer",
     "OutputLayerReport",
+    "head_rank_loss",
+    "suppressed_gradient",
+    "uniform_top_capacity",
+    "head_cost_report",
+    "HeadRankLoss",
+    "SuppressedGradient",
+    "UniformTopCapacity",
+    "HeadCostReport",
     "extended_logit_matrix",
     "sample_histories_futures",
     "ExtendedLogitMatrix",

@@ -11,8 +11,8 @@ import pytest
 from rankbottleneck import cli
 
 EXPECTED = ["argmax_cones", "argmaxable_vs_dim", "expressivity", "extended_logits",
-            "gss_grid",
-            "hidden_size_recovery", "mos_rank_vs_components", "noise_fragility",
+            "gss_grid", "head_cost", "hidden_size_recovery", "mos_rank_vs_components",
+            "noise_fragility",
             "output_set_geometry", "output_set_table", "plif_nominal_vs_effective",
             "rank_vs_dim", "rank_vs_logit_scale", "real_lm", "sparsity", "spectra",
             "topk_realizable"]
@@ -74,6 +74,23 @@ def test_extended_logits_isan_cliff_kl_bound_and_lingen(quick):
         assert {"last 1 token", "last 4 tokens"} <= set(entry)
     assert {row["model"] for row in rows(quick, "extended_logits")} == {
         "trained", "random init", "ISAN"}
+
+
+def test_head_cost_on_smollm2(quick):
+    r = data(quick, "head_cost")
+    assert r["d"] == 576 and r["vocabulary"] == 49152
+    soft, cen = r["losses"]["softmax"], r["losses"]["softmax, re-centred"]
+    assert soft["ranks"][-1] == 576 and soft["loss"][-1] == soft["full_loss"]
+    assert abs(cen["full_loss"] - soft["full_loss"]) < 1e-5     # W either way at r = d
+    assert soft["loss"][0] > soft["full_loss"] + 1
+    g = r["gradient"]
+    assert g["random"] == 1 - 576 / 49152 and 0.9 < g["mean"] < 1
+    cap = r["capacity"]
+    for res in (cap, cap["gaussian"]):
+        assert [h + f + u for h, f, u in zip(res["holds"], res["fails"],
+                                             res["undecided"])] == [res["n_sets"]] * 3
+    rows_ = rows(quick, "head_cost")
+    assert [int(x["rank"]) for x in rows_] == soft["ranks"]
 
 
 def test_spectra_softmax_is_pinned_at_d_plus_one(quick):

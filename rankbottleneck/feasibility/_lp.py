@@ -250,7 +250,7 @@ def _strongest_rest(system, z, k, exclude):
 
 
 def _decide_float(system, W, b, h0, *, box=None, k0=64, max_rounds=50, w1=None,
-                  repair_rounds=None):
+                  repair_rounds=None, last_resort=True):
     """Constraint generation: ``(feasible, witness, margin, tol, cert, n_lp)``.
 
     ``feasible`` is True (proved witness), False (proved certificate) or
@@ -258,7 +258,9 @@ def _decide_float(system, W, b, h0, *, box=None, k0=64, max_rounds=50, w1=None,
     the contexts (``|x_i| ≤ box``); a question without constants on a layer
     without a bias is a cone and is solved in the unit box (on SmolLM2's
     head the unboxed Chebyshev centre of a thin cone ran off along it for
-    45 rounds where the boxed LP took 6).
+    45 rounds where the boxed LP took 6). After `max_rounds` LPs the last
+    one is over every word (`last_resort`), or the question is left
+    undecided (``last_resort=False``: a bounded effort).
     """
     M = W.shape[0]
     n_rest = M - len(system.words)
@@ -286,6 +288,8 @@ def _decide_float(system, W, b, h0, *, box=None, k0=64, max_rounds=50, w1=None,
             J = np.concatenate([J, new])
         for round_ in range(max_rounds + 1):
             if round_ == max_rounds:        # did not settle: every word at once
+                if not last_resort:
+                    break
                 J = np.setdiff1d(np.arange(M), system.words)
             r, v, lam_ub, lam_eq = solve(system, W, b, J, box)
             n_lp += 1
@@ -336,7 +340,8 @@ class Decision:
 
 
 def decide(system, W, b, h0, *, box=None, k0=64, max_rounds=50, w1=None,
-           repair_rounds=None, first_certificate=0, certificate_from=None):
+           repair_rounds=None, first_certificate=0, certificate_from=None,
+           last_resort=True):
     """Decide `system`, starting near the candidate context `h0`: a
     :class:`Decision`.
 
@@ -349,7 +354,9 @@ def decide(system, W, b, h0, *, box=None, k0=64, max_rounds=50, w1=None,
     past them) are tried first, by non-negative
     least squares (no LP): an interior word in ``d`` dimensions needs
     ``d + 1`` words around it, which constraint generation, adding ``k0``
-    words a round, reaches only after many LPs.
+    words a round, reaches only after many LPs. With ``last_resort=False``
+    the effort is bounded: no LP over every word after `max_rounds`, and no
+    exact simplex; what is not proved by then is undecided.
     """
     if first_certificate and box is None:
         cert = _nnls_certificate(system, W, b,
@@ -359,11 +366,11 @@ def decide(system, W, b, h0, *, box=None, k0=64, max_rounds=50, w1=None,
             return Decision(False, certificate=cert, method="nnls")
     feasible, x, margin, tol, cert, n_lp = _decide_float(
         system, W, b, h0, box=box, k0=k0, max_rounds=max_rounds, w1=w1,
-        repair_rounds=repair_rounds)
+        repair_rounds=repair_rounds, last_resort=last_resort)
     if feasible is not None:
         return Decision(feasible, x, margin, tol, cert, n_lp, "lp")
     undecided = Decision(None, n_lp=n_lp)
-    if box is not None or not system.exact_witness:
+    if box is not None or not system.exact_witness or not last_resort:
         return undecided
     ans = _exact.answer(W, b, system.tiers, tiers_hold)
     if ans is None:

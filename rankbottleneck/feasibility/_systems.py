@@ -145,6 +145,60 @@ def raised_system(i, t):
                   np.full(1, STRICT), 0, margin, (words,))
 
 
+def uniform_system(words, *, tolerance=None, margin=None, ratio=None):
+    r"""The words `words` share the top: their scores lie within a tolerance
+    of each other and all lead every other word by a margin.
+
+    Absolute form (`tolerance` ``τ`` and `margin` ``δ``, exact constants):
+    ``y₁ < z_s < y₁ + τ`` for ``s ∈ S`` and ``y₁ > y₀ + δ``, ``y₀ ≥ z_j``
+    (``j ∉ S``); i.e. ``max_S z - min_S z < τ`` and ``min_S z - max_{j∉S}
+    z_j > δ``.
+
+    Homogeneous form (`ratio` ``(p, q)``, positive integers): ``z_s > y₁``
+    and ``p (y₁ - y₀) > q (z_s - y₁)``, ``y₀ ≥ z_j``; i.e. ``max_S z -
+    min_S z < (p/q) (min_S z - max_{j∉S} z_j)``. Without a bias the scores
+    scale with the context, so this is the absolute question for every
+    ``τ/δ = p/q``, and it is a cone (the LP runs in the unit box).
+
+    The margin (the question's own slack, positive iff it holds at ``z``)
+    is lowered by a bound on the rounding of its own arithmetic, so that
+    the generic rigorous test (:func:`holds`) stays sound.
+    """
+    words = np.asarray(words, dtype=int)
+    K = len(words)
+    eps = np.finfo(np.float64).eps
+    if ratio is not None:
+        p, q = (int(v) for v in ratio)
+        A = np.vstack([np.eye(K), -q * np.eye(K)])
+        E = np.zeros((2 * K, 2))
+        E[:K, 1] = -1.0
+        E[K:, 0], E[K:, 1] = -p, p + q
+        c = np.zeros(2 * K)
+
+        def slack(Z):
+            S = Z[:, words]
+            lo, hi = S.min(axis=1), S.max(axis=1)
+            lead, spread = lo - _rest_max(Z, words), hi - lo
+            value = (p * lead - q * spread) / (p + q)
+            guard = 8 * eps * (p * np.abs(lead) + q * np.abs(spread)) / (p + q)
+            return value - guard
+    else:
+        tau, delta = float(tolerance), float(margin)
+        A = np.vstack([np.eye(K), -np.eye(K), np.zeros((1, K))])
+        E = np.zeros((2 * K + 1, 2))
+        E[:K, 1], E[K:2 * K, 1] = -1.0, 1.0
+        E[-1] = [-1.0, 1.0]
+        c = np.r_[np.zeros(K), np.full(K, tau), -delta]
+
+        def slack(Z):
+            S = Z[:, words]
+            lo, hi = S.min(axis=1), S.max(axis=1)
+            lead, spread = lo - _rest_max(Z, words), hi - lo
+            guard = 4 * eps * (np.abs(lead) + abs(delta) + spread + abs(tau))
+            return np.minimum(tau - spread, lead - delta) - guard
+    return System(words, A, E, c, np.full(len(c), STRICT), 0, slack)
+
+
 # ---------------------------------------------------------------------------
 # The LP rows and the certificate check
 # ---------------------------------------------------------------------------
