@@ -53,6 +53,7 @@ from .fit import FitResult, expressivity_sweep, fit_log_probs
 from .image import (
     APIHiddenSize,
     EllipseResidual,
+    MembershipROC,
     ModelComparison,
     OutputImage,
     RecoveredLogprobs,
@@ -60,6 +61,7 @@ from .image import (
     api_hidden_size,
     compare_models,
     ellipse_residual,
+    membership_roc,
     output_image,
     recover_logprobs,
 )
@@ -185,6 +187,8 @@ __all__ = [
     "LingenResult",
     "output_image",
     "OutputImage",
+    "membership_roc",
+    "MembershipROC",
     "compare_models",
     "ModelComparison",
     "ellipse_residual",
