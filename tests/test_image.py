@@ -295,13 +295,24 @@ def test_membership_roc():
     H, W, _ = rb.contexts_and_words(60, 50, 6, seed=0)
     image = rb.output_image(rb.PointwiseLayer(W).log_prob_matrix(H))
     H2, _, _ = rb.contexts_and_words(20, 50, 6, seed=1)
-    members = rb.PointwiseLayer(W).log_prob_matrix(H2)
-    roc = rb.membership_roc(image, members, members[::-1, ::-1])
+    members = image.residual(rb.PointwiseLayer(W).log_prob_matrix(H2))
+    others = image.residual(rb.PointwiseLayer(np.roll(W, 1, 0)).log_prob_matrix(H2))
+    roc = rb.membership_roc(members, others, tolerance=image.tolerance)
     assert roc.auc == 1.0 and roc.separated
     assert roc.false_positive_rate[0] == roc.true_positive_rate[0] == 0.0
     assert roc.false_positive_rate[-1] == roc.true_positive_rate[-1] == 1.0
-    same = rb.membership_roc(image, members, members)
+    same = rb.membership_roc(members, members)
     assert same.auc == 0.5 and not same.separated
     json.dumps(roc.as_dict())
-    with pytest.raises(ValueError, match=r"others must have shape"):
-        rb.membership_roc(image, members, members[:, :10])
+    with pytest.raises(ValueError, match=r"others must not be empty"):
+        rb.membership_roc(members, np.zeros(0))
+
+
+def test_compare_outputs_on_held_out_contexts(tiny, image):
+    # the image from some contexts, the comparison at others (too few for
+    # B's own image: no angles)
+    ids = np.random.default_rng(7).integers(0, V, size=(8, T))
+    Ya, _ = rb.image._model_logprobs(tiny, ids)
+    c = rb.compare_outputs(image, Ya, Ya[::-1, ::-1], model=tiny)
+    assert c.verdict == "different image" and np.isnan(c.angles).all()
+    assert rb.compare_outputs(image, Ya, Ya).verdict == "same outputs"
