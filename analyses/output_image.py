@@ -206,8 +206,8 @@ def main(out_dir="figures", quick=False, seed=0):
                        np.log10(everything.max()) + 0.2, 60)
     for name, r in groups.items():
         label = name if name not in rocs else f"{name} (AUC {rocs[name].auc:.3g})"
-        ax.hist(np.maximum(r, bins[0]), bins=bins, histtype="step", lw=1.5,
-                label=label)
+        ax.hist(np.maximum(r, bins[0]), bins=bins, histtype="step",
+                lw=3 if name in groups and name not in rocs else 1.2, label=label)
     ax.axvline(image.tolerance, color="0.3", ls="--", lw=0.8)
     ax.annotate("tolerance", (image.tolerance, ax.get_ylim()[1] * 0.9), rotation=90,
                 fontsize=8, ha="right", va="top")
@@ -223,11 +223,13 @@ def main(out_dir="figures", quick=False, seed=0):
             label="with the image (measured)")
     for r in recovery:
         ax.annotate(f"err {r['relative_error']:.0e}", (r["k"], r["calls_image"]),
-                    textcoords="offset points", xytext=(4, -12), fontsize=7)
+                    textcoords="offset points", xytext=(-4, -12), fontsize=7,
+                    ha="right")
     ax.set(xscale="log", yscale="log", xlabel="top-k returned per call",
            ylabel="API calls for one full output",
            title=f"recovering all V = {image.V} log-probabilities")
     ax.set_xticks(ks, [str(k) for k in ks])
+    ax.set_xticks([], minor=True)
     ax.legend(fontsize=8)
     fig.tight_layout()
     save_figure(fig, out_dir, NAME)
