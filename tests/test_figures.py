@@ -12,8 +12,8 @@ from rankbottleneck import cli
 
 EXPECTED = ["argmax_cones", "argmaxable_vs_dim", "expressivity", "extended_logits",
             "gss_grid", "head_cost", "hidden_size_recovery", "mos_rank_vs_components",
-            "noise_fragility",
-            "output_set_geometry", "output_set_table", "plif_nominal_vs_effective",
+            "noise_fragility", "output_image", "output_set_geometry", "output_set_table",
+            "plif_nominal_vs_effective",
             "rank_vs_dim", "rank_vs_logit_scale", "real_lm", "sparsity", "spectra",
             "topk_realizable"]
 
@@ -91,6 +91,27 @@ def test_head_cost_on_smollm2(quick):
                                              res["undecided"])] == [res["n_sets"]] * 3
     rows_ = rows(quick, "head_cost")
     assert [int(x["rank"]) for x in rows_] == soft["ranks"]
+
+
+def test_output_image_tells_members_edits_and_recovers(quick):
+    # SmolLM2-135M: its own held-out outputs in its image, the others not;
+    # the inner and the norm edit keep the image, the ellipse tells the norm
+    r = data(quick, "output_image")
+    assert r["image_d"] == r["d"] == 576 and r["V"] == 49152
+    assert r["auc"]["head + 1% noise"] == r["auc"]["random init"] == 1.0
+    assert r["separated"]["head + 1% noise"] and r["separated"]["random init"]
+    v = r["verdicts"]
+    assert v["rank-8 MLP edit"]["verdict"] == "same image, different outputs"
+    assert v["rank-8 MLP edit"]["change"] == "inside the network"
+    assert v["final norm edit"]["change"] == "final norm"
+    assert r["own_ellipse"]["holds"]
+    for row in r["recovery"]:
+        assert row["calls_image"] <= row["calls_bound"]
+        assert row["calls_token_by_token"] == 1 + math.ceil((49152 - row["k"])
+                                                             / (row["k"] - 1))
+        assert row["relative_error"] < 1e-5
+    assert {x["outputs"] for x in rows(quick, "output_image")} >= {
+        "members", "random init"}
 
 
 def test_spectra_softmax_is_pinned_at_d_plus_one(quick):

@@ -270,3 +270,49 @@ def test_ellipse_of_a_layer_norm_head():
     Y2, _ = rb.image._model_logprobs(_wrap(edited, gpt.tokenizer), ids)
     off = rb.ellipse_residual(gpt, Y2)          # against the original's γ and β
     assert not off.holds and off.n_outside > 0
+
+
+def test_api_answers_are_log_softmax_of_the_biased_logits():
+    # the O(k) call against the plain computation, with positive and
+    # negative biases (one on the top token: the normaliser's cancellation)
+    W = np.random.default_rng(0).standard_normal((50, 4))
+    model = lambda ids: np.cos(ids[:, -1:] + np.arange(4)) @ W.T  # noqa: E731
+    api = rb.RestrictedAPI(model, top_k=6, max_bias=100)
+    z = model(np.array([[3]]))[0]
+    top = int(np.argmax(z))
+    for bias in ({}, {7: 100.0, 9: -3.0, 11: 0.5}, {top: -100.0, 2: 5.0}):
+        tokens, values = api([3], bias)
+        zb = z.copy()
+        for t, v in bias.items():
+            zb[t] += v
+        lp = rb.log_softmax(zb)
+        want = np.argsort(-lp, kind="stable")[:6]
+        assert tokens.tolist() == want.tolist()
+        assert np.allclose(values, lp[want], rtol=0, atol=1e-13)
+
+
+def test_membership_roc():
+    H, W, _ = rb.contexts_and_words(60, 50, 6, seed=0)
+    image = rb.output_image(rb.PointwiseLayer(W).log_prob_matrix(H))
+    H2, _, _ = rb.contexts_and_words(20, 50, 6, seed=1)
+    members = image.residual(rb.PointwiseLayer(W).log_prob_matrix(H2))
+    others = image.residual(rb.PointwiseLayer(np.roll(W, 1, 0)).log_prob_matrix(H2))
+    roc = rb.membership_roc(members, others, tolerance=image.tolerance)
+    assert roc.auc == 1.0 and roc.separated
+    assert roc.false_positive_rate[0] == roc.true_positive_rate[0] == 0.0
+    assert roc.false_positive_rate[-1] == roc.true_positive_rate[-1] == 1.0
+    same = rb.membership_roc(members, members)
+    assert same.auc == 0.5 and not same.separated
+    json.dumps(roc.as_dict())
+    with pytest.raises(ValueError, match=r"others must not be empty"):
+        rb.membership_roc(members, np.zeros(0))
+
+
+def test_compare_outputs_on_held_out_contexts(tiny, image):
+    # the image from some contexts, the comparison at others (too few for
+    # B's own image: no angles)
+    ids = np.random.default_rng(7).integers(0, V, size=(8, T))
+    Ya, _ = rb.image._model_logprobs(tiny, ids)
+    c = rb.compare_outputs(image, Ya, Ya[::-1, ::-1], model=tiny)
+    assert c.verdict == "different image" and np.isnan(c.angles).all()
+    assert rb.compare_outputs(image, Ya, Ya).verdict == "same outputs"
