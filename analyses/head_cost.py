@@ -26,6 +26,7 @@ from pathlib import Path
 
 import rankbottleneck as rb
 from rankbottleneck._output import (
+    lm_unavailable,
     pyplot,
     run_script,
     save_figure,
@@ -36,11 +37,8 @@ from rankbottleneck._output import (
 NAME = "head_cost"
 
 
-def unavailable():
-    """Why this figure cannot be made here (the [lm] extra is missing), or None."""
-    from rankbottleneck.analyses.real_lm import unavailable as lm_unavailable
-
-    return lm_unavailable()
+# why this figure cannot be made here (the [lm] extra missing), or None
+unavailable = lm_unavailable
 
 
 def setting(quick):

@@ -30,6 +30,7 @@ import numpy as np
 
 import rankbottleneck as rb
 from rankbottleneck._output import (
+    lm_unavailable,
     pyplot,
     run_script,
     save_figure,
@@ -41,16 +42,8 @@ NAME = "output_image"
 KS = (2, 5, 20)
 
 
-def unavailable():
-    """Why this figure cannot be made here, or None."""
-    from rankbottleneck import lm
-
-    try:
-        lm._lm_modules()
-        import gguf  # noqa: F401
-    except (ValueError, ImportError) as exc:
-        return str(exc)
-    return None
+# why this figure cannot be made here (the [lm] extra missing), or None
+unavailable = lm_unavailable
 
 
 def documents():

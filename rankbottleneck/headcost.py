@@ -364,6 +364,19 @@ class HeadRankLoss(Result):
     --------
     head_rank_loss : makes one.
     head_cost_report : this beside the suppressed gradient and the capacity.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import rankbottleneck as rb
+    >>> from rankbottleneck.lm import ModelContexts
+    >>> rng = np.random.default_rng(0)
+    >>> W, H = rng.standard_normal((50, 8)), rng.standard_normal((200, 8))
+    >>> ctx = ModelContexts(H=H, W=W, bias=None, token_ids=np.zeros(200, int),
+    ...                     next_ids=np.argmax(H @ W.T, axis=1), tokens=())
+    >>> res = rb.head_rank_loss(ctx, [2, 8])
+    >>> res.ranks, bool(res.loss[-1] == res.full_loss), bool(res.loss[0] > res.full_loss)
+    ((2, 8), True, True)
     """
 
     ranks: tuple
@@ -570,6 +583,19 @@ class SuppressedGradient(Result):
     --------
     suppressed_gradient : makes one.
     head_cost_report : this beside the rank loss and the capacity.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import rankbottleneck as rb
+    >>> from rankbottleneck.lm import ModelContexts
+    >>> rng = np.random.default_rng(0)
+    >>> W, H = rng.standard_normal((50, 8)), rng.standard_normal((200, 8))
+    >>> ctx = ModelContexts(H=H, W=W, bias=None, token_ids=np.zeros(200, int),
+    ...                     next_ids=np.argmax(H @ W.T, axis=1), tokens=())
+    >>> res = rb.suppressed_gradient(ctx)
+    >>> res.random, bool(0 < res.mean < 1)        # a random direction loses 1 - d/V
+    (0.84, True)
     """
 
     suppressed: np.ndarray = field(repr=False, metadata={"as_dict": False})
@@ -1209,6 +1235,19 @@ class HeadCostReport(Result):
     See Also
     --------
     head_cost_report : makes one (with an example).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import rankbottleneck as rb
+    >>> from rankbottleneck.lm import ModelContexts
+    >>> rng = np.random.default_rng(0)
+    >>> W, H = rng.standard_normal((50, 8)), rng.standard_normal((200, 8))
+    >>> ctx = ModelContexts(H=H, W=W, bias=None, token_ids=np.zeros(200, int),
+    ...                     next_ids=np.argmax(H @ W.T, axis=1), tokens=())
+    >>> rep = rb.head_cost_report(ctx, ranks=[2, 8], ms=None)
+    >>> sorted(rep.losses), rep.capacity is None
+    (['sigsoftmax', 'softmax', 'softmax, re-centred'], True)
     """
 
     losses: dict

@@ -490,6 +490,12 @@ def membership_roc(members, others, *, tolerance=None):
     See Also
     --------
     OutputImage.residual, OutputImage.contains, compare_outputs
+
+    Examples
+    --------
+    >>> import rankbottleneck as rb
+    >>> rb.membership_roc([1e-14, 2e-14], [1e-3, 5e-2], tolerance=1e-6)
+    MembershipROC(AUC 1; 2 members, largest residual 2e-14; 2 others, smallest 0.001; tolerance 1e-06, separated)
     """
     a = _as_float_array(members, "members", ndim=1).astype(np.float64)
     b = _as_float_array(others, "others", ndim=1).astype(np.float64)
@@ -853,6 +859,19 @@ def compare_outputs(image, outputs_a, outputs_b, *, model=None, computed_in=None
     --------
     compare_models : runs both models first.
     membership_roc : the ROC of the residual.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import rankbottleneck as rb
+    >>> rng = np.random.default_rng(0)
+    >>> W = rng.standard_normal((40, 3))
+    >>> image = rb.output_image(rb.log_softmax(rng.standard_normal((12, 3)) @ W.T, axis=1))
+    >>> H = rng.standard_normal((8, 3))
+    >>> mine = rb.log_softmax(H @ W.T, axis=1)
+    >>> other = rb.log_softmax(H @ rng.standard_normal((40, 3)).T, axis=1)
+    >>> rb.compare_outputs(image, mine, other).verdict
+    'different image'
     """
     if not isinstance(image, OutputImage):
         raise TypeError(f"image must be an OutputImage; got {type(image).__name__}")
