@@ -76,11 +76,11 @@ from ._validation import (
     _check_embeddings,
     _check_fits_in_memory,
 )
-from .feasibility._candidates import whitening
+from .feasibility._candidates import whitening, whitening_factor
 from .feasibility._lp import LPFailed, decide, solve
 from .feasibility._proof import tiers_hold
 from .feasibility._scale import to_unit
-from .feasibility._scores import Scores, project, whitened_screen, whitening_factor
+from .feasibility._scores import Scores, project, whitened_screen
 from .feasibility._systems import argmax_certificate, certificate_holds, set_system
 from .layers import MixtureLayer, PointwiseLayer
 

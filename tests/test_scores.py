@@ -57,7 +57,7 @@ def test_the_symmetric_screen_proves_only_true_margins(scale):
     2 and 3 1e-9 apart), an interior word and a bias, every margin it proves
     is exactly positive and within its bound of the exact margin, and it
     proves most words."""
-    from rankbottleneck.feasibility._candidates import whitening
+    from rankbottleneck.feasibility._candidates import whitening, whitening_factor
     from rankbottleneck.feasibility._scale import to_unit
 
     rng = np.random.default_rng(7)
@@ -68,7 +68,7 @@ def test_the_symmetric_screen_proves_only_true_margins(scale):
     W[4] = W[5:9].mean(axis=0)
     W, b, _ = to_unit(scale * W, scale * 0.1 * rng.standard_normal(M))
     mu, whiten = whitening(W)
-    H, margin, tol = _scores.whitened_screen(W, b, mu, _scores.whitening_factor(whiten),
+    H, margin, tol = _scores.whitened_screen(W, b, mu, whitening_factor(whiten),
                                              block=16)
     proved = np.flatnonzero(margin > tol)
     assert 4 not in proved

@@ -20,3 +20,12 @@ def whitening(W):
     if not (np.isfinite(spread) and spread > 0):
         return mu, np.eye(d)      # all rows equal: nothing to whiten
     return mu, np.linalg.inv(cov + 1e-10 * spread * np.eye(d))
+
+
+def whitening_factor(whiten):
+    """``L`` with ``L Lᵀ ≈ Σ⁻¹`` (Cholesky of the symmetrised `whiten`), or
+    None where it is not numerically positive definite."""
+    try:
+        return np.linalg.cholesky((whiten + whiten.T) / 2)
+    except np.linalg.LinAlgError:
+        return None

@@ -42,6 +42,11 @@ _ETA32 = 2.0 ** -149
 _SAFE = 1.0 + 2.0 ** -40
 
 
+def _gamma32(n):
+    """``γ_n`` of float32, inflated past the rounding of computing it."""
+    return _SAFE * n * _U32 / (1.0 - n * _U32)
+
+
 def _screen_error(w1, bmax, X, d):
     """Rigorous bound on ``|fl32(fl32(W) fl32(x) + fl32(b)) - (W x + b)|``.
 
@@ -50,8 +55,7 @@ def _screen_error(w1, bmax, X, d):
     ``d`` terms and the added bias ``γ_{d+1}`` (Higham 2002, §3.1); together
     at most ``γ_{d+5} (max‖w‖₁ ‖x‖_∞ + max|b|)`` plus the underflow terms.
     """
-    n = d + 5
-    gamma = _SAFE * n * _U32 / (1.0 - n * _U32)
+    gamma = _gamma32(d + 5)
     with np.errstate(over="ignore", invalid="ignore"):
         xmax = np.max(np.abs(X), axis=1)
         err = (gamma * (w1 * xmax + bmax) * _SAFE
@@ -213,20 +217,6 @@ def project(scores, Q, H, question, whiten, rounds):
     return H
 
 
-def _gamma32(n):
-    """``γ_n`` of float32, inflated past the rounding of computing it."""
-    return _SAFE * n * _U32 / (1.0 - n * _U32)
-
-
-def whitening_factor(whiten):
-    """``L`` with ``L Lᵀ ≈ Σ⁻¹`` (Cholesky of the symmetrised `whiten`), or
-    None where it is not numerically positive definite."""
-    try:
-        return np.linalg.cholesky((whiten + whiten.T) / 2)
-    except np.linalg.LinAlgError:
-        return None
-
-
 def whitened_screen(W, b, mu, L, block=2048):
     r"""The whitened candidate of every word and its proved margin, from one
     symmetric product: half the flops of scoring ``M`` candidates against
@@ -234,7 +224,7 @@ def whitened_screen(W, b, mu, L, block=2048):
 
     Word ``i``'s candidate is ``h_i = fl(v_i Lᵀ)``, ``v_i = fl(y_i - m)``
     with ``y_i = fl(w_i L)``, ``m = fl(μ L)`` (``L Lᵀ ≈ Σ⁻¹``,
-    :func:`whitening_factor`: ``h_i ≈ Σ⁻¹(w_i - μ)``). Exactly, with ``ỹ =
+    :func:`~._candidates.whitening_factor`: ``h_i ≈ Σ⁻¹(w_i - μ)``). Exactly, with ``ỹ =
     W L`` and ``m̃ = μ L`` (exact products of the floats),
 
     .. math::
