@@ -116,6 +116,60 @@ def test_orderings_in_3d_equal_those_seen_by_sampling():
     assert exact == seen
 
 
+@pytest.mark.parametrize("bias, box", [(False, None), (True, None), (True, 2.0)])
+def test_orderings_asked_through_their_set_keep_their_answers(bias, box):
+    # all orderings at once ask each shared set first; one ordering at a time
+    # never does: the same answers, with one LP per unrealizable set
+    from rankbottleneck.topk import _decide_many, _enumerate
+
+    rng = np.random.default_rng(4)
+    W = rng.standard_normal((7, 2))
+    b = rng.standard_normal(7) if bias else np.zeros(7)
+    Q = _enumerate(7, 3, "order")
+    feasible, method, n_lp, _, certs = _decide_many(W, b, Q, "order", box=box)
+    singly = [_decide_many(W, b, q[None], "order", box=box) for q in Q]
+    one = [got[0][0] for got in singly]
+    assert list(feasible) == one
+    assert None not in one or box is not None   # a box may hide every witness
+    assert 0 < one.count(True) < len(Q)
+    assert set(certs) == {i for i, f in enumerate(one) if f is False}
+    # (in a box, a set realizable only outside it leaves its orderings to
+    # their own LPs)
+    assert n_lp < (0.5 if box is None else 0.75) * sum(got[2] for got in singly)
+
+
+def test_a_sets_certificate_is_the_same_identity_for_each_ordering():
+    # Σ_t λ_t (z_t - y) + Σ_j μ_j (y - z_j) as a linear form in (z, y): the
+    # ordering's multipliers on its gaps give it term for term
+    from rankbottleneck.feasibility._systems import (
+        Multipliers,
+        combination,
+        order_certificate,
+        order_system,
+        set_system,
+    )
+
+    def form(system, cert):
+        comb = combination(system, cert)
+        z = np.zeros(10)
+        np.add.at(z, comb.words, comb.u0 @ comb.C)
+        return np.r_[z, comb.u0 @ comb.Y]
+
+    rng = np.random.default_rng(5)
+    words = np.array([2, 5, 7])
+    cert = Multipliers(rng.uniform(0.1, 1, 3), np.array([0, 9, 4]),
+                       rng.uniform(0.1, 1, 3))
+    reference = form(set_system(words), cert)
+    assert np.count_nonzero(reference) == 7          # six words and y
+    for order in itertools.permutations(words):
+        mapped = order_certificate(order, cert)
+        assert np.all(mapped.nu > 0) and np.array_equal(mapped.rest, cert.rest)
+        scale = cert.mu / mapped.mu                   # one common factor
+        np.testing.assert_allclose(scale, scale[0], rtol=1e-15)
+        np.testing.assert_allclose(form(order_system(np.array(order)), mapped)
+                                   * scale[0], reference, rtol=1e-14, atol=1e-15)
+
+
 def test_certificate_is_a_mix_of_the_set_equal_to_a_mix_of_the_others():
     # [w0, w1] crosses [w2, w3]: {0, 1} is never the top-2 set
     W = np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0], [0.6, 0.6]])

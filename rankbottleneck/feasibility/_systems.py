@@ -282,6 +282,24 @@ def argmax_certificate(i, support, weights):
                                         np.asarray(weights, dtype=np.float64))
 
 
+def order_certificate(order, set_cert):
+    r"""A certificate of the set ``sorted(order)`` (multipliers of
+    :func:`set_system`) as one of the ordering `order` (:func:`order_system`).
+
+    Each set condition is a sum of the ordering's: with ``π`` = `order`,
+    ``z_{π_t} - y = Σ_{s ≥ t} g_s`` (the gaps ``g_s = z_{π_s} - z_{π_{s+1}}``
+    and ``g_k = z_{π_k} - y``). So ``Σ_t λ_{π_t} (z_{π_t} - y) = Σ_s ν_s g_s``
+    with ``ν_s = Σ_{t ≤ s} λ_{π_t}``, and the other words' ``μ`` are
+    unchanged: the same identity, hence a certificate whenever the set's is
+    (an ordering's top-k set is its set).
+    """
+    order = np.asarray(order, dtype=int)
+    lam = set_cert.nu[np.argsort(np.argsort(order))]   # λ in the order of π
+    nu = np.cumsum(lam)
+    total = nu.sum() + set_cert.mu.sum()     # the LP's scale: all weights sum to 1
+    return Multipliers(nu / total, set_cert.rest, set_cert.mu / total)
+
+
 # ---------------------------------------------------------------------------
 # One witness
 # ---------------------------------------------------------------------------
