@@ -80,7 +80,6 @@ def fit(L):
 
 
 def main(out_dir="figures", quick=False, seed=0, full=False):
-    from rankbottleneck import lm
 
     out_dir = Path(out_dir)
     n, future_len, k = (12, 1, 4) if quick else (256, 2, 16) if full else (48, 1, 8)
@@ -94,7 +93,7 @@ def main(out_dir="figures", quick=False, seed=0, full=False):
         return time.perf_counter()
 
     t = time.perf_counter()
-    trained = lm.load_model(lm.smollm2_file())
+    trained = _output.smollm2()
     ids = token_ids(trained, 20_000 if quick else 200_000)
     H, F = rb.sample_histories_futures(ids, n, n, HISTORY_LEN, future_len, seed=seed)
     t = stage("load model and text", t)

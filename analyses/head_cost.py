@@ -30,6 +30,7 @@ from rankbottleneck._output import (
     pyplot,
     run_script,
     save_figure,
+    smollm2,
     write_csv,
     write_json,
 )
@@ -52,12 +53,10 @@ def setting(quick):
 def main(out_dir="figures", quick=False, seed=0):
     from rankbottleneck.analyses.real_lm import text
 
-    from rankbottleneck import lm
-
     out_dir = Path(out_dir)
     config = setting(quick)
     start = time.perf_counter()
-    model = lm.load_model(lm.smollm2_file())
+    model = smollm2()
     load = time.perf_counter() - start
     rep = rb.head_cost_report(model, text(), window=512, seed=seed, **config)
     seconds = {"load model": load, **{k: v for k, v in rep.seconds.items()

@@ -34,6 +34,7 @@ from rankbottleneck._output import (
     pyplot,
     run_script,
     save_figure,
+    smollm2,
     write_csv,
     write_json,
 )
@@ -102,7 +103,7 @@ def main(out_dir="figures", quick=False, seed=0):
 
     out_dir = Path(out_dir)
     clock = _Clock()
-    model = lm.load_model(lm.smollm2_file())
+    model = smollm2()
     d = model.hidden_size
     clock("load model")
     image_docs, held_docs = documents()

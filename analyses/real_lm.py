@@ -27,6 +27,7 @@ from rankbottleneck._output import (
     pyplot,
     run_script,
     save_figure,
+    smollm2,
     write_csv,
     write_json,
 )
@@ -51,7 +52,7 @@ def main(out_dir="figures", quick=False, seed=0):
 
     out_dir = Path(out_dir)
     N = 700 if quick else 2000
-    model = lm.load_model(lm.smollm2_file())
+    model = smollm2()
     ctx = lm.collect_contexts(model, text(), n_contexts=N, window=512)
     d = ctx.hidden_size
     soft, sig = ctx.layer("softmax"), ctx.layer("sigsoftmax")

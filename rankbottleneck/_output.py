@@ -9,6 +9,7 @@ gives the same bytes.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import os
@@ -124,6 +125,16 @@ def lm_unavailable():
         return (f"needs the [lm] extra (missing {exc.name}): pip install "
                 "'rankbottleneck[lm]'")
     return None
+
+
+@functools.cache
+def smollm2():
+    """SmolLM2-135M (:func:`rankbottleneck.lm.smollm2_file`), loaded once per
+    process: the figures of one run share it (a load is 2-4 s) and none of
+    them changes it (the edited models are copies)."""
+    from . import lm
+
+    return lm.load_model(lm.smollm2_file())
 
 
 def run_script(name, main, doc, flags=None):

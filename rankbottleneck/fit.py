@@ -45,6 +45,7 @@ import scipy.optimize
 from . import activations as act
 from ._progress import progress_bar
 from ._result import Result
+from ._threads import _blas_threads
 from ._validation import (
     _as_bool,
     _as_float_array,
@@ -594,12 +595,14 @@ def fit_log_probs(target, activation="softmax", d=16, *, params=None, learn=(),
         history.append(float(intermediate_result.fun))
 
     start = time.perf_counter()
-    res = scipy.optimize.minimize(fun, x0, jac=True, method="L-BFGS-B",
-                                  callback=callback,
-                                  bounds=spec.bounds() if spec.learn else None,
-                                  options={"maxiter": int(max_iter), "ftol": tol,
-                                           "gtol": tol})
-    loss, _, logp = loss_and_gradient(res.x, spec, T)
+    # the loss's largest product, N × d by d × M (per component)
+    with _blas_threads(2 * N * M * d * width):
+        res = scipy.optimize.minimize(fun, x0, jac=True, method="L-BFGS-B",
+                                      callback=callback,
+                                      bounds=spec.bounds() if spec.learn else None,
+                                      options={"maxiter": int(max_iter), "ftol": tol,
+                                               "gtol": tol})
+        loss, _, logp = loss_and_gradient(res.x, spec, T)
     seconds = time.perf_counter() - start
     p = spec.unpack(res.x)
     fitted = spec.activation_params(p)
