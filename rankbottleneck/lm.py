@@ -362,6 +362,10 @@ def _save_converted(model, tokenizer, folder):
         safetensors.torch.save_model(model, str(tmp / "model.safetensors"))
         tokenizer.save_pretrained(tmp)
         (tmp / "complete").write_text("")
+        if (folder / "complete").exists():
+            # another process (a second test worker) finished first: keep its
+            shutil.rmtree(tmp, ignore_errors=True)
+            return
         shutil.rmtree(folder, ignore_errors=True)
         tmp.rename(folder)
     except OSError:

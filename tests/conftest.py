@@ -1,7 +1,20 @@
+import os
+
 import numpy as np
 import pytest
 
 from rankbottleneck import activations as act
+
+
+def pytest_configure(config):
+    # the xdist workers start after this, with this environment: one BLAS
+    # (and torch) thread each, so that two workers share the two cores
+    # instead of four threads spinning on them (the tests' products are
+    # small; a test that is about thread counts sets its own)
+    if getattr(config.option, "numprocesses", None):
+        for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ.setdefault(name, "1")
+
 
 # One parameter setting per registered activation, used wherever a test loops
 # over the whole registry.
