@@ -11,7 +11,9 @@ matplotlib is imported only by the functions that draw, and sympy only when
 
 import importlib
 
+# _threads first: it sets OpenBLAS's idle-thread timeout before numpy loads it
 from . import (
+    _threads,  # noqa: F401
     activations,
     argmax,
     cluster,

@@ -10,6 +10,16 @@ The other way round, a loop of many small products (an L-BFGS fit of a
 300 × 200 target) loses to BLAS's threads: OpenBLAS wakes them for every
 call, and splits a dot product's sum among them. :func:`_blas_threads`
 runs such a loop on one BLAS thread (``threadpoolctl``).
+
+And between products, OpenBLAS's idle threads spin for ``2^28`` cycles
+(about 0.1 s) before they sleep, taking a core from the elementwise threads
+above and from Python: a Gram pass of SmolLM2's sigsoftmax log-probabilities
+took 6.6 s so and 4.4 s with ``OPENBLAS_THREAD_TIMEOUT=20`` (``2^20``
+cycles, under a millisecond: enough for back-to-back products), the small
+figures up to half as long. Importing the package sets that variable
+unless it is set (:mod:`rankbottleneck` imports this module before numpy);
+it acts on an OpenBLAS not yet loaded, so a notebook that imported numpy
+first keeps the default. It changes when idle threads sleep, never a result.
 """
 
 from __future__ import annotations
@@ -19,6 +29,8 @@ import contextlib
 import os
 
 __all__: list[str] = []
+
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "20")
 
 _THREADS = max(1, min(os.cpu_count() or 1, 8))
 _CHUNK_BYTES = 512 * 2**10
