@@ -15,6 +15,7 @@ it on a quiet machine: the 2 cores are the whole budget.
 
     python benchmarks/bench_waits.py                 # all three (about 15 minutes)
     python benchmarks/bench_waits.py --parts analyze  # one part
+    python benchmarks/bench_waits.py --keep DIR       # and keep the figures
 """
 
 import argparse
@@ -48,10 +49,10 @@ def _line(name, seconds):
           f"{seconds / target:5.2f}", flush=True)
 
 
-def figures():
+def figures(keep=None):
     with tempfile.TemporaryDirectory() as out:
         seconds, log = _run([sys.executable, "-m", "rankbottleneck", "figures",
-                             "--out", out])
+                             "--out", keep or out])
     for m in re.finditer(r"^([a-z_]+): .*\[([0-9.]+) s\]$", log, re.M):
         print(f"    {m.group(1):<28} {float(m.group(2)):7.1f} s")
     _line("figures", seconds)
@@ -109,10 +110,15 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--parts", nargs="+", default=list(TARGETS),
                         choices=list(TARGETS))
+    parser.add_argument("--keep", metavar="DIR",
+                        help="write the figures there (to compare their data)")
     args = parser.parse_args()
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     for part in args.parts:
-        {"figures": figures, "tests": tests, "analyze": analyze}[part]()
+        if part == "figures":
+            figures(args.keep)
+        else:
+            {"tests": tests, "analyze": analyze}[part]()
 
 
 if __name__ == "__main__":
