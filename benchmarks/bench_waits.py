@@ -27,6 +27,11 @@ import tempfile
 import time
 from pathlib import Path
 
+# isort: off
+# first, as the rankbottleneck command does: numpy's OpenBLAS then starts with
+# the package's idle-thread timeout (rankbottleneck._threads)
+import rankbottleneck  # noqa: F401
+# isort: on
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._threads import _threaded
 from ._proof import (
     _ETA,
     _U,
@@ -292,7 +293,13 @@ def _row_norms(X):
 def _symmetric_row_max(Y32, c32, block):
     """``T_ii`` and ``max_{j≠i} T_ij`` of ``T_ij = (Y Yᵀ)_ij - c_j`` in
     float32, each block of ``Y Yᵀ`` on or above the diagonal formed once and
-    read by rows (for its rows' words) and by columns (for its columns')."""
+    read by rows (for its rows' words) and by columns (for its columns').
+
+    The reads (a subtraction and a maximum per entry, twice) run on the
+    block's rows in threads (SmolLM2's head: 6.8 → 6.2 s); each entry is
+    rounded as on one thread and a maximum is exact, so the result is the
+    same.
+    """
     M = len(Y32)
     diag = np.empty(M, dtype=np.float32)
     best = np.full(M, -np.inf, dtype=np.float32)
@@ -306,8 +313,18 @@ def _symmetric_row_max(Y32, c32, block):
                 k = np.arange(P.shape[0])
                 diag[rows] = P[k, k] - cI
                 P[k, k] = -np.inf
-            best[rows] = np.maximum(best[rows], (P - c32[cols]).max(axis=1))
+
+            def read(R, P=P, cJ=c32[cols], cI=cI, below=j0 > i0):
+                row = (P[R] - cJ).max(axis=1)
+                if not below:
+                    return row, None
+                PR = P[R]
+                PR -= cI[R, None]
+                return row, PR.max(axis=0)
+
+            parts = _threaded(read, P.shape[0])
+            best[rows] = np.maximum(best[rows], np.concatenate([r for r, _ in parts]))
             if j0 > i0:
-                P -= cI[:, None]
-                best[cols] = np.maximum(best[cols], P.max(axis=0))
+                best[cols] = np.maximum(best[cols],
+                                        np.maximum.reduce([c for _, c in parts]))
     return diag, best
