@@ -14,7 +14,7 @@ runs such a loop on one BLAS thread (``threadpoolctl``).
 And between products, OpenBLAS's idle threads spin for ``2^28`` cycles
 (about 0.1 s) before they sleep, taking a core from the elementwise threads
 above and from Python: a Gram pass of SmolLM2's sigsoftmax log-probabilities
-took 6.6 s so and 4.4 s with ``OPENBLAS_THREAD_TIMEOUT=20`` (``2^20``
+took 6.6 s that way and 4.4 s with ``OPENBLAS_THREAD_TIMEOUT=20`` (``2^20``
 cycles, under a millisecond: enough for back-to-back products), the small
 figures up to half as long. Importing the package sets that variable
 unless it is set (:mod:`rankbottleneck` imports this module before numpy);

@@ -363,7 +363,7 @@ def _save_converted(model, tokenizer, folder):
         tokenizer.save_pretrained(tmp)
         (tmp / "complete").write_text("")
         if (folder / "complete").exists():
-            # another process (a second test worker) finished first: keep its
+            # another process (a second test worker) finished first: keep theirs
             shutil.rmtree(tmp, ignore_errors=True)
             return
         shutil.rmtree(folder, ignore_errors=True)

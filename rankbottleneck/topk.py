@@ -372,8 +372,9 @@ def _decide_many(W, b, Q, question, *, box=None, block=256, progress=None,
     ordering's top-k set is its set, so a certificate that the set cannot
     be the top k is one for each of its orderings
     (:func:`~rankbottleneck.feasibility._systems.order_certificate`: the
-    same identity, so the set's proof is theirs). At d = 3 and M = 16 this settles nine in ten
-    orderings with one LP per set instead of one per ordering.
+    same identity, so the set's proof is theirs). At d = 3 and M = 16 this
+    settles nine in ten orderings with one LP per set instead of one per
+    ordering.
 
     Returns (feasible (n,) object array, method (n,), n_lp, witnesses dict,
     certificates dict).
