@@ -56,7 +56,7 @@ from .argmax import ArgmaxReport, argmaxable
 from .layers import PointwiseLayer
 from .reports import rank_report
 from .spectra._auto import _dense_is_cheap
-from .spectra._hidden_size import hidden_size_by_rows
+from .spectra._hidden_size import _hidden_size_by_rows, hidden_size_by_rows
 
 __all__ = ["OutputLayerReport", "analyze_output_layer", "energy_dimension",
            "LogitsReport", "analyze_logits"]
@@ -610,9 +610,9 @@ def analyze_output_layer(W, bias=None, *, words=None, n_contexts=None, contexts=
             # the hidden size is read off the outputs alone, as from a model
             # behind an API: the baseline's against n (one QR serves every
             # prefix), the counterfactuals' at n = N when that is cheap
-            steps = hidden_size_by_rows(layer.log_prob_matrix(H),
-                                        None if k == 0 else [n_contexts],
-                                        computed_in=np.float64)
+            steps = _hidden_size_by_rows(layer.log_prob_matrix(H),
+                                         None if k == 0 else [n_contexts], 1e3,
+                                         np.float64, overwrite=True)
             hidden[act] = steps[-1][1]
             if k == 0:
                 by_n = tuple(steps)

@@ -219,6 +219,14 @@ def hidden_size_by_rows(log_prob_rows, n_rows=None, *, min_gap=1e3, computed_in=
     -------
     list of (int, HiddenSizeEstimate)
     """
+    return _hidden_size_by_rows(log_prob_rows, n_rows, min_gap, computed_in)
+
+
+def _hidden_size_by_rows(log_prob_rows, n_rows, min_gap, computed_in, overwrite=False):
+    """:func:`hidden_size_by_rows`; with `overwrite`, a float64 C-ordered
+    `log_prob_rows` is centred in place (a matrix made for this call: at
+    2,000 × 49,152 a fresh copy costs 2 s of page faults on a VM), with the
+    same values."""
     Y = _as_matrix(log_prob_rows, "log_prob_rows")
     if np.min(Y) == -np.inf:                  # (NaN was refused above)
         raise ValueError("log_prob_rows contains -inf: a sparse activation is not a "
@@ -236,23 +244,26 @@ def hidden_size_by_rows(log_prob_rows, n_rows=None, *, min_gap=1e3, computed_in=
     # outputs far from 1: scaled by a power of two first (exactly), so that
     # neither the row means nor the power iteration overflow
     e = _exponent(_peak(Y))
-    Y = _scaled(Y, e)
+    scaled = _scaled(Y, e)
+    # σ_1 of the raw rows only scales the threshold: a few steps from the
+    # all-ones direction (the dominant -lse column) reach 1e-12
+    s1 = [_power_iteration(Yn.__matmul__, M, backward=Yn.T.__matmul__, rtol=1e-12,
+                           max_iter=500) for Yn in (scaled[:n] for n in n_rows)]
+    mean = scaled.mean(axis=1, keepdims=True, dtype=np.float64)
+    if (scaled is not Y or overwrite) and scaled.dtype == np.float64 and \
+            scaled.flags.c_contiguous:
+        Yc = np.subtract(scaled, mean, out=scaled)     # a copy, or ours to change
+    else:
+        Yc = scaled - mean
+    del scaled, Y
     # the row-centred transpose, in Fortran order so that the QR overwrites it
-    Yc = np.asfortranarray((Y - Y.mean(axis=1, keepdims=True, dtype=np.float64)).T,
-                           dtype=np.float64)
-    k = min(N, M)
-    R = _qr_r(Yc)[:k]
+    R = _qr_r(np.asfortranarray(Yc.T, dtype=np.float64))[:min(N, M)]
     del Yc
     out = []
-    for n in n_rows:
+    for n, top in zip(n_rows, s1):
         Rn = R[:min(n, M), :n].T                       # (n, min(n, M))
         Rn = Rn - Rn.mean(axis=0)                      # centre the n rows' columns
         s = scipy.linalg.svdvals(Rn, check_finite=False)
         s = np.concatenate([s, np.zeros(max(0, min(n, M) - s.size))])
-        Yn = Y[:n]
-        # σ_1 of the raw rows only scales the threshold: a few steps from the
-        # all-ones direction (the dominant -lse column) reach 1e-12
-        s1 = _power_iteration(Yn.__matmul__, M, backward=Yn.T.__matmul__,
-                              rtol=1e-12, max_iter=500)
-        out.append((n, _cliff(s, s1, (n, M), computed_in, min_gap, e)))
+        out.append((n, _cliff(s, top, (n, M), computed_in, min_gap, e)))
     return out

@@ -195,15 +195,17 @@ class _LayerColumns:
         """
         h, w = self.Hk.reshape(-1, self.Hk.shape[-1]), self.W[J]
         phi, params = self.act.logit_map, self.layer.params
-        z = self._buffer((h.shape[0], w.shape[0]), self.dtype)
         if self.Z is not None:
-            np.copyto(z, self.Z[:, J])
+            # the cached logits are read where they are; φ writes the buffer
+            z = self.Z[:, J]
+            f = self._buffer(z.shape, np.float64)
         else:
+            z = self._buffer((h.shape[0], w.shape[0]), self.dtype)
             with np.errstate(over="ignore", invalid="ignore"):
                 np.matmul(h, w.T, out=z)
                 if self.bias is not None:
                     z += self.bias[J]
-        f = z if z.dtype == np.float64 else self._buffer(z.shape, np.float64)
+            f = z if z.dtype == np.float64 else self._buffer(z.shape, np.float64)
 
         def chunk(C):
             # errstate is per thread
