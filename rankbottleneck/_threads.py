@@ -33,7 +33,7 @@ __all__: list[str] = []
 os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "20")
 
 _THREADS = max(1, min(os.cpu_count() or 1, 8))
-_CHUNK_BYTES = 512 * 2**10
+_CHUNK_BYTES = 4 * 2**20
 _POOL = []
 
 
@@ -50,9 +50,16 @@ def _threaded(func, n, min_rows=64):
 
 
 def _by_chunks(func, n, row_bytes):
-    """``func(rows)`` over consecutive row slices of about ``_CHUNK_BYTES``
-    (so that several elementwise passes over a chunk stay in cache), the
-    slices shared out to threads; the results in row order."""
+    """``func(rows)`` over consecutive row slices of about ``_CHUNK_BYTES``,
+    the slices shared out to threads; the results in row order.
+
+    Each numpy call on a chunk takes the GIL to start, so a chunk must be
+    large enough that the two threads rarely wait for each other: in a
+    streamed Gram pass over SmolLM2's 2,000 × 49,152 PLIF logits the
+    elementwise work took 0.92 s in 512 KiB chunks (chunks to stay in the
+    2 MiB L2 cache) and 0.68 s in 4 MiB ones, with the same values (a row
+    is computed the same way in any chunk).
+    """
     step = max(1, _CHUNK_BYTES // max(1, row_bytes))
 
     def part(S):
