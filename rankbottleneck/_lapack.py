@@ -19,6 +19,8 @@ import scipy.linalg
 from scipy.linalg import lapack
 from scipy.linalg.blas import dsyrk
 
+from ._threads import _threaded
+
 __all__: list[str] = []
 
 
@@ -122,6 +124,26 @@ def _syrk_update(G, F):
     """
     return dsyrk(1.0, np.ascontiguousarray(F).T, beta=1.0, c=G, trans=1, lower=0,
                  overwrite_c=1)
+
+def _fortran_copy(X, out, shift=None, step=1024):
+    """``out[...] = X`` (``X - shift`` with `shift` broadcast along the
+    rows), `out` a Fortran array and `X` a C-ordered one: LAPACK's layout.
+
+    numpy copies between the two orders entry by entry across the whole
+    array; blocks of `step` rows, in threads, keep the reads and the writes
+    local (SmolLM2's 49,152 × 576 head: 0.30 s down to 0.15 s). The same
+    values either way.
+    """
+    def part(S):
+        for a in range(S.start, S.stop, step):
+            rows = slice(a, min(a + step, S.stop))
+            if shift is None:
+                out[rows] = X[rows]
+            else:
+                np.subtract(X[rows], shift, out=out[rows])
+    _threaded(part, X.shape[0])
+    return out
+
 
 def _qr_r(A):
     """The ``k × n`` triangular factor ``R`` of ``A = QR`` (``k = min(m, n)``),

@@ -39,7 +39,7 @@ import numpy as np
 import scipy.linalg
 
 from . import io as _io
-from ._lapack import _exponent, _peak, _qr_r, _scaled, _unscaled
+from ._lapack import _exponent, _fortran_copy, _peak, _qr_r, _scaled, _unscaled
 from ._measures import Rank, rank_from_singular_values
 from ._progress import progress_bar
 from ._result import Result, json_safe
@@ -676,8 +676,7 @@ def _tall_svdvals(X, shift=0.0):
     """Singular values of ``X - shift``; a tall one's from the ``R`` of its
     QR, as ``dgesdd`` itself proceeds, in two thirds of its time (equal to
     the last bit on SmolLM2's 49,152 × 576 head; to rounding in general)."""
-    F = np.empty(X.shape, order="F")
-    np.subtract(X, shift, out=F)
+    F = _fortran_copy(X, np.empty(X.shape, order="F"), shift)
     if X.shape[0] >= 2 * X.shape[1]:
         F = _qr_r(F)
     return scipy.linalg.svdvals(F, check_finite=False)

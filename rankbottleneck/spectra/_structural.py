@@ -14,7 +14,7 @@ import math
 import numpy as np
 import scipy.linalg
 
-from .._lapack import _all_finite, _exponent, _peak, _qr_r
+from .._lapack import _all_finite, _exponent, _fortran_copy, _peak, _qr_r
 from .._threads import _by_chunks
 
 __all__: list[str] = []
@@ -22,13 +22,14 @@ __all__: list[str] = []
 _STRUCTURAL_BLOCK_BYTES = 256 * 2**20
 
 
-def _lse_rows_inplace(z):
-    """Row log-sum-exp of a finite (r, M) array, overwriting it; the sums
-    and the result are float64 whatever the dtype of `z`."""
+def _lse_rows(z, overwrite=True):
+    """Row log-sum-exp of a finite (r, M) array, overwriting it (else a
+    chunk-sized temporary: the same values); the sums and the result are
+    float64 whatever the dtype of `z`."""
     def chunk(C):
         blk = z[C]
         top = blk.max(axis=1)
-        blk -= top[:, None]
+        blk = np.subtract(blk, top[:, None], out=blk if overwrite else None)
         np.exp(blk, out=blk)
         with np.errstate(over="ignore"):    # the caller checks the result
             return top.astype(np.float64) + np.log(blk.sum(axis=1, dtype=np.float64))
@@ -44,7 +45,7 @@ def _factor(parts, n):
     out = np.empty((n, sum(widths)), order="F")
     j = 0
     for p, w in zip(parts, widths):
-        out[:, j:j + w] = p.reshape(n, w)
+        _fortran_copy(p.reshape(n, w), out[:, j:j + w])
         j += w
     return out
 
@@ -66,23 +67,24 @@ def _lse(layer, X, Hl, W, b, dtype):
     a logit or a row's lse is not finite."""
     N, M = Hl.shape[0], W.shape[0]
     rows = max(1, _STRUCTURAL_BLOCK_BYTES // max(1, M * np.dtype(dtype).itemsize))
-    z = np.empty((min(rows, N), M), dtype=dtype)
     lse = np.empty(N)
     Z = layer._logits_for(X)
     if Z is not None and Z.dtype != dtype:
         Z = None
+    # computed once by the caller: read where they are
+    z = None if Z is not None else np.empty((min(rows, N), M), dtype=dtype)
     for s in range(0, N, rows):
-        zs = z[:min(rows, N - s)]
-        if Z is not None:               # computed once by the caller
-            np.copyto(zs, Z[s:s + rows])
+        if Z is not None:
+            zs = Z[s:s + rows]
         else:
+            zs = z[:min(rows, N - s)]
             with np.errstate(over="ignore", invalid="ignore"):
                 np.matmul(Hl[s:s + rows], W.T, out=zs)
                 if b is not None:
                     zs += b
         if not _all_finite(zs):
             raise layer._overflow_error(X, dtype)
-        lse[s:s + rows] = _lse_rows_inplace(zs)
+        lse[s:s + rows] = _lse_rows(zs, overwrite=Z is None)
     del z, zs
     if not _all_finite(lse):                # logits within log M of the edge
         raise layer._overflow_error(X, dtype)
