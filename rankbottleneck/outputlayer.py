@@ -43,6 +43,7 @@ from ._lapack import _exponent, _fortran_copy, _peak, _qr_r, _scaled, _unscaled
 from ._measures import Rank, rank_from_singular_values
 from ._progress import progress_bar
 from ._result import Result, json_safe
+from ._threads import _without_huge_pages
 from ._validation import (
     _as_bool,
     _as_float_array,
@@ -431,6 +432,7 @@ def _stage(name, seconds, bar):
     return done
 
 
+@_without_huge_pages
 def analyze_output_layer(W, bias=None, *, words=None, n_contexts=None, contexts=None,
                          logit_std=3.0, seed=0, argmax=True, key=None, bias_key=None,
                          vocab=None, configured_d=None, contexts_source=None,

@@ -254,12 +254,12 @@ def whitened_screen(W, b, mu, L, block=2048):
     with np.errstate(over="ignore", invalid="ignore", under="ignore"):
         Y = W @ L
         m = mu @ L
-        V = Y - m
-        H = V @ L.T
         c = Y @ m - b
         Y32, c32 = Y.astype(np.float32), c.astype(np.float32)
         ell = float(np.linalg.norm(L)) * up
         A = _row_norms(Y) * (up * (1 + 2 * _U32)) + tiny32
+        V = np.subtract(Y, m, out=Y)                     # Y is not needed again
+        H = V @ L.T
         wn = _row_norms(W) * up
         e = g * wn * ell + tiny                          # ‖Y_j - ỹ_j‖
         r = e + 2 * _U32 * A + tiny32                    # ‖Y32_j - ỹ_j‖
