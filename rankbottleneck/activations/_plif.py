@@ -101,10 +101,15 @@ def _plif_map(z, theta, bound=20.0):
     slopes, bound = _plif_slopes(theta, bound)
     k, knots, offsets, _ = _pieces(z, slopes, bound)
     dtype = z.dtype
-    # (z - knot_k) · slope_k + offset_k, in place (the same operations)
-    f = np.subtract(z, knots.astype(dtype)[k])
-    f *= slopes.astype(dtype)[k]
-    f += offsets.astype(dtype)[k]
+    # (z - knot_k) · slope_k + offset_k, in place (the same operations); the
+    # tables read into two buffers (each new array over a streamed pass's
+    # chunk is a fresh allocation, faulted in anew; "clip" takes no copy
+    # and changes nothing: k is in range)
+    f, g = np.empty(z.shape, dtype), np.empty(z.shape, dtype)
+    np.take(knots.astype(dtype), k, out=f, mode="clip")
+    np.subtract(z, f, out=f)
+    f *= np.take(slopes.astype(dtype), k, out=g, mode="clip")
+    f += np.take(offsets.astype(dtype), k, out=g, mode="clip")
     return f
 
 

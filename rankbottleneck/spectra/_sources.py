@@ -215,8 +215,8 @@ class _LayerColumns:
                 part = None
                 if stats:
                     top = fc.max(axis=1)
-                    part = (top, fc.min(axis=1),
-                            np.exp(fc - top[:, None]).sum(axis=1))
+                    ex = np.subtract(fc, top[:, None])
+                    part = (top, fc.min(axis=1), np.exp(ex, out=ex).sum(axis=1))
                 if e:
                     np.ldexp(fc, -e, out=fc)
                 if shift is not None:
