@@ -82,6 +82,21 @@ def test_the_symmetric_screen_proves_only_true_margins(scale):
     assert ok[proved].all() and len(proved) >= ok.sum() - 2
 
 
+@pytest.mark.parametrize("block", [7, 16, 100])
+def test_symmetric_row_max_matches_the_full_product(block):
+    """Each block of Y Yᵀ formed once (into reused buffers, the last ones
+    partial) and read both ways: T_ii and max_{j≠i} T_ij of the whole
+    T = Y Yᵀ - c, to float32 rounding."""
+    rng = np.random.default_rng(5)
+    Y = rng.standard_normal((45, 6)).astype(np.float32)
+    c = rng.standard_normal(45).astype(np.float32)
+    diag, best = _scores._symmetric_row_max(Y, c, block)
+    T = (Y.astype(np.float64) @ Y.T.astype(np.float64)) - c
+    np.testing.assert_allclose(diag, np.diag(T), rtol=0, atol=1e-5)
+    np.fill_diagonal(T, -np.inf)
+    np.testing.assert_allclose(best, T.max(axis=1), rtol=0, atol=1e-5)
+
+
 def test_screening_changes_no_answer(monkeypatch):
     """argmaxable, realizable_set/order and verify, with every layer
     screened in float32, against the float64-only answers."""
