@@ -26,9 +26,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
-import functools
 import os
-import threading
 
 __all__: list[str] = []
 
@@ -90,49 +88,3 @@ def _blas_threads(flops):
 
     return threadpoolctl.threadpool_limits(1, user_api="blas")
 
-
-_HUGE = {"depth": 0, "before": None, "lock": threading.Lock()}
-
-
-def _madvise_hugepage():
-    """numpy's switch for huge pages on new arrays, or None where absent."""
-    try:
-        from numpy._core import multiarray
-    except ImportError:                                  # numpy 1.x
-        from numpy.core import multiarray
-    return getattr(multiarray, "_set_madvise_hugepage", None)
-
-
-def _without_huge_pages(func):
-    """`func` with numpy's new arrays on ordinary pages while it runs.
-
-    numpy asks the kernel for huge pages on every array of 4 MiB or more
-    (``madvise``); where the kernel then compacts memory on the first touch
-    (``defrag = madvise``, this machine's setting), a gigabyte costs 2.8 s
-    to touch instead of 0.4 s. A computation that keeps allocating and
-    freeing such arrays (``analyze_output_layer``: logits, a log-probability
-    matrix, QR copies, Gram blocks) pays that again and again, more than the
-    huge pages save in its products: SmolLM2's analysis took 52 s on
-    ordinary pages and 55 s on huge ones. One that holds a few large
-    arrays and works on them for long (``noise_fragility``'s 10⁴ × 10⁴
-    eigenproblems) gains from them (199 s against 218 s), so the switch is
-    per function, restored when the outermost such call returns. It
-    changes where memory is mapped, never a value.
-    """
-    @functools.wraps(func)
-    def wrapper(*args, **kwargs):
-        switch = _madvise_hugepage()
-        if switch is None:
-            return func(*args, **kwargs)
-        with _HUGE["lock"]:
-            if _HUGE["depth"] == 0:
-                _HUGE["before"] = switch(False)
-            _HUGE["depth"] += 1
-        try:
-            return func(*args, **kwargs)
-        finally:
-            with _HUGE["lock"]:
-                _HUGE["depth"] -= 1
-                if _HUGE["depth"] == 0:
-                    switch(_HUGE["before"])
-    return wrapper

@@ -43,7 +43,6 @@ from ._lapack import _exponent, _fortran_copy, _peak, _qr_r, _scaled, _unscaled
 from ._measures import Rank, rank_from_singular_values
 from ._progress import progress_bar
 from ._result import Result, json_safe
-from ._threads import _without_huge_pages
 from ._validation import (
     _as_bool,
     _as_float_array,
@@ -432,7 +431,6 @@ def _stage(name, seconds, bar):
     return done
 
 
-@_without_huge_pages
 def analyze_output_layer(W, bias=None, *, words=None, n_contexts=None, contexts=None,
                          logit_std=3.0, seed=0, argmax=True, key=None, bias_key=None,
                          vocab=None, configured_d=None, contexts_source=None,
@@ -661,8 +659,13 @@ def _anisotropy(X):
     e = _exponent(_peak(X))
     X = _scaled(X, e)
     mean = X.mean(axis=0)
-    s, s_centred = _tall_svdvals(X), _tall_svdvals(X, mean)
-    norms = np.linalg.norm(X, axis=1)
+    # one Fortran buffer for both QRs (each overwrites it); the norms by row
+    # blocks (np.linalg.norm squares the whole array first): the same values
+    work = np.empty(X.shape, order="F")
+    s, s_centred = _tall_svdvals(X, out=work), _tall_svdvals(X, mean, out=work)
+    del work
+    norms = np.concatenate([np.linalg.norm(X[a:a + 4096], axis=1)
+                            for a in range(0, n, 4096)])
     unit = X / np.where(norms > 0, norms, 1.0)[:, None]
     total = unit.sum(axis=0)
     s, s_centred = _unscaled(s, e), _unscaled(s_centred, e)
@@ -674,11 +677,13 @@ def _anisotropy(X):
                                     for f in (0.9, 0.99)}}
 
 
-def _tall_svdvals(X, shift=0.0):
+def _tall_svdvals(X, shift=0.0, out=None):
     """Singular values of ``X - shift``; a tall one's from the ``R`` of its
     QR, as ``dgesdd`` itself proceeds, in two thirds of its time (equal to
-    the last bit on SmolLM2's 49,152 × 576 head; to rounding in general)."""
-    F = _fortran_copy(X, np.empty(X.shape, order="F"), shift)
+    the last bit on SmolLM2's 49,152 × 576 head; to rounding in general).
+    `out`: a float64 Fortran array of the shape of `X` to work in (it is
+    overwritten)."""
+    F = _fortran_copy(X, np.empty(X.shape, order="F") if out is None else out, shift)
     if X.shape[0] >= 2 * X.shape[1]:
         F = _qr_r(F)
     return scipy.linalg.svdvals(F, check_finite=False)

@@ -293,45 +293,6 @@ def test_logits_computed_once_change_nothing(head, monkeypatch):
         _jsonable(again), sort_keys=True)
 
 
-def test_ordinary_pages_during_the_analysis_only(head, monkeypatch):
-    # analyze_output_layer turns numpy's huge pages off while it runs (its
-    # GB-sized temporaries cost more to fault in than they save) and puts
-    # the switch back as it was, after an error too; the report is the same
-    from rankbottleneck import _threads, layers
-
-    switch = _threads._madvise_hugepage()
-    if switch is None:
-        pytest.skip("this numpy has no huge-page switch")
-    W, _ = head
-    H = np.random.default_rng(3).standard_normal((D + 30, D))
-    seen = []
-    original = layers.PointwiseLayer.logits
-
-    def spy(self, X):
-        before = switch(False)          # reads the switch (and leaves it off)
-        switch(before)
-        seen.append(before)
-        return original(self, X)
-
-    monkeypatch.setattr(layers.PointwiseLayer, "logits", spy)
-    reports = []
-    for state in (True, False):
-        previous = switch(state)
-        try:
-            reports.append(analyze_output_layer(W, contexts=H, argmax=False).as_dict())
-            assert switch(state) == state        # restored
-            with pytest.raises(ValueError, match="n_contexts"):
-                analyze_output_layer(W, n_contexts=1)
-            assert switch(state) == state
-        finally:
-            switch(previous)
-    assert seen == [False, False]
-    for report in reports:
-        report.pop("seconds")
-    assert json.dumps(_jsonable(reports[0]), sort_keys=True) == json.dumps(
-        _jsonable(reports[1]), sort_keys=True)
-
-
 def test_cached_logits_are_matched_by_identity(head):
     W, _ = head
     H = np.random.default_rng(3).standard_normal((20, D))
