@@ -87,4 +87,3 @@ def _blas_threads(flops):
     import threadpoolctl
 
     return threadpoolctl.threadpool_limits(1, user_api="blas")
-
