@@ -36,7 +36,6 @@ import math
 
 import numpy as np
 import scipy.linalg
-import scipy.stats
 
 from ._lapack import _qr_r, _unscaled
 from ._measures import _computed_in, _machine_eps
@@ -502,6 +501,9 @@ def membership_roc(members, others, *, tolerance=None):
     tol = np.nan if tolerance is None else _as_scalar(tolerance, "tolerance", low=0)
     # AUC as the Mann-Whitney statistic: P(b > a) + P(b = a) / 2
     both = np.concatenate([a, b])
+    # imported here: scipy.stats is a quarter of the package's import time
+    import scipy.stats
+
     ranks = scipy.stats.rankdata(both)
     auc = float((ranks[a.size:].sum() - b.size * (b.size + 1) / 2) / (a.size * b.size))
     thresholds = np.concatenate([[np.inf], np.unique(both)[::-1]])
