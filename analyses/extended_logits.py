@@ -80,7 +80,6 @@ def fit(L):
 
 
 def main(out_dir="figures", quick=False, seed=0, full=False):
-
     out_dir = Path(out_dir)
     n, future_len, k = (12, 1, 4) if quick else (256, 2, 16) if full else (48, 1, 8)
     n_fit, n_steps, n_targets = (2, 2, 1) if quick else (2, 4, 1)

@@ -125,6 +125,7 @@ def _syrk_update(G, F):
     return dsyrk(1.0, np.ascontiguousarray(F).T, beta=1.0, c=G, trans=1, lower=0,
                  overwrite_c=1)
 
+
 def _fortran_copy(X, out, shift=None, step=1024):
     """``out[...] = X`` (``X - shift`` with `shift` broadcast along the
     rows), `out` a Fortran array and `X` a C-ordered one: LAPACK's layout.

@@ -611,8 +611,9 @@ def analyze_output_layer(W, bias=None, *, words=None, n_contexts=None, contexts=
             # behind an API: the baseline's against n (one QR serves every
             # prefix), the counterfactuals' at n = N when that is cheap
             steps = _hidden_size_by_rows(layer.log_prob_matrix(H),
-                                         None if k == 0 else [n_contexts], 1e3,
-                                         np.float64, overwrite=True)
+                                         None if k == 0 else [n_contexts],
+                                         min_gap=1e3, computed_in=np.float64,
+                                         overwrite=True)
             hidden[act] = steps[-1][1]
             if k == 0:
                 by_n = tuple(steps)
